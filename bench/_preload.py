@@ -1,0 +1,12 @@
+"""Imported once by the forkserver so that each worker forks with torch ready.
+
+Never imports a Neuron SDK module: a process that has initialised the Neuron runtime
+must not fork (the child gets NRT_STATE_CHILD).
+"""
+
+import torch  # noqa: F401
+import transformers  # noqa: F401
+
+import bench.models  # noqa: F401
+import bench.scenarios.closed_loop  # noqa: F401
+import bench.worker  # noqa: F401

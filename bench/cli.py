@@ -1,0 +1,254 @@
+"""neuron-bench command line: run | list | env | show.
+
+Only argparse is imported at start-up; torch, transformers, pandas and rich are imported
+by the commands that need them, so `neuron-bench --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bench.errors import UsageError
+
+EXIT_USAGE = 2
+FORMATS = ("table", "csv", "md", "json")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit status 2 (no usage dump)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise UsageError(f"{what}: empty list")
+        out = []
+        for t in items:
+            try:
+                out.append(kind(t))
+            except ValueError:
+                raise UsageError(f"{what} must be {'an integer' if kind is int else 'a number'}, got {t!r}") from None
+        return out
+
+    return parse
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _add_plan_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what to run (a suite, or axes of a grid)")
+    g.add_argument("--suite", help="suite name (suites/NAME.toml) or path to a suite TOML")
+    g.add_argument("-m", "--model", type=_names, help="model card name(s), comma-separated")
+    g.add_argument("-t", "--target", type=_names, help="cpu, cuda, neuron (default cpu)")
+    g.add_argument("-c", "--compiler", type=_names, help="eager, jit, inductor, ... (default eager)")
+    g.add_argument("-d", "--dtype", type=_names, help="fp32, bf16, fp16 (default fp32)")
+    g.add_argument("-s", "--scenario", type=_names, help="latency, throughput (default latency)")
+    g.add_argument("-b", "--batch-size", type=_csv(int, "batch size"), help="e.g. 1,8")
+    g.add_argument("--seq-len", type=_csv(int, "sequence length"), help="token models: e.g. 128")
+    g.add_argument("--image-size", type=_csv(int, "image size"), help="vision models: e.g. 224")
+    g.add_argument("--weights", help="random (default, seeded), pretrained (card's hub id) or a local directory")
+    g.add_argument("--compiler-args", help="extra compiler flags, e.g. '--auto-cast=matmult'")
+    g.add_argument("--n-models", type=_csv(int, "n_models"), help="model copies (throughput)")
+    g.add_argument("--workers-per-model", type=_csv(int, "workers_per_model"),
+                   help="requests in flight per copy (throughput)")
+    g.add_argument("--threads", type=_csv(int, "threads"), help="CPU threads per worker")
+    m = p.add_argument_group("measurement")
+    m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
+    m.add_argument("--duration", type=float, help="minimum measured seconds per cell")
+    m.add_argument("--max-duration", type=float, help="maximum measured seconds per cell (default 3x --duration)")
+    m.add_argument("--min-samples", type=int, help="minimum measured requests per cell")
+    m.add_argument("--target-ci", type=float,
+                   help="stop early once the p50 95%% CI is within +-this fraction (0 disables)")
+    m.add_argument("--trim", type=float, help="throughput: seconds trimmed from each end")
+    m.add_argument("--cell-timeout", type=float, help="seconds before a hung cell is failed")
+
+
+def _first(values: list | None):
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise UsageError("give a single value for --n-models/--workers-per-model/--threads")
+    return values[0]
+
+
+def build_plan(args: argparse.Namespace):
+    from bench.spec import Plan
+
+    measure = {"warmup_s": args.warmup, "min_duration_s": args.duration, "max_duration_s": args.max_duration,
+               "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
+               "cell_timeout_s": args.cell_timeout}
+    if args.duration is not None and args.max_duration is None:
+        measure["max_duration_s"] = 3 * args.duration
+    axes = {"models": args.model, "targets": args.target, "compilers": args.compiler, "dtypes": args.dtype,
+            "scenarios": args.scenario, "batch_sizes": args.batch_size, "seq_lens": args.seq_len,
+            "image_sizes": args.image_size, "weights": args.weights,
+            "compiler_args": args.compiler_args.split() if args.compiler_args else None,
+            "n_models": _first(args.n_models), "workers_per_model": _first(args.workers_per_model),
+            "threads_per_worker": _first(args.threads)}
+    if args.suite:
+        return Plan.from_suite(args.suite, measure=measure, **axes)
+    if not args.model:
+        raise UsageError("give --suite NAME or -m MODEL (see `neuron-bench list models`)")
+    from bench.spec import Measure
+
+    m = Measure(**{k: v for k, v in measure.items() if v is not None})
+    return Plan.from_grid(measure=m, **{k: v for k, v in axes.items() if v is not None})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    plan = build_plan(args)
+    if args.dry_run:
+        from bench.tables import print_rows
+
+        print_rows([c.key() for c in plan.ordered()], args.format,
+                   columns=["model", "target", "compiler", "dtype", "scenario", "batch_size", "seq_len",
+                            "image_size", "n_models", "workers_per_model", "threads_per_worker"])
+        print(f"{len(plan.cells)} cells", file=sys.stderr)
+        return 0
+    from bench.results import read_rows
+    from bench.runner import run_plan
+    from bench.tables import print_rows
+
+    run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
+                       instance=args.instance_type, progress=not args.no_progress)
+    rows = read_rows(run_dir)
+    print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
+    print(f"results: {run_dir}", file=sys.stderr)
+    bad = [r for r in rows if r.get("status") in ("failed", "inaccurate")]
+    return 1 if bad else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench.results import read_meta, read_rows, run_dirs
+    from bench.tables import print_rows
+
+    rows = []
+    for d in run_dirs(args.runs):
+        read_meta(d)
+        rows.extend(read_rows(d))
+    print_rows(rows, args.format, columns=args.columns.split(",") if args.columns else None)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.tables import print_rows
+
+    if args.what == "models":
+        from bench import models
+
+        rows = []
+        for c in sorted(models.registry().values(), key=lambda c: (c.tiny, c.family, c.name)):
+            params = c.params if c.params is not None else models.count_params(c)
+            shape = (f"seq {c.shape.get('seq_len', 128)}" if c.input != "image"
+                     else f"{c.shape.get('image_size', 224)}px")
+            rows.append({"model": c.name, "family": c.family, "task": c.task, "input": c.input,
+                         "params": f"{params / 1e6:.2f}M", "default shape": shape,
+                         "pretrained": c.pretrained or ""})
+        print_rows(rows, args.format, columns=list(rows[0]) if rows else [])
+    elif args.what == "suites":
+        from bench.spec import find_suite, list_suites
+        from bench.tomlfile import read_toml
+
+        rows = [{"suite": n, "description": read_toml(find_suite(n)).get("description", "")}
+                for n in list_suites()]
+        print_rows(rows, args.format, columns=["suite", "description"])
+    else:
+        from bench import targets
+
+        rows = []
+        for name in targets.names():
+            t = targets.get(name)
+            a = t.availability()
+            rows.append({"target": name, "compilers": ", ".join(t.compilers), "dtypes": ", ".join(t.dtypes),
+                         "available": "yes" if a.ok else "no", "reason": a.reason})
+        print_rows(rows, args.format, columns=["target", "compilers", "dtypes", "available", "reason"])
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    import json
+
+    from bench import env, targets
+
+    info = env.capture(args.instance_type)
+    info["targets"] = {}
+    for name in targets.names():
+        a = targets.get(name).availability()
+        info["targets"][name] = {"available": a.ok, "reason": a.reason}
+    if args.format == "json":
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        if k != "targets":
+            print(f"{k:<{width}}  {v if v not in ('', None) else '-'}")
+    for name, a in info["targets"].items():
+        print(f"{'target ' + name:<{width}}  {'available' if a['available'] else 'unavailable: ' + a['reason']}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neuron-bench",
+                     description="Benchmark models on AWS Neuron (trn1/trn2/inf2), CUDA and CPU, "
+                                 "and record comparable results.")
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"neuron-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a suite or a grid of cells and record the results")
+    _add_plan_args(run)
+    run.add_argument("-o", "--out", default="results", help="results folder (default results/)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="finish the cells a previous run did not record")
+    run.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
+    run.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
+    run.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--format", choices=FORMATS, default="table", help="final table format")
+    run.set_defaults(func=cmd_run)
+
+    show = sub.add_parser("show", help="print the results of one or more runs")
+    show.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run directory or a folder of runs")
+    show.add_argument("--format", choices=FORMATS, default="table")
+    show.add_argument("--columns", help="comma-separated columns to show")
+    show.set_defaults(func=cmd_show)
+
+    lst = sub.add_parser("list", help="list models, suites or targets")
+    lst.add_argument("what", choices=("models", "suites", "targets"))
+    lst.add_argument("--format", choices=FORMATS, default="table")
+    lst.set_defaults(func=cmd_list)
+
+    env = sub.add_parser("env", help="host, accelerators, software versions, and why a target is unavailable")
+    env.add_argument("--instance-type")
+    env.add_argument("--format", choices=("text", "json"), default="text")
+    env.set_defaults(func=cmd_env)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return args.func(args)
+    except UsageError as exc:
+        print(f"neuron-bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("neuron-bench: interrupted (rows recorded so far are kept; finish with --resume RUN_DIR)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

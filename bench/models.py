@@ -1,0 +1,231 @@
+"""Model registry: declarative cards in models/*.toml -> nn.Module + example inputs.
+
+A card names a transformers architecture (`model_type` + config overrides), a task head,
+an input kind and default shapes. Weights are random from a fixed seed unless
+`weights = "pretrained"` (the card's hub id) or a local directory is asked for. Reading
+cards needs no torch; building a model imports torch and transformers lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.paths import model_dirs
+from bench.tomlfile import read_toml
+
+INPUT_KINDS = ("tokens", "image", "generation")
+TASKS = {
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "image-classification": "AutoModelForImageClassification",
+    "causal-lm": "AutoModelForCausalLM",
+    "base": "AutoModel",
+}
+_CARD_KEYS = {"name", "family", "model_type", "task", "input", "pretrained", "params", "description",
+              "tiny", "shape", "config"}
+_SHAPE_KEYS = {"seq_len", "max_seq_len", "image_size", "channels"}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    model_type: str
+    task: str
+    input: str
+    config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    shape: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    pretrained: str | None = None
+    params: int | None = None
+    description: str = ""
+    tiny: bool = False
+    source: str = ""
+    digest: str = ""  # hash of the card file: part of the compile-cache key
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.task == "causal-lm"
+
+    def resolve_shape(self, seq_len: int | None, image_size: int | None) -> dict[str, int | None]:
+        """Fill in default shapes and check them against the card's limits."""
+        if self.input in ("tokens", "generation"):
+            seq = seq_len or int(self.shape.get("seq_len", 128))
+            limit = self.shape.get("max_seq_len")
+            if limit is not None and seq > int(limit):
+                raise UsageError(f"sequence length {seq} is beyond {self.name}'s limit of {limit} tokens")
+            return {"seq_len": seq, "image_size": None}
+        size = image_size or int(self.shape.get("image_size", 224))
+        return {"seq_len": None, "image_size": size}
+
+
+def _parse_card(path: Path) -> ModelCard:
+    data = read_toml(path)
+    unknown = sorted(set(data) - _CARD_KEYS)
+    if unknown:
+        raise UsageError(f"{path}: unknown key {unknown[0]!r} in model card (allowed: {', '.join(sorted(_CARD_KEYS))})")
+    for key in ("model_type", "task", "input"):
+        if not isinstance(data.get(key), str):
+            raise UsageError(f"{path}: model card needs a string {key!r}")
+    if data["task"] not in TASKS:
+        raise UsageError(f"{path}: unknown task {data['task']!r} (choose from {', '.join(TASKS)})")
+    if data["input"] not in INPUT_KINDS:
+        raise UsageError(f"{path}: unknown input {data['input']!r} (choose from {', '.join(INPUT_KINDS)})")
+    for table in ("config", "shape"):
+        if not isinstance(data.get(table, {}), dict):
+            raise UsageError(f"{path}: [{table}] must be a table")
+    bad_shape = sorted(set(data.get("shape", {})) - _SHAPE_KEYS)
+    if bad_shape:
+        raise UsageError(f"{path}: unknown key {bad_shape[0]!r} in [shape] (allowed: {', '.join(sorted(_SHAPE_KEYS))})")
+    for key, value in data.get("shape", {}).items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{path}: [shape] {key} must be a positive integer, got {value!r}")
+    params = data.get("params")
+    if params is not None and (not isinstance(params, int) or isinstance(params, bool)):
+        raise UsageError(f"{path}: params must be an integer, got {params!r}")
+    for key in ("name", "family", "pretrained", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise UsageError(f"{path}: {key} must be a string, got {data[key]!r}")
+    return ModelCard(
+        name=data.get("name", path.stem),
+        family=data.get("family", data["model_type"]),
+        model_type=data["model_type"],
+        task=data["task"],
+        input=data["input"],
+        config=dict(data.get("config", {})),
+        shape=dict(data.get("shape", {})),
+        pretrained=data.get("pretrained"),
+        params=params,
+        description=data.get("description", ""),
+        tiny=bool(data.get("tiny", False)),
+        source=str(path),
+        digest=hashlib.sha1(path.read_bytes()).hexdigest()[:16],
+    )
+
+
+@cache
+def _registry_cached(dirs: tuple[Path, ...]) -> dict[str, ModelCard]:
+    cards: dict[str, ModelCard] = {}
+    for d in dirs:
+        for path in sorted(d.glob("*.toml")):
+            card = _parse_card(path)
+            cards.setdefault(card.name, card)
+    return cards
+
+
+def registry() -> dict[str, ModelCard]:
+    return _registry_cached(tuple(model_dirs()))
+
+
+def card(name: str) -> ModelCard:
+    cards = registry()
+    if name not in cards:
+        raise UsageError(f"unknown model {name!r} (known: {', '.join(sorted(cards))})")
+    return cards[name]
+
+
+# -- building (imports torch / transformers) ------------------------------------------------
+
+
+def hf_config(c: ModelCard, image_size: int | None = None):
+    from transformers import AutoConfig
+
+    overrides = dict(c.config)
+    if image_size is not None and c.model_type in ("vit", "deit", "swin", "beit"):
+        overrides["image_size"] = image_size
+    return AutoConfig.for_model(c.model_type, **overrides)
+
+
+def _auto_class(c: ModelCard):
+    import transformers
+
+    return getattr(transformers, TASKS[c.task])
+
+
+def count_params(c: ModelCard) -> int:
+    """Parameter count without allocating weights (built on the meta device)."""
+    import torch
+
+    with torch.device("meta"):
+        model = _auto_class(c).from_config(hf_config(c))
+    return sum(p.numel() for p in model.parameters())
+
+
+def build(c: ModelCard, weights: str = "random", *, image_size: int | None = None, seed: int = 0):
+    """The card's model in eval mode, fp32, wrapped to take and return plain tensors."""
+    import torch
+
+    _quiet_transformers()
+    cls = _auto_class(c)
+    if weights == "random":
+        torch.manual_seed(seed)
+        model = cls.from_config(hf_config(c, image_size))
+    else:
+        source = c.pretrained if weights == "pretrained" else weights
+        if not source:
+            raise UsageError(f"model {c.name} has no pretrained id; pass a local directory as weights")
+        try:
+            model = cls.from_pretrained(source)
+        except OSError as exc:
+            raise UsageError(f"cannot load pretrained weights {source!r} for {c.name}: {str(exc).splitlines()[0]}") from None
+    return wrap_tensors_only(model.eval(), input_names(c), decoder=c.is_decoder)
+
+
+def input_names(c: ModelCard) -> tuple[str, ...]:
+    return ("pixel_values",) if c.input == "image" else ("input_ids", "attention_mask")
+
+
+def make_inputs(c: ModelCard, batch_size: int, seq_len: int | None, image_size: int | None, seed: int = 0):
+    """Fixed-seed example inputs: the same tensors in every process and every run."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    if c.input == "image":
+        channels = int(c.shape.get("channels", c.config.get("num_channels", 3)))
+        return (torch.randn(batch_size, channels, image_size, image_size, generator=gen),)
+    vocab = int(c.config.get("vocab_size", _default_vocab(c)))
+    ids = torch.randint(3, vocab, (batch_size, seq_len), generator=gen)
+    return (ids, torch.ones(batch_size, seq_len, dtype=torch.long))
+
+
+@cache
+def _default_vocab(c: ModelCard) -> int:
+    return int(hf_config(c).vocab_size)
+
+
+def _quiet_transformers() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+
+
+@cache
+def _tensors_only_class():
+    """Defined on first use so that `import bench.models` does not import torch."""
+    import torch
+
+    class TensorsOnlyModule(torch.nn.Module):
+        """Positional tensors in, one tensor out: the form tracing compilers need.
+
+        transformers' output objects and its DynamicCache cannot be traced, so the call
+        passes `return_dict=False` (and `use_cache=False` for decoders) and keeps logits.
+        """
+
+        def __init__(self, model, names: tuple[str, ...], decoder: bool):
+            super().__init__()
+            self.model = model
+            self.names = names
+            self.extra = {"return_dict": False, **({"use_cache": False} if decoder else {})}
+
+        def forward(self, *tensors):
+            out = self.model(**dict(zip(self.names, tensors)), **self.extra)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+    return TensorsOnlyModule
+
+
+def wrap_tensors_only(model, names: tuple[str, ...], decoder: bool = False):
+    return _tensors_only_class()(model, names, decoder)

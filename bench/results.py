@@ -1,0 +1,204 @@
+"""The results store: results/<run_id>/{run.json, cells.jsonl, samples/}.
+
+- run.json: the plan and the host environment, written once, atomically.
+- cells.jsonl: one JSON row per finished cell, appended and fsync'd, so a killed run
+  loses at most the cell in flight.
+- samples/<cell_id>.npz: raw per-request latencies (ns) and start times, for later
+  statistics (loaded with allow_pickle=False).
+
+`load(paths)` returns one pandas DataFrame for any set of run directories.
+Column names follow NeuronPerf's where they mean the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UsageError
+
+SCHEMA_VERSION = 1
+
+KEY_COLUMNS = ["model", "weights", "target", "compiler", "dtype", "compiler_args", "scenario",
+               "batch_size", "seq_len", "image_size", "n_models", "workers_per_model",
+               "threads_per_worker", "rate_qps"]
+STATUSES = ("ok", "failed", "inaccurate", "unstable", "skipped")
+# Documented columns, in display order (units in the name; throughput in samples/s).
+COLUMNS = [
+    "run_id", "cell_id", *KEY_COLUMNS, "status", "error",
+    "samples", "warmup_samples", "duration_s", "steady_window_s", "throughput_avg", "throughput_peak",
+    "latency_ms_p0", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "latency_ms_p99",
+    "latency_ms_p99_9", "latency_ms_p100", "latency_ms_mean", "latency_ms_std",
+    "latency_ms_p50_ci_low", "latency_ms_p50_ci_high", "latency_ms_p99_ci_low", "latency_ms_p99_ci_high",
+    "latency_cv", "latency_iqr_ratio", "throughput_cv", "stability",
+    "compile_s", "load_s", "first_call_ms", "build_s", "cache_hit",
+    "max_abs_err", "cosine",
+    "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s",
+    "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
+    "accelerator", "device_name", "torch_threads",
+    "python", "torch", "transformers", "torch_neuronx", "neuronx_cc", "harness_version",
+    "git_commit", "git_dirty", "target_notes", "timestamp", "schema_version",
+]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        value = float(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+class RunStore:
+    """One run directory. Rows are appended one line at a time and fsync'd."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, out: str | Path, plan: dict[str, Any], environment: dict[str, Any],
+               run_id: str | None = None) -> RunStore:
+        run_id = run_id or new_run_id()
+        path = Path(out) / run_id
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            raise UsageError(f"results directory already exists: {path}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot create results directory {path}: {exc.strerror}") from None
+        (path / "samples").mkdir()
+        meta = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "created": time.time(),
+                "plan": plan, "environment": environment}
+        _atomic_write(path / "run.json", json.dumps(meta, indent=1, default=str))
+        (path / "cells.jsonl").touch()
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def append(self, row: dict[str, Any], samples: dict[str, np.ndarray] | None = None) -> None:
+        """Write the cell's samples (atomically) and then its row (one fsync'd line)."""
+        if samples:
+            target = self.path / "samples" / f"{row['cell_id']}.npz"
+            tmp = target.with_name(f".{row['cell_id']}.tmp-{os.getpid()}.npz")
+            np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in samples.items()})
+            os.replace(tmp, target)
+        line = json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str)
+        with open(self.path / "cells.jsonl", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rows(self) -> list[dict[str, Any]]:
+        return read_rows(self.path)
+
+    def done_ids(self) -> set[str]:
+        return {r["cell_id"] for r in self.rows() if "cell_id" in r}
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"not a results directory (no run.json): {run_dir}") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"{path}: not a neuron-bench run file")
+    version = meta.get("schema_version")
+    if not isinstance(version, int):
+        raise UsageError(f"{path}: no schema_version: not a neuron-bench run file")
+    if version > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer neuron-bench (schema {version}; "
+                         f"this one reads up to {SCHEMA_VERSION}): upgrade neuron-bench")
+    return meta
+
+
+def read_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of cells.jsonl; a torn last line (a killed run) is skipped with a warning."""
+    path = Path(run_dir) / "cells.jsonl"
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            import warnings
+
+            warnings.warn(f"{path}:{n}: skipping a torn or corrupt row", stacklevel=2)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def load_samples(run_dir: str | Path, cell_id: str) -> dict[str, np.ndarray]:
+    path = Path(run_dir) / "samples" / f"{cell_id}.npz"
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def run_dirs(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expand paths: a run directory, or a folder whose subfolders are run directories."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "run.json").is_file():
+            found.append(p)
+        elif p.is_dir():
+            subs = sorted(d for d in p.iterdir() if (d / "run.json").is_file())
+            if not subs:
+                raise UsageError(f"not a results directory (no run.json here or below): {p}")
+            found.extend(subs)
+        else:
+            raise UsageError(f"no such results directory: {p}")
+    return found
+
+
+def load(paths: str | Path | Iterable[str | Path]):
+    """A DataFrame of every row of the given runs: documented columns first, units in names."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for run_dir in run_dirs(paths):
+        meta = read_meta(run_dir)
+        for row in read_rows(run_dir):
+            row.setdefault("run_id", meta.get("run_id", run_dir.name))
+            row["run_dir"] = str(run_dir)
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    extra = [c for c in df.columns if c not in COLUMNS]
+    return df[COLUMNS + extra]

@@ -1,0 +1,217 @@
+"""Execute a Plan cell by cell: start workers, prepare (compile/load), measure, record.
+
+Cells are grouped so that a model's worker processes (imports, model build) are reused
+across its cells. Every cell ends as exactly one row, whatever happens: a cell that
+raises, crashes its worker or hangs becomes a `failed` row and the sweep goes on.
+The orchestrator only sleeps while workers run (blocking waits, no polling loop).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from bench import env as host_env
+from bench import scenarios, stats, targets
+from bench.paths import cache_dir as default_cache_dir
+from bench.results import SCHEMA_VERSION, RunStore, read_meta
+from bench.spec import Cell, Plan
+from bench.worker import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
+
+PREPARE_TIMEOUT_S = 3600.0  # compiling a large model for Neuron can take many minutes
+_preload_set = False
+
+
+def _context(start_method: str):
+    global _preload_set
+    ctx = mp.get_context(start_method)
+    if start_method == "forkserver" and not _preload_set:
+        # The server imports torch + transformers once; each worker forks from it.
+        ctx.set_forkserver_preload(["bench._preload"])
+        _preload_set = True
+    return ctx
+
+
+class WorkerPool:
+    """The worker processes of one model group (one per model copy), started on demand."""
+
+    def __init__(self, target: targets.Target, model_ref):
+        self.target = target
+        self.model_ref = model_ref
+        self.ctx = _context(target.start_method)
+        self.stop_event = self.ctx.Event()
+        self.procs: list[WorkerProcess] = []
+        self.device: dict[str, Any] = {}
+
+    def ensure(self, cell: Cell) -> list[WorkerProcess]:
+        while len(self.procs) < cell.n_models:
+            i = len(self.procs)
+            self.procs.append(WorkerProcess(self.ctx, cell.target, self.model_ref, i, self.stop_event,
+                                            self.target.worker_env(cell, i)))
+        return self.procs[: cell.n_models]
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.close()
+        self.procs = []
+
+    def kill(self) -> None:
+        for p in self.procs:
+            p.kill()
+        self.procs = []
+
+
+def _call(proc: WorkerProcess, op: str, payload: dict[str, Any], timeout_s: float) -> Any:
+    proc.send(op, payload)
+    return proc.recv(timeout_s)
+
+
+def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[str, Any], dict | None]:
+    """Run one cell on the pool; returns (row fields, raw samples). Never raises for the cell's faults."""
+    row: dict[str, Any] = {}
+    try:
+        procs = pool.ensure(cell)
+        prep_timeout = cell.measure.cell_timeout_s or PREPARE_TIMEOUT_S
+        for i, proc in enumerate(procs):
+            prep = _call(proc, "prepare", {"cell": cell, "leader": i == 0, "cache_root": str(cache_root)},
+                         prep_timeout)
+            if i == 0:
+                pool.device.update(prep.pop("device", {}))
+                row.update({k: v for k, v in prep.items() if k not in ("accuracy_ok", "accuracy_error")})
+                accuracy_ok, accuracy_error = prep.get("accuracy_ok", True), prep.get("accuracy_error", "")
+        pool.stop_event.clear()
+        for i, proc in enumerate(procs):
+            proc.send("measure", {"cell": cell, "leader": i == 0})
+        parts = [proc.recv(cell.measure.timeout_s) for proc in procs]
+    except WorkerError as exc:
+        return dict(row, status="failed", error=str(exc), error_detail=exc.detail[-4000:]), None
+    except (WorkerDied, WorkerTimeout) as exc:
+        pool.kill()  # a dead or hung worker takes its siblings with it; the next cell restarts
+        return dict(row, status="failed", error=str(exc)), None
+    summary, samples = scenarios.get(cell.scenario).summarise(parts, cell)
+    row.update(summary)
+    row["stability"] = stats.instability(summary, cell.scenario)
+    if not accuracy_ok:
+        row.update(status="inaccurate", error=accuracy_error)
+    elif not summary.get("samples"):
+        row.update(status="failed", error="no samples were measured")
+    elif row["stability"]:
+        row.update(status="unstable", error=row["stability"])
+    else:
+        row.update(status="ok", error="")
+    return row, samples
+
+
+def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str, Any]:
+    m = cell.measure
+    return {
+        "run_id": run_id, "cell_id": cell.cell_id, **cell.key(),
+        "warmup_s": m.warmup_s, "min_duration_s": m.min_duration_s, "max_duration_s": m.max_s,
+        "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
+        **environment,
+    }
+
+
+def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
+             cache_dir: str | Path | None = None, instance: str | None = None,
+             progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Run every cell of `plan` not yet recorded; returns the run directory."""
+    environment = host_env.capture(instance)
+    if resume is not None:
+        read_meta(Path(resume))
+        store = RunStore(Path(resume))
+        done = store.done_ids()
+    else:
+        store = RunStore.create(out, plan.to_dict(), environment)
+        done = set()
+    cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
+    todo = [c for c in plan.ordered() if c.cell_id not in done]
+    availability = {name: targets.get(name).availability() for name in {c.target for c in todo}}
+    with _progress(progress, len(todo)) as bar:
+        for _, group in groupby(todo, key=Cell.worker_group):
+            cells = list(group)
+            target = targets.get(cells[0].target)
+            pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model)
+            try:
+                for cell in cells:
+                    bar.show(cell)
+                    row = _base_row(cell, store.run_id, environment)
+                    samples = None
+                    if pool is None:
+                        row.update(status="skipped",
+                                   error=f"target {cell.target} unavailable: {availability[cell.target].reason}")
+                    else:
+                        fields, samples = execute_cell(pool, cell, cache_root)
+                        row.update(pool.device)
+                        row.update(fields)
+                    row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
+                    store.append(row, samples)
+                    bar.advance(row)
+                    if on_row:
+                        on_row(row)
+            finally:
+                if pool is not None:
+                    pool.close()
+    return store.path
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def show(self, cell: Cell) -> None:
+        pass
+
+    def advance(self, row: dict[str, Any]) -> None:
+        pass
+
+
+class _RichProgress(_NoProgress):
+    """A progress bar with an ETA, on stderr so that stdout stays machine-readable."""
+
+    def __init__(self, total: int):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.task = self.progress.add_task("starting", total=total)
+        self.failed = 0
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def show(self, cell: Cell) -> None:
+        self.progress.update(self.task, description=cell.label[:60].ljust(60))
+
+    def advance(self, row: dict[str, Any]) -> None:
+        if row["status"] not in ("ok", "unstable"):
+            self.failed += 1
+            self.progress.console.print(f"[yellow]{row['status']}[/]: {row.get('model')} "
+                                        f"{row.get('compiler')} {row.get('scenario')} b{row.get('batch_size')}: "
+                                        f"{row.get('error', '')}")
+        self.progress.advance(self.task)
+
+
+def _progress(enabled: bool, total: int):
+    return _RichProgress(total) if enabled and total else _NoProgress()
+

@@ -1,0 +1,29 @@
+"""`latency` (MLPerf SingleStream): one model copy, one request in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.scenarios.closed_loop import run_closed_loop
+from bench.spec import Cell
+from bench.stats import latency_summary
+
+
+def run(call, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:
+    return run_closed_loop(call, target.sync, target.thread_context, cell, 1, stop_event, leader)
+
+
+def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    part = parts[0]
+    keep = ~part["warmup"]
+    start, end = part["start_ns"][keep], part["end_ns"][keep]
+    latency = end - start
+    row: dict[str, Any] = {"samples": int(latency.size), "warmup_samples": int(part["warmup"].sum())}
+    if latency.size:
+        duration = (int(end.max()) - int(start.min())) / 1e9
+        row["duration_s"] = duration
+        row["throughput_avg"] = latency.size * cell.batch_size / duration if duration > 0 else float("nan")
+        row.update(latency_summary(latency))
+    return row, {"latency_ns": latency, "start_ns": start}

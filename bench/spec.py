@@ -1,0 +1,386 @@
+"""What to run: a Cell is one measurement, a Plan is an ordered list of cells.
+
+Plans come from CLI flags (`Plan.from_grid`) or from a TOML suite (`Plan.from_suite`).
+Everything here is plain data: no torch, so planning a large sweep is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.paths import suite_dirs
+from bench.tomlfile import read_toml
+
+SCENARIOS = ("latency", "throughput")
+DTYPES = ("fp32", "bf16", "fp16")
+WEIGHTS = ("random", "pretrained")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """When a scenario stops measuring: the stopping rule is data, not loop constants.
+
+    A scenario warms up for `warmup_s` (not counted), then measures until both
+    `min_duration_s` and `min_samples` are reached, then stops as soon as the 95 % CI of
+    the p50 latency is within +-`target_ci` (relative), or at `max_duration_s`.
+    `target_ci = 0` disables the early stop (runs to `max_duration_s`).
+    """
+
+    warmup_s: float = 1.0
+    min_duration_s: float = 5.0
+    max_duration_s: float | None = None  # None: 3 x min_duration_s
+    min_samples: int = 100
+    target_ci: float = 0.01
+    trim_s: float = 1.0  # throughput: trimmed from each end of the window
+    cell_timeout_s: float | None = None  # None: scenario default
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_s", "min_duration_s", "trim_s", "target_ci"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
+                raise UsageError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.min_samples, int) or isinstance(self.min_samples, bool) or self.min_samples < 1:
+            raise UsageError(f"min_samples must be an integer >= 1, got {self.min_samples!r}")
+        if self.max_duration_s is not None and (
+            not isinstance(self.max_duration_s, (int, float)) or self.max_duration_s < self.min_duration_s
+        ):
+            raise UsageError(
+                f"max_duration_s must be >= min_duration_s ({self.min_duration_s}), got {self.max_duration_s!r}"
+            )
+        if self.cell_timeout_s is not None and (
+            not isinstance(self.cell_timeout_s, (int, float)) or self.cell_timeout_s <= 0
+        ):
+            raise UsageError(f"cell_timeout_s must be a number > 0, got {self.cell_timeout_s!r}")
+
+    @property
+    def max_s(self) -> float:
+        return float(self.max_duration_s if self.max_duration_s is not None else 3 * self.min_duration_s)
+
+    @property
+    def timeout_s(self) -> float:
+        """Upper bound on one measurement before the cell is declared hung."""
+        if self.cell_timeout_s is not None:
+            return float(self.cell_timeout_s)
+        return self.warmup_s + self.max_s + 120.0
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A user's own model: `factory()` returns `(nn.Module, tuple_of_example_tensors)`.
+
+    The factory runs inside each worker process, so it must be importable there
+    (a module-level function, not a lambda).
+    """
+
+    name: str
+    factory: Callable[[], Any] = field(compare=False, hash=False)
+
+    def __str__(self) -> str:
+        return f"user:{self.name}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: a model on a target with a compiler, a scenario and a shape.
+
+    All fields but `measure` form the cell key; two rows are comparable when keys match.
+    """
+
+    model: str | UserModel
+    target: str = "cpu"
+    compiler: str = "eager"
+    dtype: str = "fp32"
+    scenario: str = "latency"
+    batch_size: int = 1
+    seq_len: int | None = None
+    image_size: int | None = None
+    weights: str = "random"
+    compiler_args: tuple[str, ...] = ()
+    n_models: int = 1
+    workers_per_model: int = 1
+    threads_per_worker: int | None = None
+    rate_qps: float | None = None
+    measure: Measure = field(default_factory=Measure, compare=False)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model)
+
+    def key(self) -> dict[str, Any]:
+        """The comparable identity of this cell, as plain JSON-able data."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "measure":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "model":
+                value = str(value)
+            elif f.name == "compiler_args":
+                value = " ".join(value)
+            out[f.name] = value
+        return out
+
+    @property
+    def cell_id(self) -> str:
+        blob = json.dumps(self.key(), sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        shape = f"seq{self.seq_len}" if self.seq_len else (f"img{self.image_size}" if self.image_size else "")
+        parts = [self.model_name, f"{self.target}/{self.compiler}", self.dtype, self.scenario, f"b{self.batch_size}", shape]
+        if self.n_models > 1 or self.workers_per_model > 1:
+            parts.append(f"{self.n_models}x{self.workers_per_model}")
+        return " ".join(p for p in parts if p)
+
+    def worker_group(self) -> tuple:
+        """Cells sharing this tuple can reuse the same worker processes (one model build)."""
+        return (self.model_name, self.weights, self.target, self.compiler, self.dtype, self.compiler_args)
+
+
+@dataclass
+class Plan:
+    """An ordered list of cells with a name; cells sharing worker processes run together."""
+
+    name: str
+    cells: list[Cell]
+    description: str = ""
+
+    def ordered(self) -> list[Cell]:
+        """Cells grouped by worker group (stable), so each model is built once per group."""
+        order: dict[tuple, int] = {}
+        for cell in self.cells:
+            order.setdefault(cell.worker_group(), len(order))
+        return sorted(self.cells, key=lambda c: order[c.worker_group()])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure)) for c in self.cells],
+        }
+
+    def estimated_seconds(self) -> float:
+        return sum(c.measure.warmup_s + c.measure.min_duration_s + 0.5 for c in self.cells)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_grid(
+        cls,
+        *,
+        models: Sequence[str | UserModel],
+        targets: Sequence[str] = ("cpu",),
+        compilers: Sequence[str] = ("eager",),
+        dtypes: Sequence[str] = ("fp32",),
+        scenarios: Sequence[str] = ("latency",),
+        batch_sizes: Sequence[int] = (1,),
+        seq_lens: Sequence[int | None] = (None,),
+        image_sizes: Sequence[int | None] = (None,),
+        weights: str = "random",
+        compiler_args: Sequence[str] = (),
+        n_models: int | None = None,
+        workers_per_model: int | None = None,
+        threads_per_worker: int | None = None,
+        rates: Sequence[float | None] = (None,),
+        measure: Measure | None = None,
+        name: str = "adhoc",
+        description: str = "",
+    ) -> Plan:
+        """Cross product of the given axes, validated against the model cards and targets."""
+        from bench import models as model_registry
+        from bench import targets as target_registry
+
+        measure = measure or Measure()
+        _check_choice("weights", [weights], WEIGHTS, allow_path=True)
+        _check_choice("dtype", dtypes, DTYPES)
+        for axis, values in (("batch size", batch_sizes), ("n_models", [n_models]),
+                             ("workers_per_model", [workers_per_model]),
+                             ("threads_per_worker", [threads_per_worker])):
+            for v in values:
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                    raise UsageError(f"{axis} must be a positive integer, got {v!r}")
+        for v in list(seq_lens) + list(image_sizes):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UsageError(f"sequence length / image size must be a positive integer, got {v!r}")
+        from bench.scenarios import names as scenario_names
+
+        _check_choice("scenario", scenarios, scenario_names())
+        for r in rates:
+            if r is not None and (not isinstance(r, (int, float)) or r <= 0):
+                raise UsageError(f"rate must be a positive number, got {r!r}")
+
+        cells: list[Cell] = []
+        for model in models:
+            card = None if isinstance(model, UserModel) else model_registry.card(model)
+            for target_name in targets:
+                target = target_registry.get(target_name)
+                for compiler in compilers:
+                    target.check_compiler(compiler)
+                    for dtype, scenario, batch, seq, img, rate in itertools.product(
+                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, rates
+                    ):
+                        shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
+                        cell = Cell(
+                            model=model if isinstance(model, UserModel) else card.name,
+                            target=target_name,
+                            compiler=compiler,
+                            dtype=dtype,
+                            scenario=scenario,
+                            batch_size=batch,
+                            weights=weights,
+                            compiler_args=tuple(compiler_args),
+                            n_models=n_models or 0,
+                            workers_per_model=workers_per_model or 0,
+                            threads_per_worker=threads_per_worker,
+                            rate_qps=rate,
+                            measure=measure,
+                            **shape,
+                        )
+                        cells.append(target.resolve(cell))
+        if not cells:
+            raise UsageError("the plan is empty: give at least one model")
+        return cls(name=name, cells=_dedupe(cells), description=description)
+
+    @classmethod
+    def from_suite(cls, name_or_path: str, **overrides: Any) -> Plan:
+        """Load `suites/<name>.toml` (or a path). `overrides` replace suite axes/measure keys."""
+        path = find_suite(name_or_path)
+        data = read_toml(path)
+        return cls.from_suite_data(data, name=path.stem, source=str(path), **overrides)
+
+    @classmethod
+    def from_suite_data(cls, data: dict[str, Any], *, name: str, source: str = "<suite>", **overrides: Any) -> Plan:
+        _check_keys(data, {"description", "measure", "sweep"}, source, "suite")
+        measure_data = dict(data.get("measure", {}))
+        if not isinstance(measure_data, dict):
+            raise UsageError(f"{source}: [measure] must be a table")
+        _check_keys(measure_data, {f.name for f in fields(Measure)}, source, "[measure]")
+        measure_data.update({k: v for k, v in overrides.pop("measure", {}).items() if v is not None})
+        measure = Measure(**measure_data)
+        sweeps = data.get("sweep")
+        if not isinstance(sweeps, list) or not sweeps or not all(isinstance(s, dict) for s in sweeps):
+            raise UsageError(f"{source}: a suite needs at least one [[sweep]] table")
+        cells: list[Cell] = []
+        for i, sweep in enumerate(sweeps):
+            where = f"{source}: [[sweep]] #{i + 1}"
+            _check_keys(sweep, set(_SWEEP_KEYS), source, f"[[sweep]] #{i + 1}")
+            kwargs: dict[str, Any] = {}
+            for key, (arg, kind) in _SWEEP_KEYS.items():
+                if key in sweep:
+                    kwargs[arg] = _typed(sweep[key], kind, f"{where}: {key}")
+            if "models" not in kwargs:
+                raise UsageError(f"{where}: 'models' is required")
+            kwargs.update({k: v for k, v in overrides.items() if v is not None})
+            plan = cls.from_grid(measure=measure, **kwargs)
+            cells.extend(plan.cells)
+        return cls(name=name, cells=_dedupe(cells), description=str(data.get("description", "")))
+
+
+# suite key -> (from_grid argument, expected type)
+_SWEEP_KEYS: dict[str, tuple[str, str]] = {
+    "models": ("models", "list[str]"),
+    "targets": ("targets", "list[str]"),
+    "compilers": ("compilers", "list[str]"),
+    "dtypes": ("dtypes", "list[str]"),
+    "scenarios": ("scenarios", "list[str]"),
+    "batch_sizes": ("batch_sizes", "list[int]"),
+    "seq_lens": ("seq_lens", "list[int]"),
+    "image_sizes": ("image_sizes", "list[int]"),
+    "weights": ("weights", "str"),
+    "compiler_args": ("compiler_args", "list[str]"),
+    "n_models": ("n_models", "int"),
+    "workers_per_model": ("workers_per_model", "int"),
+    "threads_per_worker": ("threads_per_worker", "int"),
+    "rates": ("rates", "list[float]"),
+}
+
+
+def _typed(value: Any, kind: str, where: str) -> Any:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    ok = {
+        "str": lambda v: isinstance(v, str),
+        "int": is_int,
+        "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "list[int]": lambda v: isinstance(v, list) and all(is_int(x) for x in v),
+        "list[float]": lambda v: isinstance(v, list) and all(is_int(x) or isinstance(x, float) for x in v),
+    }[kind](value)
+    if not ok:
+        raise UsageError(f"{where} must be {kind.replace('list[', 'a list of ').rstrip(']')}, got {value!r}")
+    if isinstance(value, list) and not value:
+        raise UsageError(f"{where} must not be empty")
+    return value
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], source: str, where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise UsageError(
+            f"{source}: unknown key {unknown[0]!r} in {where}{_line_of(source, unknown[0])} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _line_of(source: str, key: str) -> str:
+    """' (line N)' where `key = ...` first appears in the file, for error messages."""
+    try:
+        for n, line in enumerate(Path(source).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip().startswith(f"{key} ") or line.strip().startswith(f"{key}="):
+                return f" (line {n})"
+    except OSError:
+        pass
+    return ""
+
+
+def _check_choice(what: str, values: Iterable[str], allowed: Sequence[str], allow_path: bool = False) -> None:
+    for v in values:
+        if v in allowed or (allow_path and isinstance(v, str) and os.path.isdir(v)):
+            continue
+        extra = " or a local model directory" if allow_path else ""
+        raise UsageError(f"unknown {what} {v!r} (choose from {', '.join(allowed)}{extra})")
+
+
+def _dedupe(cells: list[Cell]) -> list[Cell]:
+    seen: set[str] = set()
+    out = []
+    for c in cells:
+        if c.cell_id not in seen:
+            seen.add(c.cell_id)
+            out.append(c)
+    return out
+
+
+def find_suite(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or os.sep in name_or_path:
+        if not path.is_file():
+            raise UsageError(f"suite file not found: {name_or_path}")
+        return path
+    for d in suite_dirs():
+        candidate = d / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(list_suites()) or "none"
+    raise UsageError(f"unknown suite {name_or_path!r} (known: {known})")
+
+
+def list_suites() -> list[str]:
+    names: list[str] = []
+    for d in suite_dirs():
+        names.extend(p.stem for p in sorted(d.glob("*.toml")) if p.stem not in names)
+    return names
+
+
+def with_measure(cell: Cell, **changes: Any) -> Cell:
+    return replace(cell, measure=replace(cell.measure, **changes))

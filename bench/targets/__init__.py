@@ -1,0 +1,40 @@
+"""Target registry: name -> Target. Adding a target is one module and one line here.
+
+A plug-in target (for tests or a user's own backend) is named "package.module:attr".
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from bench.errors import UsageError
+from bench.targets.base import Availability, Prepared, Target
+
+_BUILTIN = {
+    "cpu": "bench.targets.cpu:CpuTarget",
+    "cuda": "bench.targets.cuda:CudaTarget",
+    "neuron": "bench.targets.neuron:NeuronTarget",
+}
+
+__all__ = ["Availability", "Prepared", "Target", "get", "names"]
+
+
+def names() -> list[str]:
+    return list(_BUILTIN)
+
+
+@cache
+def get(name: str) -> Target:
+    spec = _BUILTIN.get(name, name if ":" in name else None)
+    if spec is None:
+        raise UsageError(f"unknown target {name!r} (choose from {', '.join(_BUILTIN)}, or auto)")
+    module_name, attr = spec.split(":", 1)
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot load target {name!r}: {exc}") from None
+    target = obj() if isinstance(obj, type) else obj
+    if not target.name:
+        target.name = name
+    return target

@@ -1,0 +1,163 @@
+"""The target protocol: what every backend (cpu, cuda, neuron) implements.
+
+Two sides:
+- orchestrator side (no torch import): `availability`, `check_compiler`, `resolve`,
+  `worker_env`, `start_method`;
+- worker side (inside a worker process): `setup_process`, `describe`, `configure_cell`,
+  `prepare` (compile or load from the cache, returns a callable), `sync`, `thread_context`.
+
+A compiler listed in `saved_compilers` produces an on-disk artifact: `compile_artifact`
+writes it into a fresh directory, `load_artifact` loads it; the base class caches it
+under a key of everything that changes the artifact. Other compilers build their
+callable in `wrap` (eager, torch.compile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.errors import UsageError
+from bench.spec import Cell
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class Prepared:
+    """A ready-to-call model: `fn(*inputs)` runs one request on the target."""
+
+    fn: Callable[..., Any]
+    inputs: tuple
+    compile_s: float | None = None
+    load_s: float = 0.0
+    cache_hit: bool | None = None
+    artifact: str | None = None
+
+
+class Target:
+    name: ClassVar[str] = ""
+    compilers: ClassVar[tuple[str, ...]] = ()
+    saved_compilers: ClassVar[tuple[str, ...]] = ()
+    dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16")
+    # How worker processes start. forkserver forks from a server that has imported torch
+    # (never a Neuron runtime), so start-up is paid once per run; spawn is a fresh interpreter.
+    start_method: ClassVar[str] = "forkserver"
+
+    # -- orchestrator side -----------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        return Availability(True)
+
+    def check_compiler(self, compiler: str) -> None:
+        if compiler not in self.compilers:
+            raise UsageError(
+                f"unknown compiler {compiler!r} for target {self.name} (choose from {', '.join(self.compilers)})"
+            )
+
+    def resolve(self, cell: Cell) -> Cell:
+        """Fill defaults (n_models, workers, threads) and validate the cell for this target."""
+        if cell.dtype not in self.dtypes:
+            raise UsageError(f"target {self.name} does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
+        if cell.scenario == "latency":
+            return replace(cell, n_models=1, workers_per_model=1)
+        return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
+
+    def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
+        """Environment set in the worker before any SDK import."""
+        return {}
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def setup_process(self, model_index: int) -> None:
+        """Called once when a worker process starts."""
+
+    def describe(self) -> dict[str, Any]:
+        """Accelerator facts for the result row (called inside a worker)."""
+        return {}
+
+    def versions(self) -> dict[str, str]:
+        """Software versions that change compiled artifacts (part of the cache key)."""
+        import torch
+
+        return {"torch": torch.__version__}
+
+    def configure_cell(self, cell: Cell) -> None:
+        """Per-cell process settings (e.g. CPU threads)."""
+
+    def thread_context(self):
+        """Entered by each request-issuing thread (torch's grad mode is thread-local)."""
+        import torch
+
+        return torch.inference_mode()
+
+    def sync(self) -> None:
+        """Wait until the device has finished the request (no-op on CPU)."""
+
+    def place(self, module, inputs: tuple, cell: Cell):
+        """Move a module (already in the cell's dtype) and inputs to the device."""
+        return module, inputs
+
+    def wrap(self, module, inputs: tuple, cell: Cell) -> Callable[..., Any]:
+        """Callable for compilers without an on-disk artifact."""
+        raise NotImplementedError(f"{self.name}: compiler {cell.compiler} not implemented")
+
+    def compile_artifact(self, module, inputs: tuple, cell: Cell, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def load_artifact(self, workdir: Path, cell: Cell) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def prepare(self, module, inputs: tuple, cell: Cell, cache_key: dict[str, Any] | None,
+                cache_root: Path) -> Prepared:
+        """Compile (or take from the cache) and load; times each step separately."""
+        if cell.compiler not in self.saved_compilers:
+            module, inputs = self.place(module, inputs, cell)
+            t0 = time.perf_counter()
+            fn = self.wrap(module, inputs, cell)
+            return Prepared(fn=fn, inputs=inputs, compile_s=None, load_s=time.perf_counter() - t0)
+        key = dict(cache_key or {}, target=self.name, compiler=cell.compiler,
+                   compiler_args=list(cell.compiler_args), dtype=cell.dtype, versions=self.versions())
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        final = cache_root / self.name / digest
+        compile_s = None
+        hit = cache_key is not None and (final / "key.json").is_file()
+        if not hit:
+            tmp = final.with_name(f"{digest}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            t0 = time.perf_counter()
+            self.compile_artifact(module, inputs, cell, tmp)
+            compile_s = time.perf_counter() - t0
+            (tmp / "key.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
+            if cache_key is None:  # not cacheable (a user's module): keep it private
+                final = tmp
+            else:
+                with contextlib.suppress(OSError):  # another worker finished first: keep theirs
+                    tmp.rename(final)
+                shutil.rmtree(tmp, ignore_errors=True)
+        _, inputs = self.place(None, inputs, cell)
+        t0 = time.perf_counter()
+        fn = self.load_artifact(final, cell)
+        load_s = time.perf_counter() - t0
+        return Prepared(fn=fn, inputs=inputs, compile_s=compile_s, load_s=load_s,
+                        cache_hit=hit if cache_key is not None else None, artifact=str(final))
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,75 @@
+"""CPU target: eager, torch.jit.trace (the CPU analogue of Neuron's trace flow), inductor."""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.spec import Cell
+from bench.targets.base import Target, usable_cpus
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class CpuTarget(Target):
+    name = "cpu"
+    compilers = ("eager", "jit", "inductor")
+    saved_compilers = ("jit",)
+    dtypes = ("fp32", "bf16")
+
+    def resolve(self, cell: Cell) -> Cell:
+        # Throughput default: at least two model processes (one request in flight each),
+        # one per two cores on bigger hosts.
+        # Processes rather than threads: eager PyTorch holds the GIL between ops, so two
+        # threads in one process mostly wait for each other.
+        if cell.scenario != "latency" and not cell.n_models:
+            cell = replace(cell, n_models=max(2, usable_cpus() // 2) if usable_cpus() >= 2 else 1)
+        cell = super().resolve(cell)
+        if cell.threads_per_worker is None:
+            in_flight = cell.n_models * cell.workers_per_model
+            cell = replace(cell, threads_per_worker=max(1, usable_cpus() // in_flight))
+        return cell
+
+    def describe(self) -> dict[str, Any]:
+        return {"accelerator": "none", "device_name": cpu_model()}
+
+    def configure_cell(self, cell: Cell) -> None:
+        import torch
+
+        if cell.threads_per_worker:
+            torch.set_num_threads(cell.threads_per_worker)
+
+    def place(self, module, inputs: tuple, cell: Cell):
+        return module, inputs
+
+    def wrap(self, module, inputs: tuple, cell: Cell):
+        if cell.compiler == "eager":
+            return module
+        import torch
+
+        return torch.compile(module, backend="inductor", dynamic=False)
+
+    def compile_artifact(self, module, inputs: tuple, cell: Cell, workdir: Path) -> None:
+        import torch
+
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings from transformers' shape checks
+            traced = torch.jit.trace(module, inputs, check_trace=False)
+        torch.jit.save(traced, str(workdir / "model.pt"))
+
+    def load_artifact(self, workdir: Path, cell: Cell):
+        import torch
+
+        return torch.jit.load(str(workdir / "model.pt"), map_location="cpu").eval()
