@@ -169,8 +169,9 @@ def build(c: ModelCard, weights: str = "random", *, image_size: int | None = Non
             raise UsageError(f"model {c.name} has no pretrained id; pass a local directory as weights")
         try:
             model = cls.from_pretrained(source)
-        except OSError as exc:
-            raise UsageError(f"cannot load pretrained weights {source!r} for {c.name}: {str(exc).splitlines()[0]}") from None
+        except (OSError, ValueError) as exc:  # offline, missing files, not a model directory
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"cannot load pretrained weights {source!r} for {c.name}: {first}") from None
     return wrap_tensors_only(model.eval(), input_names(c), decoder=c.is_decoder)
 
 

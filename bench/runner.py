@@ -86,7 +86,7 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
         pool.stop_event.clear()
         for i, proc in enumerate(procs):
             proc.send("measure", {"cell": cell, "leader": i == 0})
-        parts = [proc.recv(cell.measure.timeout_s) for proc in procs]
+        parts = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
     except WorkerError as exc:
         return dict(row, status="failed", error=str(exc), error_detail=exc.detail[-4000:]), None
     except (WorkerDied, WorkerTimeout) as exc:
@@ -104,6 +104,15 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     else:
         row.update(status="ok", error="")
     return row, samples
+
+
+def _measure_timeout(cell: Cell, first_call_ms: float | None) -> float:
+    """The cell's timeout, or a default that leaves room for min_samples slow requests."""
+    m = cell.measure
+    if m.cell_timeout_s is not None:
+        return float(m.cell_timeout_s)
+    per_request_s = (first_call_ms or 0.0) / 1e3
+    return m.timeout_s + 3 * m.min_samples * per_request_s
 
 
 def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str, Any]:

@@ -129,7 +129,11 @@ def instability(summary: dict[str, float], scenario: str = "latency") -> str:
 
 @dataclass(frozen=True)
 class StopRule:
-    """Stop once min duration and min samples are met and the p50 CI is tight, or at max."""
+    """Stop once min duration and min samples are met and the p50 CI is tight, or at max.
+
+    The minimums win over the maximum: a slow model measured with `min_samples` runs
+    until it has them (the cell timeout, scaled by the first call's latency, bounds it).
+    """
 
     min_duration_s: float
     max_duration_s: float
@@ -138,10 +142,10 @@ class StopRule:
 
     def should_stop(self, latency_ns: np.ndarray | list[int], elapsed_s: float) -> bool:
         n = len(latency_ns)
-        if elapsed_s >= self.max_duration_s and n >= 1:
-            return True
         if elapsed_s < self.min_duration_s or n < self.min_samples:
-            return False
+            return False  # both minimums hold even past max_duration_s (as MLPerf's do)
+        if elapsed_s >= self.max_duration_s:
+            return True
         if self.target_ci <= 0:
             return False
         return relative_p50_halfwidth(np.asarray(latency_ns)) <= self.target_ci

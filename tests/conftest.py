@@ -1,0 +1,54 @@
+"""Shared test setup: offline, hardware markers, fast measurement settings."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _has_neuron() -> bool:
+    return bool(glob.glob("/dev/neuron*"))
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_neuron = pytest.mark.skip(reason="needs the Neuron SDK and /dev/neuron* devices")
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    neuron, cuda = None, None
+    for item in items:
+        if "neuron" in item.keywords:
+            neuron = _has_neuron() if neuron is None else neuron
+            if not neuron:
+                item.add_marker(skip_neuron)
+        if "cuda" in item.keywords:
+            cuda = _has_cuda() if cuda is None else cuda
+            if not cuda:
+                item.add_marker(skip_cuda)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session compiles into its own artifact cache."""
+    monkeypatch.setenv("NEURON_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def quick():
+    """Measurement settings short enough for unit tests."""
+    from bench import Measure
+
+    return Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05,
+                   trim_s=0.05)

@@ -1,0 +1,102 @@
+"""The command line: fast help, clear one-line errors with exit status 2, show/list/env."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.cli import main
+
+
+def _run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def test_help_is_fast_and_imports_neither_torch_nor_transformers():
+    code = ("import sys, time; t = time.perf_counter(); from bench.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "print('heavy', [m for m in ('torch', 'transformers', 'pandas') if m in sys.modules])")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert time.perf_counter() - t0 < 5  # generous for a loaded CI box; benchmarked in README
+    assert "heavy []" in out.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "-m", "nope"], "unknown model 'nope'"),
+    (["run", "-m", "tiny-bert", "-b", "0"], "batch size must be a positive integer, got 0"),
+    (["run", "-m", "tiny-bert", "-b", "x"], "batch size must be an integer, got 'x'"),
+    (["run", "-m", "tiny-bert", "-b", "-3"], "batch size must be a positive integer, got -3"),
+    (["run", "--suite", "nope"], "unknown suite 'nope'"),
+    (["run", "-m", "tiny-bert", "-t", "tpu"], "unknown target 'tpu'"),
+    (["run", "-m", "tiny-bert", "-c", "xla"], "unknown compiler 'xla' for target cpu"),
+    (["run", "-m", "tiny-bert", "-s", "offline"], "unknown scenario 'offline'"),
+    (["run", "-m", "tiny-bert", "-d", "int4"], "unknown dtype 'int4'"),
+    (["run", "-m", "tiny-bert", "--seq-len", "100000"], "beyond tiny-bert's limit"),
+    (["run", "-m", "tiny-bert", "--duration", "-1"], "min_duration_s must be a number >= 0"),
+    (["run"], "give --suite NAME or -m MODEL"),
+    (["show", "/nonexistent/run"], "no such results directory"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_mistakes_get_one_clear_line_and_exit_2(args, message, tmp_path, capsys):
+    code = main([*args, "--out", str(tmp_path / "out")] if args and args[0] == "run" else args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_malformed_suite_names_file_key_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('description = "x"\n[[sweep]]\nmodels = ["tiny-bert"]\nbatchsizes = [1]\n')
+    assert main(["run", "--suite", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'batchsizes'" in err and "bad.toml" in err and "line 4" in err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[sweep]\nmodels = 1")
+    assert main(["run", "--suite", str(broken)]) == 2
+    assert "malformed TOML" in capsys.readouterr().err
+    typed = tmp_path / "typed.toml"
+    typed.write_text('[[sweep]]\nmodels = ["tiny-bert"]\nbatch_sizes = ["one"]\n')
+    assert main(["run", "--suite", str(typed)]) == 2
+    assert "batch_sizes must be a list of int" in capsys.readouterr().err
+
+
+def test_run_explicit_form_then_show_in_every_format(tmp_path):
+    out = _run("run", "-m", "tiny-bert", "-t", "cpu", "-c", "eager,jit", "-s", "latency", "-b", "1",
+               "--seq-len", "16", "--duration", "0.2", "--warmup", "0.05", "--min-samples", "20",
+               "--out", str(tmp_path), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "tiny-bert" in out.stdout and "p50 ms" in out.stdout
+    run_dir = next(tmp_path.iterdir())
+    shown = _run("show", str(run_dir), "--format", "json")
+    rows = json.loads(shown.stdout)
+    assert [r["compiler"] for r in rows] == ["eager", "jit"] and rows[0]["seq_len"] == 16
+    assert "latency_ms_p50" in _run("show", str(run_dir), "--format", "csv").stdout.splitlines()[0]
+    assert _run("show", str(run_dir), "--format", "md").stdout.startswith("| model |")
+
+
+def test_dry_run_plans_without_running(tmp_path, capsys):
+    assert main(["run", "--suite", "smoke", "--dry-run", "--format", "json", "--out", str(tmp_path / "o")]) == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert len(cells) >= 8 and not (tmp_path / "o").exists()
+
+
+def test_list_and_env(capsys):
+    assert main(["list", "models", "--format", "json"]) == 0
+    models = {m["model"]: m for m in json.loads(capsys.readouterr().out)}
+    assert models["bert-base-uncased"]["params"] == "109.48M"
+    assert main(["list", "suites", "--format", "json"]) == 0
+    assert "smoke" in {s["suite"] for s in json.loads(capsys.readouterr().out)}
+    assert main(["list", "targets", "--format", "json"]) == 0
+    targets = {t["target"]: t for t in json.loads(capsys.readouterr().out)}
+    assert targets["cpu"]["available"] == "yes"
+    assert main(["env", "--format", "json"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["python"] and env["torch"] and env["targets"]["cpu"]["available"] is True

@@ -1,0 +1,82 @@
+"""End to end through the harness: plans, workers, accuracy, the results store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import Plan, UserModel, load, run_plan
+from bench.results import COLUMNS, load_samples
+
+
+def test_smoke_suite_runs_end_to_end_and_loads_back(tmp_path):
+    plan = Plan.from_suite("smoke")
+    assert len(plan.cells) >= 8
+    families = {c.model_name for c in plan.cells}
+    assert len(families) >= 3
+    run_dir = run_plan(plan, out=tmp_path, progress=False)
+    df = load(run_dir)
+    assert len(df) == len(plan.cells)
+    assert set(df["status"]) <= {"ok", "unstable"}, df[["model", "compiler", "scenario", "status", "error"]]
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
+    lat = df[df.scenario == "latency"]
+    assert (lat["latency_ms_p50_ci_low"] <= lat["latency_ms_p50"]).all()
+    assert (lat["latency_ms_p50"] <= lat["latency_ms_p50_ci_high"]).all()
+    assert (lat["samples"] >= 50).all() and (lat["duration_s"] >= 0.5).all()
+    tp = df[df.scenario == "throughput"]
+    assert (tp["throughput_avg"] > 0).all() and (tp["n_models"] >= 1).all()
+    assert (tp["throughput_peak"] >= tp["throughput_avg"] * 0.9).all()
+    jit = df[df.compiler == "jit"]
+    assert jit["compile_s"].notna().any() and (jit["cosine"] > 0.9999).all()
+    assert (df["first_call_ms"] > 0).all() and (df["load_s"] >= 0).all()
+    assert (df["threads_per_worker"] >= 1).all()
+    assert df["python"].notna().all() and df["torch"].str.startswith("2.").all()
+    # raw samples: one latency per counted request
+    row = df.iloc[0]
+    samples = load_samples(run_dir, row["cell_id"])
+    assert len(samples["latency_ns"]) == row["samples"]
+    assert np.median(samples["latency_ns"]) / 1e6 == pytest.approx(row["latency_ms_p50"])
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["schema_version"] == 1 and len(meta["plan"]["cells"]) == len(plan.cells)
+    # a folder of runs loads too
+    assert len(load(tmp_path)) == len(plan.cells)
+
+
+def test_perturbed_compiled_model_is_marked_inaccurate(tmp_path, quick):
+    plan = Plan.from_grid(models=["tiny-bert"], targets=["bench_test_plugins:PerturbedCpu"],
+                          compilers=["eager"], measure=quick)
+    df = load(run_plan(plan, out=tmp_path, progress=False))
+    row = df.iloc[0]
+    assert row["status"] == "inaccurate"
+    assert row["max_abs_err"] == pytest.approx(0.5, abs=1e-5)
+    assert "differs from eager fp32" in row["error"]
+
+
+def test_bf16_is_accurate_within_its_tolerance(tmp_path, quick):
+    plan = Plan.from_grid(models=["tiny-vit"], compilers=["eager", "jit"], dtypes=["bf16"], measure=quick)
+    df = load(run_plan(plan, out=tmp_path, progress=False))
+    assert set(df["status"]) <= {"ok", "unstable"}, df[["status", "error"]]
+    assert (df["cosine"] > 0.99).all() and (df["cosine"] < 1.0).all()
+
+
+def test_users_own_module_runs_through_the_python_api(tmp_path, quick):
+    from bench_test_plugins import small_mlp
+
+    plan = Plan.from_grid(models=[UserModel("mlp", small_mlp)], compilers=["eager", "jit"],
+                          scenarios=["latency", "throughput"], batch_sizes=[2], measure=quick)
+    df = load(run_plan(plan, out=tmp_path, progress=False))
+    assert list(df["model"].unique()) == ["user:mlp"]
+    assert set(df["status"]) <= {"ok", "unstable"}, df[["status", "error"]]
+    assert df["cache_hit"].isna().all() or not df["cache_hit"].fillna(False).any()
+
+
+def test_jit_artifact_is_cached_across_runs(tmp_path, quick, monkeypatch):
+    monkeypatch.setenv("NEURON_BENCH_CACHE", str(tmp_path / "cache"))
+    plan = Plan.from_grid(models=["tiny-gpt2"], compilers=["jit"], measure=quick)
+    first = load(run_plan(plan, out=tmp_path / "a", progress=False)).iloc[0]
+    second = load(run_plan(plan, out=tmp_path / "b", progress=False)).iloc[0]
+    assert not first["cache_hit"] and first["compile_s"] > 0
+    assert second["cache_hit"] and pd.isna(second["compile_s"])

@@ -1,0 +1,53 @@
+"""The results store: append-only rows, torn lines, schema versions, loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import load
+from bench.errors import UsageError
+from bench.results import SCHEMA_VERSION, RunStore, load_samples, read_rows
+
+
+def _store(tmp_path, n=3):
+    store = RunStore.create(tmp_path, {"name": "t", "cells": []}, {"python": "3"})
+    for i in range(n):
+        store.append({"cell_id": f"c{i}", "model": "m", "status": "ok", "latency_ms_p50": float(i)},
+                     {"latency_ns": np.arange(5, dtype=np.int64) + i})
+    return store
+
+
+def test_rows_and_samples_round_trip(tmp_path):
+    store = _store(tmp_path)
+    df = load(store.path)
+    assert list(df["cell_id"]) == ["c0", "c1", "c2"]
+    assert list(load_samples(store.path, "c2")["latency_ns"]) == [2, 3, 4, 5, 6]
+    assert store.done_ids() == {"c0", "c1", "c2"}
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path):
+    store = _store(tmp_path)
+    with open(store.path / "cells.jsonl", "a") as f:
+        f.write('{"cell_id": "c3", "mod')
+    with pytest.warns(UserWarning, match="torn"):
+        rows = read_rows(store.path)
+    assert [r["cell_id"] for r in rows] == ["c0", "c1", "c2"]
+
+
+def test_newer_schema_is_refused_older_is_read(tmp_path):
+    store = _store(tmp_path)
+    meta = json.loads((store.path / "run.json").read_text())
+    meta["schema_version"] = SCHEMA_VERSION + 1
+    (store.path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(UsageError, match="newer neuron-bench"):
+        load(store.path)
+
+
+def test_not_a_results_directory(tmp_path):
+    with pytest.raises(UsageError, match="not a results directory"):
+        load(tmp_path)
+    with pytest.raises(UsageError, match="no such results directory"):
+        load(tmp_path / "missing")

@@ -1,0 +1,80 @@
+"""Statistics against known distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from bench import stats
+
+
+@pytest.mark.parametrize("q,n", [(0.5, 200), (0.99, 1500)])
+@pytest.mark.parametrize("dist", ["lognorm", "expon"])
+def test_quantile_ci_covers_true_percentile_about_95_percent(q, n, dist):
+    rng = np.random.default_rng(1234)
+    trials = 2000
+    if dist == "lognorm":
+        sample = rng.lognormal(mean=0.0, sigma=0.5, size=(trials, n))
+        truth = sps.lognorm(s=0.5).ppf(q)
+    else:
+        sample = rng.exponential(scale=2.0, size=(trials, n))
+        truth = sps.expon(scale=2.0).ppf(q)
+    sample.sort(axis=1)
+    lo, hi = stats.quantile_ci_ranks(n, q)
+    assert lo is not None and hi is not None
+    covered = (sample[:, lo] <= truth) & (truth <= sample[:, hi])
+    coverage = covered.mean()
+    # distribution-free order-statistic intervals are conservative: >= 95 % up to discreteness
+    assert 0.93 <= coverage <= 0.99, coverage
+
+
+def test_quantile_ci_unbounded_when_too_few_samples():
+    lo, hi = stats.quantile_ci_ranks(50, 0.99)
+    assert hi is None  # 50 samples cannot bound p99 from above at 95 %
+    x = np.sort(np.arange(50.0))
+    assert np.isnan(stats.quantile_ci(x, 0.99)[1])
+
+
+def test_latency_summary_values():
+    lat_ns = np.arange(1, 1001) * 1_000_000  # 1..1000 ms
+    s = stats.latency_summary(lat_ns)
+    assert s["latency_ms_p0"] == 1.0 and s["latency_ms_p100"] == 1000.0
+    assert s["latency_ms_p50"] == pytest.approx(500.5)
+    assert s["latency_ms_p99"] == pytest.approx(np.percentile(np.arange(1, 1001), 99))
+    assert s["latency_ms_mean"] == pytest.approx(500.5)
+    assert s["latency_ms_p50_ci_low"] <= 500.5 <= s["latency_ms_p50_ci_high"]
+    assert s["latency_ms_p99_ci_low"] <= s["latency_ms_p99"] <= s["latency_ms_p99_ci_high"]
+
+
+def test_throughput_trims_the_ends_and_counts_samples_per_second():
+    # 1000 requests/s for 4 s, batch 2: steady 2000 samples/s
+    start = np.arange(4000, dtype=np.int64) * 1_000_000
+    end = start + 500_000
+    s = stats.throughput_summary(start, end, batch_size=2, trim_s=1.0)
+    assert s["window_s"] == pytest.approx(2.0, rel=1e-3)
+    assert s["throughput_avg"] == pytest.approx(2000, rel=0.01)
+    assert s["throughput_peak"] == pytest.approx(2000, rel=0.01)
+    assert s["throughput_cv"] < 0.01
+
+
+def test_stop_rule_needs_min_duration_min_samples_then_tight_ci():
+    rule = stats.StopRule(min_duration_s=1.0, max_duration_s=5.0, min_samples=100, target_ci=0.01)
+    tight = np.full(1000, 1_000_000) + np.arange(1000) % 3
+    assert not rule.should_stop(tight, 0.5)  # before min duration
+    assert not rule.should_stop(tight[:50], 2.0)  # too few samples
+    assert rule.should_stop(tight, 1.5)  # tight CI
+    wide = np.random.default_rng(0).exponential(1e6, size=200)
+    assert not rule.should_stop(wide, 1.5)  # CI too wide: keep going
+    assert rule.should_stop(wide, 5.0)  # until the maximum duration
+    assert not rule.should_stop(wide[:50], 9.0)  # but never with fewer than min_samples
+    no_early = stats.StopRule(1.0, 5.0, 100, 0.0)
+    assert not no_early.should_stop(tight, 1.5)
+
+
+def test_instability_in_words():
+    steady = stats.latency_summary(np.full(500, 1_000_000) + np.arange(500))
+    assert stats.instability(steady) == ""
+    noisy = stats.latency_summary(np.random.default_rng(0).exponential(1e6, size=500))
+    assert "IQR" in stats.instability(noisy)
+    assert "throughput varies" in stats.instability({"throughput_cv": 0.3}, "throughput")
