@@ -175,6 +175,27 @@ def build(c: ModelCard, weights: str = "random", *, image_size: int | None = Non
     return wrap_tensors_only(model.eval(), input_names(c), decoder=c.is_decoder)
 
 
+def check_weights(c: ModelCard, weights: str) -> None:
+    """Fail fast (before any run directory exists) when pretrained weights cannot be had.
+
+    Reads only the config (from the local directory, the hub cache, or - when the user
+    asked for hub weights and is online - the hub).
+    """
+    if weights == "random":
+        return
+    source = c.pretrained if weights == "pretrained" else weights
+    if not source:
+        raise UsageError(f"model {c.name} has no pretrained id; pass a local directory as weights")
+    from transformers import AutoConfig
+
+    _quiet_transformers()
+    try:
+        AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"cannot load pretrained weights {source!r} for {c.name}: {first}") from None
+
+
 def input_names(c: ModelCard) -> tuple[str, ...]:
     return ("pixel_values",) if c.input == "image" else ("input_ids", "attention_mask")
 

@@ -112,6 +112,21 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
 
+    def lock(self):
+        """Hold an exclusive lock on this run directory while cells are being added.
+
+        Two processes resuming the same run would record cells twice; the second is refused.
+        """
+        import fcntl
+
+        handle = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UsageError(f"{self.path} is being written by another neuron-bench process") from None
+        return handle
+
     def rows(self) -> list[dict[str, Any]]:
         return read_rows(self.path)
 

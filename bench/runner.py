@@ -39,9 +39,10 @@ def _context(start_method: str):
 class WorkerPool:
     """The worker processes of one model group (one per model copy), started on demand."""
 
-    def __init__(self, target: targets.Target, model_ref):
+    def __init__(self, target: targets.Target, model_ref, extra_env: dict[str, str] | None = None):
         self.target = target
         self.model_ref = model_ref
+        self.extra_env = extra_env or {}
         self.ctx = _context(target.start_method)
         self.stop_event = self.ctx.Event()
         self.procs: list[WorkerProcess] = []
@@ -50,8 +51,8 @@ class WorkerPool:
     def ensure(self, cell: Cell) -> list[WorkerProcess]:
         while len(self.procs) < cell.n_models:
             i = len(self.procs)
-            self.procs.append(WorkerProcess(self.ctx, cell.target, self.model_ref, i, self.stop_event,
-                                            self.target.worker_env(cell, i)))
+            env = {**self.extra_env, **self.target.worker_env(cell, i)}
+            self.procs.append(WorkerProcess(self.ctx, cell.target, self.model_ref, i, self.stop_event, env))
         return self.procs[: cell.n_models]
 
     def close(self) -> None:
@@ -84,9 +85,14 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
                 row.update({k: v for k, v in prep.items() if k not in ("accuracy_ok", "accuracy_error")})
                 accuracy_ok, accuracy_error = prep.get("accuracy_ok", True), prep.get("accuracy_error", "")
         pool.stop_event.clear()
-        for i, proc in enumerate(procs):
-            proc.send("measure", {"cell": cell, "leader": i == 0})
-        parts = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
+        watcher = pool.target.watch(cell) if hasattr(pool.target, "watch") else None  # e.g. neuron-monitor
+        try:
+            for i, proc in enumerate(procs):
+                proc.send("measure", {"cell": cell, "leader": i == 0})
+            parts = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
+        finally:
+            if watcher is not None:
+                row.update(watcher.stop())
     except WorkerError as exc:
         return dict(row, status="failed", error=str(exc), error_detail=exc.detail[-4000:]), None
     except (WorkerDied, WorkerTimeout) as exc:
@@ -121,14 +127,22 @@ def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str,
         "run_id": run_id, "cell_id": cell.cell_id, **cell.key(),
         "warmup_s": m.warmup_s, "min_duration_s": m.min_duration_s, "max_duration_s": m.max_s,
         "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
-        **environment,
+        **environment, "target_notes": cell.target_notes,
     }
 
 
 def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
              cache_dir: str | Path | None = None, instance: str | None = None,
-             progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Run every cell of `plan` not yet recorded; returns the run directory."""
+             progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
+             worker_memory_gb: float | None = None) -> Path:
+    """Run every cell of `plan` not yet recorded; returns the run directory.
+
+    With `resume`, rows go to that run directory and cells it already holds are skipped.
+    `worker_memory_gb` caps each worker's address space (a runaway allocation becomes a
+    failed row instead of the OOM killer's target).
+    """
+    extra_env = {"NEURON_BENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
+    _check_weights(plan)
     environment = host_env.capture(instance)
     if resume is not None:
         read_meta(Path(resume))
@@ -137,6 +151,22 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     else:
         store = RunStore.create(out, plan.to_dict(), environment)
         done = set()
+    lock = store.lock()
+    try:
+        return _run_cells(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+    finally:
+        lock.close()
+
+
+def _check_weights(plan: Plan) -> None:
+    from bench import models
+
+    for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells if c.weights != "random"}):
+        models.check_weights(models.card(name), weights)
+
+
+def _run_cells(plan: Plan, store: RunStore, done: set[str], environment: dict[str, Any],
+               cache_dir: str | Path | None, progress: bool, on_row, extra_env: dict[str, str]) -> Path:
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
     todo = [c for c in plan.ordered() if c.cell_id not in done]
     availability = {name: targets.get(name).availability() for name in {c.target for c in todo}}
@@ -144,7 +174,7 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
         for _, group in groupby(todo, key=Cell.worker_group):
             cells = list(group)
             target = targets.get(cells[0].target)
-            pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model)
+            pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model, extra_env)
             try:
                 for cell in cells:
                     bar.show(cell)
@@ -162,9 +192,12 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
                     bar.advance(row)
                     if on_row:
                         on_row(row)
-            finally:
+            except BaseException:  # Ctrl-C or a bug: no worker outlives the run
                 if pool is not None:
-                    pool.close()
+                    pool.kill()
+                raise
+            if pool is not None:
+                pool.close()
     return store.path
 
 

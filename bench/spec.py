@@ -110,6 +110,8 @@ class Cell:
     threads_per_worker: int | None = None
     rate_qps: float | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
+    # Not part of the key: why `-t auto` picked this target (recorded in the row).
+    target_notes: str = field(default="", compare=False)
 
     @property
     def model_name(self) -> str:
@@ -119,7 +121,7 @@ class Cell:
         """The comparable identity of this cell, as plain JSON-able data."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "measure":
+            if not f.compare:  # measure, target_notes
                 continue
             value = getattr(self, f.name)
             if f.name == "model":
@@ -169,6 +171,27 @@ class Plan:
             "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure)) for c in self.cells],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "run.json") -> Plan:
+        """Rebuild a plan written by `to_dict` (resume reads it back from run.json)."""
+        cells = []
+        try:
+            for entry in data["cells"]:
+                entry = dict(entry)
+                stored_id = entry.pop("cell_id", None)
+                measure = Measure(**entry.pop("measure", {}))
+                if str(entry.get("model", "")).startswith("user:"):
+                    raise UsageError(f"{source}: a user's model ({entry['model']}) cannot be resumed "
+                                     "from the command line; rerun it through the Python API with resume=")
+                entry["compiler_args"] = tuple(str(entry.get("compiler_args") or "").split())
+                cell = Cell(**entry, measure=measure)
+                if stored_id and cell.cell_id != stored_id:
+                    raise UsageError(f"{source}: cell {stored_id} was planned by another neuron-bench version")
+                cells.append(cell)
+        except (KeyError, TypeError) as exc:
+            raise UsageError(f"{source}: not a neuron-bench plan ({exc})") from None
+        return cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
+
     def estimated_seconds(self) -> float:
         return sum(c.measure.warmup_s + c.measure.min_duration_s + 0.5 for c in self.cells)
 
@@ -180,7 +203,7 @@ class Plan:
         *,
         models: Sequence[str | UserModel],
         targets: Sequence[str] = ("cpu",),
-        compilers: Sequence[str] = ("eager",),
+        compilers: Sequence[str] | None = None,
         dtypes: Sequence[str] = ("fp32",),
         scenarios: Sequence[str] = ("latency",),
         batch_sizes: Sequence[int] = (1,),
@@ -196,7 +219,11 @@ class Plan:
         name: str = "adhoc",
         description: str = "",
     ) -> Plan:
-        """Cross product of the given axes, validated against the model cards and targets."""
+        """Cross product of the given axes, validated against the model cards and targets.
+
+        `compilers=None` means each target's first compiler (eager on cpu/cuda, trace on
+        neuron); the target `auto` is the first available of neuron, cuda, cpu.
+        """
         from bench import models as model_registry
         from bench import targets as target_registry
 
@@ -223,9 +250,15 @@ class Plan:
         for model in models:
             card = None if isinstance(model, UserModel) else model_registry.card(model)
             for target_name in targets:
+                notes = ""
+                if target_name == "auto":
+                    target_name, notes = target_registry.pick_auto()
                 target = target_registry.get(target_name)
-                for compiler in compilers:
-                    target.check_compiler(compiler)
+                for compiler in compilers or target.compilers[:1]:
+                    try:
+                        target.check_compiler(compiler)
+                    except UsageError as exc:
+                        raise UsageError(f"{exc} [{notes}]" if notes else str(exc)) from None
                     for dtype, scenario, batch, seq, img, rate in itertools.product(
                         dtypes, scenarios, batch_sizes, seq_lens, image_sizes, rates
                     ):
@@ -244,6 +277,7 @@ class Plan:
                             threads_per_worker=threads_per_worker,
                             rate_qps=rate,
                             measure=measure,
+                            target_notes=notes,
                             **shape,
                         )
                         cells.append(target.resolve(cell))
@@ -261,9 +295,11 @@ class Plan:
     @classmethod
     def from_suite_data(cls, data: dict[str, Any], *, name: str, source: str = "<suite>", **overrides: Any) -> Plan:
         _check_keys(data, {"description", "measure", "sweep"}, source, "suite")
-        measure_data = dict(data.get("measure", {}))
-        if not isinstance(measure_data, dict):
+        if not isinstance(data.get("measure", {}), dict):
             raise UsageError(f"{source}: [measure] must be a table")
+        if not isinstance(data.get("description", ""), str):
+            raise UsageError(f"{source}: description must be a string")
+        measure_data = dict(data.get("measure", {}))
         _check_keys(measure_data, {f.name for f in fields(Measure)}, source, "[measure]")
         measure_data.update({k: v for k, v in overrides.pop("measure", {}).items() if v is not None})
         measure = Measure(**measure_data)

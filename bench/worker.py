@@ -12,6 +12,7 @@ runtime, so the start-up cost is paid once per model group, not once per cell.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -96,8 +97,14 @@ class WorkerProcess:
         self.kill()
 
     def kill(self) -> None:
+        """Kill the worker and everything it started (its process group)."""
         if self.proc.is_alive():
-            self.proc.kill()
+            import signal
+
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
             self.proc.join(timeout=5)
         self.conn.close()
 
@@ -119,7 +126,9 @@ class _State:
 def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: int, stop_event,
          env: dict[str, str]) -> None:
     """Worker entry point: apply the environment before any SDK import, then serve."""
+    _own_process_group()
     os.environ.update(env)
+    _limit_memory(env.get("NEURON_BENCH_WORKER_MEMORY_GB"))
     from bench import targets
 
     state = _State(targets.get(target_name), model_ref, index, stop_event)
@@ -137,6 +146,32 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
         except BaseException as exc:  # noqa: B036 - every failure becomes the cell's error
             message = f"{type(exc).__name__}: {exc}".strip()
             conn.send(("error", message.splitlines()[0][:500], traceback.format_exc()))
+
+
+def _own_process_group() -> None:
+    """Lead a process group (so a kill takes compiler subprocesses too) and die with the parent."""
+    try:
+        os.setpgrp()
+    except OSError:
+        pass
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:  # PR_SET_PDEATHSIG = 1: SIGKILL when the parent (orchestrator/forkserver) dies
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
+def _limit_memory(gib: str | None) -> None:
+    """Cap the worker's address space so a runaway allocation fails as a MemoryError row."""
+    if not gib:
+        return
+    import resource
+
+    limit = int(float(gib) * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _module(state: _State, cell: Cell, dtype: str):

@@ -1,0 +1,112 @@
+"""The bad-input battery: every user mistake is one clear line, exit status 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+
+GOOD_SUITE = '[[sweep]]\nmodels = ["tiny-bert"]\n'
+
+
+def _suite(tmp_path, text):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return ["run", "--suite", str(path)]
+
+
+def _card_dir(tmp_path, monkeypatch, text):
+    d = tmp_path / "cards"
+    d.mkdir()
+    (d / "bad-card.toml").write_text(text)
+    monkeypatch.setenv("NEURON_BENCH_MODELS", str(d))
+    return ["run", "-m", "tiny-bert"]
+
+
+def _newer_run(tmp_path):
+    from bench.results import SCHEMA_VERSION, RunStore
+
+    store = RunStore.create(tmp_path / "runs", {"name": "x", "cells": []}, {})
+    meta = json.loads((store.path / "run.json").read_text())
+    meta["schema_version"] = SCHEMA_VERSION + 1
+    (store.path / "run.json").write_text(json.dumps(meta))
+    return str(store.path)
+
+
+CASES = {
+    "unknown model": (["run", "-m", "nope"], "unknown model 'nope'"),
+    "unknown target": (["run", "-m", "tiny-bert", "-t", "tpu"], "unknown target 'tpu'"),
+    "unknown compiler": (["run", "-m", "tiny-bert", "-c", "xla"], "unknown compiler 'xla' for target cpu"),
+    "unknown scenario": (["run", "-m", "tiny-bert", "-s", "offline"], "unknown scenario 'offline'"),
+    "unknown suite": (["run", "--suite", "nope"], "unknown suite 'nope'"),
+    "unknown dtype": (["run", "-m", "tiny-bert", "-d", "int4"], "unknown dtype 'int4'"),
+    "batch size 0": (["run", "-m", "tiny-bert", "-b", "0"], "batch size must be a positive integer, got 0"),
+    "batch size negative": (["run", "-m", "tiny-bert", "-b", "-3"], "batch size must be a positive integer, got -3"),
+    "batch size not a number": (["run", "-m", "tiny-bert", "-b", "x"], "batch size must be an integer, got 'x'"),
+    "batch size empty": (["run", "-m", "tiny-bert", "-b", ","], "batch size: empty list"),
+    "batch size float": (["run", "-m", "tiny-bert", "-b", "1.5"], "batch size must be an integer, got '1.5'"),
+    "seq len beyond limit": (["run", "-m", "tiny-bert", "--seq-len", "100000"], "beyond tiny-bert's limit of 128"),
+    "seq len 0": (["run", "-m", "tiny-bert", "--seq-len", "0"], "must be a positive integer, got 0"),
+    "image size not a number": (["run", "-m", "tiny-vit", "--image-size", "big"], "image size must be an integer"),
+    "negative duration": (["run", "-m", "tiny-bert", "--duration", "-1"], "min_duration_s must be a number >= 0"),
+    "min samples 0": (["run", "-m", "tiny-bert", "--min-samples", "0"], "min_samples must be an integer >= 1"),
+    "max below min duration": (["run", "-m", "tiny-bert", "--duration", "5", "--max-duration", "1"],
+                               "max_duration_s must be >= min_duration_s"),
+    "negative target ci": (["run", "-m", "tiny-bert", "--target-ci", "-0.1"], "target_ci must be a number >= 0"),
+    "zero cell timeout": (["run", "-m", "tiny-bert", "--cell-timeout", "0"], "cell_timeout_s must be a number > 0"),
+    "duration not a number": (["run", "-m", "tiny-bert", "--duration", "soon"], "invalid float value: 'soon'"),
+    "nothing to run": (["run"], "give --suite NAME or -m MODEL"),
+    "suite path missing": (["run", "--suite", "/no/such/suite.toml"], "suite file not found"),
+    "weights dir missing": (["run", "-m", "tiny-bert", "--weights", "/no/such/dir"], "unknown weights '/no/such/dir'"),
+    "pretrained offline": (["run", "-m", "bert-base-uncased", "--weights", "pretrained"],
+                           "cannot load pretrained weights 'google-bert/bert-base-uncased'"),
+    "no pretrained id": (["run", "-m", "tiny-bert", "--weights", "pretrained"], "has no pretrained id"),
+    "unknown command": (["frobnicate"], "invalid choice: 'frobnicate'"),
+    "unknown option": (["run", "-m", "tiny-bert", "--turbo"], "unrecognized arguments: --turbo"),
+    "bad format": (["show", "x", "--format", "xml"], "invalid choice: 'xml'"),
+    "show missing path": (["show", "/no/such/run"], "no such results directory"),
+    "show not a results dir": (lambda t, m: ["show", str(t)], "not a results directory"),
+    "show newer schema": (lambda t, m: ["show", _newer_run(t)], "written by a newer neuron-bench"),
+    "resume not a results dir": (lambda t, m: ["resume", str(t)], "not a results directory"),
+    "suite malformed toml": (lambda t, m: _suite(t, "[[sweep]\nmodels = 1"), "malformed TOML"),
+    "suite unknown key": (lambda t, m: _suite(t, GOOD_SUITE + "batchsizes = [1]\n"),
+                          "unknown key 'batchsizes' in [[sweep]] #1 (line 3)"),
+    "suite wrong type": (lambda t, m: _suite(t, GOOD_SUITE + 'batch_sizes = ["one"]\n'),
+                         "batch_sizes must be a list of int"),
+    "suite no models": (lambda t, m: _suite(t, "[[sweep]]\nbatch_sizes = [1]\n"), "'models' is required"),
+    "suite no sweep": (lambda t, m: _suite(t, 'description = "empty"\n'), "needs at least one [[sweep]]"),
+    "suite measure unknown key": (lambda t, m: _suite(t, "[measure]\nwarmup = 1\n" + GOOD_SUITE),
+                                  "unknown key 'warmup' in [measure] (line 2)"),
+    "suite measure bad value": (lambda t, m: _suite(t, "[measure]\nmin_samples = -5\n" + GOOD_SUITE),
+                                "min_samples must be an integer >= 1"),
+    "suite unknown model": (lambda t, m: _suite(t, '[[sweep]]\nmodels = ["gpt5"]\n'), "unknown model 'gpt5'"),
+    "card unknown key": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "base"\ninput = "tokens"\nlayers = 3\n'),
+                         "bad-card.toml: unknown key 'layers' in model card"),
+    "card bad task": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "translate"\ninput = "tokens"\n'),
+                      "bad-card.toml: unknown task 'translate'"),
+    "card malformed toml": (lambda t, m: _card_dir(t, m, 'model_type = "bert\n'), "bad-card.toml: malformed TOML"),
+    "card bad shape": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "base"\ninput = "tokens"\n'
+                                              '[shape]\nseq_len = "long"\n'), "[shape] seq_len must be a positive integer"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_and_exit_2(name, tmp_path, monkeypatch, capsys):
+    args, message = CASES[name]
+    if callable(args):
+        args = args(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    if args[0] == "run":
+        args = [*args, "--out", str(out)]
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()  # nothing written
+
+
+def test_the_battery_is_big_enough():
+    assert len(CASES) >= 25
