@@ -1,4 +1,4 @@
-"""neuron-bench command line: run | list | env | show.
+"""neuron-bench command line: run | list | env | show | compare | report.
 
 Only argparse is imported at start-up; torch, transformers, pandas and rich are imported
 by the commands that need them, so `neuron-bench --help` is instant.
@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from bench.errors import UsageError
 
 EXIT_USAGE = 2
+DRY_RUN_ROWS = 100  # a dry run's table shows this many cells
 FORMATS = ("table", "csv", "md", "json")
 
 
@@ -47,10 +48,14 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to run (a suite, or axes of a grid)")
     g.add_argument("--suite", help="suite name (suites/NAME.toml) or path to a suite TOML")
     g.add_argument("-m", "--model", type=_names, help="model card name(s), comma-separated")
-    g.add_argument("-t", "--target", type=_names, help="cpu, cuda, neuron (default cpu)")
-    g.add_argument("-c", "--compiler", type=_names, help="eager, jit, inductor, ... (default eager)")
+    g.add_argument("-t", "--target", type=_names,
+                   help="cpu, cuda, neuron, or auto (first available of neuron, cuda, cpu); default cpu")
+    g.add_argument("-c", "--compiler", type=_names,
+                   help="eager, jit, inductor, cudagraphs, trace, trace-dp, native-eager, native-compile, nxdi "
+                        "(default: the target's first: eager, or trace on neuron)")
     g.add_argument("-d", "--dtype", type=_names, help="fp32, bf16, fp16 (default fp32)")
-    g.add_argument("-s", "--scenario", type=_names, help="latency, throughput (default latency)")
+    g.add_argument("-s", "--scenario", type=_names,
+                   help="latency, throughput, server, generate (default latency)")
     g.add_argument("-b", "--batch-size", type=_csv(int, "batch size"), help="e.g. 1,8")
     g.add_argument("--seq-len", type=_csv(int, "sequence length"), help="token models: e.g. 128")
     g.add_argument("--image-size", type=_csv(int, "image size"), help="vision models: e.g. 224")
@@ -60,6 +65,16 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers-per-model", type=_csv(int, "workers_per_model"),
                    help="requests in flight per copy (throughput)")
     g.add_argument("--threads", type=_csv(int, "threads"), help="CPU threads per worker")
+    s = p.add_argument_group("server and generate scenarios")
+    s.add_argument("--rate", type=_csv(float, "rate"), help="server: offered load in queries/s, e.g. 50,100")
+    s.add_argument("--find-max-rate", action="store_true",
+                   help="server: search for the highest rate whose p99 stays under --p99-bound")
+    s.add_argument("--p99-bound", type=float, metavar="MS",
+                   help="server: p99 latency bound in ms; a run over it is INVALID")
+    s.add_argument("--burstiness", type=float,
+                   help="server: gamma shape of the arrivals (1 = Poisson, default; <1 burstier)")
+    s.add_argument("--output-len", type=_csv(int, "output length"),
+                   help="generate: new tokens per request, e.g. 128 (input length is --seq-len)")
     m = p.add_argument_group("measurement")
     m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
     m.add_argument("--duration", type=float, help="minimum measured seconds per cell")
@@ -92,7 +107,9 @@ def build_plan(args: argparse.Namespace):
             "image_sizes": args.image_size, "weights": args.weights,
             "compiler_args": args.compiler_args.split() if args.compiler_args else None,
             "n_models": _first(args.n_models), "workers_per_model": _first(args.workers_per_model),
-            "threads_per_worker": _first(args.threads)}
+            "threads_per_worker": _first(args.threads),
+            "rates": args.rate, "find_max_rate": True if args.find_max_rate else None,
+            "p99_bound_ms": args.p99_bound, "burstiness": args.burstiness, "output_lens": args.output_len}
     if args.suite:
         return Plan.from_suite(args.suite, measure=measure, **axes)
     if not args.model:
@@ -103,27 +120,63 @@ def build_plan(args: argparse.Namespace):
     return Plan.from_grid(measure=m, **{k: v for k, v in axes.items() if v is not None})
 
 
+def _plan_to_resume(run_dir: str):
+    from pathlib import Path
+
+    from bench.results import read_meta
+    from bench.spec import Plan
+
+    return Plan.from_dict(read_meta(Path(run_dir))["plan"], source=f"{run_dir}/run.json")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    args.resume = args.run_dir
+    return _run_plan(args, _plan_to_resume(args.run_dir))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    plan = build_plan(args)
+    if args.resume and not (args.suite or args.model):
+        return _run_plan(args, _plan_to_resume(args.resume))
+    return _run_plan(args, build_plan(args))
+
+
+def _run_plan(args: argparse.Namespace, plan) -> int:
     if args.dry_run:
         from bench.tables import print_rows
 
-        print_rows([c.key() for c in plan.ordered()], args.format,
+        cells = [c.key() for c in plan.ordered()]
+        shown = cells if args.format in ("csv", "json") or len(cells) <= DRY_RUN_ROWS else cells[:DRY_RUN_ROWS]
+        print_rows(shown, args.format,
                    columns=["model", "target", "compiler", "dtype", "scenario", "batch_size", "seq_len",
                             "image_size", "n_models", "workers_per_model", "threads_per_worker"])
-        print(f"{len(plan.cells)} cells", file=sys.stderr)
+        more = f" (first {len(shown)} shown; --format csv lists all)" if len(shown) < len(cells) else ""
+        print(f"{len(cells)} cells{more}", file=sys.stderr)
         return 0
+    from bench.executors import from_args
     from bench.results import read_rows
     from bench.runner import run_plan
     from bench.tables import print_rows
 
     run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
-                       instance=args.instance_type, progress=not args.no_progress)
+                       instance=args.instance_type, progress=not args.no_progress,
+                       worker_memory_gb=args.worker_memory_gb, executor=from_args(args))
     rows = read_rows(run_dir)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
     print(f"results: {run_dir}", file=sys.stderr)
     bad = [r for r in rows if r.get("status") in ("failed", "inaccurate")]
     return 1 if bad else 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile a plan's artifacts into the cache without measuring (e.g. on a CPU host for inf2)."""
+    from bench.precompile import compile_plan
+    from bench.tables import print_rows
+
+    plan = build_plan(args)
+    rows = compile_plan(plan, args.cache_dir)
+    print_rows(rows, args.format, columns=["model", "target", "compiler", "dtype", "batch_size", "seq_len",
+                                           "image_size", "compiler_args", "status", "compile_s", "error"])
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -191,8 +244,42 @@ def cmd_env(args: argparse.Namespace) -> int:
         if k != "targets":
             print(f"{k:<{width}}  {v if v not in ('', None) else '-'}")
     for name, a in info["targets"].items():
-        print(f"{'target ' + name:<{width}}  {'available' if a['available'] else 'unavailable: ' + a['reason']}")
+        state = ("available" + (f" ({a['reason']})" if a["reason"] else "")) if a["available"] \
+            else "unavailable: " + a["reason"]
+        print(f"{'target ' + name:<{width}}  {state}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import run_cli
+
+    return run_cli(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import run_cli
+
+    return run_cli(args)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
+    p.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
+    p.add_argument("--worker-memory-gb", type=float, help="cap each worker's memory (address space)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=FORMATS, default="table", help="final table format")
+    x = p.add_argument_group("where the cells run (default: here, one after another)")
+    x.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="ray: every cell is a Ray task on a cluster (pip install 'neuron-bench[ray]')")
+    x.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to use, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, "
+                        "else a new local Ray instance)")
+    x.add_argument("--on", type=_names, metavar="TYPES",
+                   help="run every cell once on each instance type, e.g. inf2.xlarge,trn1.32xlarge "
+                        "(nodes advertise the resource instance:TYPE)")
+    x.add_argument("--retries", type=int,
+                   help="re-run a cell whose Ray process or node died this many times (default 1), "
+                        "then record it as failed")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -207,13 +294,23 @@ def make_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite or a grid of cells and record the results")
     _add_plan_args(run)
     run.add_argument("-o", "--out", default="results", help="results folder (default results/)")
-    run.add_argument("--resume", metavar="RUN_DIR", help="finish the cells a previous run did not record")
-    run.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
-    run.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="finish the cells RUN_DIR did not record (its own plan unless one is given)")
     run.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--format", choices=FORMATS, default="table", help="final table format")
+    _add_run_options(run)
     run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="finish the cells a killed or interrupted run did not record")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
+    _add_run_options(resume)
+    resume.set_defaults(func=cmd_resume, dry_run=False, out=None)
+
+    comp = sub.add_parser("compile", help="compile a plan's artifacts into the cache without measuring "
+                                          "(neuron: on a host without devices too, with --target)")
+    _add_plan_args(comp)
+    comp.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
+    comp.add_argument("--format", choices=FORMATS, default="table")
+    comp.set_defaults(func=cmd_compile)
 
     show = sub.add_parser("show", help="print the results of one or more runs")
     show.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run directory or a folder of runs")
@@ -230,13 +327,52 @@ def make_parser() -> argparse.ArgumentParser:
     env.add_argument("--instance-type")
     env.add_argument("--format", choices=("text", "json"), default="text")
     env.set_defaults(func=cmd_env)
+
+    cmp = sub.add_parser("compare", help="compare runs (B/A with 95%% CIs, a CI gate), a run with published "
+                                         "figures (--reference), or runs side by side (--by)")
+    cmp.add_argument("runs", nargs="+", metavar="RUN", help="A B (run directories or folders of runs); "
+                     "with --reference or --by: any number of runs")
+    cmp.add_argument("--metric", help="comma-separated: p50, p90, p95, p99, mean, throughput; ttft, tpot "
+                     "for generate (default p50,p99,throughput)")
+    cmp.add_argument("--threshold", default="5%", help="smallest change that counts, e.g. 5%% or 0.05 (default 5%%)")
+    cmp.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm; default 0.05)")
+    cmp.add_argument("--fail-on-regression", action="store_true",
+                     help="exit status 1 when a row is significantly slower than the threshold")
+    cmp.add_argument("--ignore-key", help="key columns to leave out of the join, e.g. compiler_args")
+    cmp.add_argument("--reference", metavar="NAME_OR_CSV",
+                     help="compare with published figures: a name in results/reference/ or a CSV path")
+    cmp.add_argument("--by", help="pivot: one column per target, sdk, instance, run (or any results column)")
+    cmp.add_argument("--format", choices=FORMATS, default="table")
+    cmp.set_defaults(func=cmd_compare)
+
+    rep = sub.add_parser("report", help="write an HTML or Markdown report with tables and plots")
+    rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories or folders of runs")
+    rep.add_argument("-o", "--out", default="report.html", help="report.html (self-contained) or report.md")
+    rep.add_argument("--title", help="report title")
+    rep.set_defaults(func=cmd_report)
     return parser
+
+
+def _glue_compiler_args(argv: list[str]) -> list[str]:
+    """`--compiler-args '--auto-cast=matmult'` -> `--compiler-args=--auto-cast=matmult`.
+
+    argparse takes a value that starts with '-' for an option; compiler flags always do.
+    """
+    out: list[str] = []
+    it = iter(argv)
+    for tok in it:
+        if tok == "--compiler-args":
+            nxt = next(it, None)
+            out.append(tok if nxt is None else f"{tok}={nxt}")
+        else:
+            out.append(tok)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_glue_compiler_args(list(sys.argv[1:] if argv is None else argv)))
         if not getattr(args, "command", None):
             parser.print_help()
             return EXIT_USAGE

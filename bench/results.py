@@ -28,7 +28,7 @@ SCHEMA_VERSION = 1
 
 KEY_COLUMNS = ["model", "weights", "target", "compiler", "dtype", "compiler_args", "scenario",
                "batch_size", "seq_len", "image_size", "n_models", "workers_per_model",
-               "threads_per_worker", "rate_qps"]
+               "threads_per_worker", "rate_qps", "p99_bound_ms", "burstiness", "output_len"]
 STATUSES = ("ok", "failed", "inaccurate", "unstable", "skipped")
 # Documented columns, in display order (units in the name; throughput in samples/s).
 COLUMNS = [
@@ -38,7 +38,18 @@ COLUMNS = [
     "latency_ms_p99_9", "latency_ms_p100", "latency_ms_mean", "latency_ms_std",
     "latency_ms_p50_ci_low", "latency_ms_p50_ci_high", "latency_ms_p99_ci_low", "latency_ms_p99_ci_high",
     "latency_cv", "latency_iqr_ratio", "throughput_cv", "stability",
-    "compile_s", "load_s", "first_call_ms", "build_s", "cache_hit",
+    # server (open loop): rates in queries/s, MLPerf-style verdict, max-rate search
+    "offered_rate_qps", "scheduled_rate_qps", "achieved_rate_qps", "requests_unserved",
+    "queue_ms_p50", "queue_ms_p99", "service_ms_p50", "service_ms_p99", "sched_lag_ms_p99",
+    "validity", "validity_reason", "search_role", "search_of", "max_rate_qps", "capacity_qps",
+    "search_probes", "rates_tried",
+    # generate (LLM decoding, vLLM's definitions)
+    "input_len", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "ttft_ms_mean",
+    "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99", "tpot_ms_mean",
+    "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "itl_ms_mean",
+    "e2e_ms_p50", "e2e_ms_p90", "e2e_ms_p99", "e2e_ms_mean",
+    "output_tokens", "output_tokens_per_s", "requests_per_s",
+    "compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit",
     "max_abs_err", "cosine",
     "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s",
     "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
@@ -212,8 +223,9 @@ def load(paths: str | Path | Iterable[str | Path]):
             row["run_dir"] = str(run_dir)
             rows.append(row)
     df = pd.DataFrame(rows)
-    for col in COLUMNS:
-        if col not in df.columns:
-            df[col] = None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:  # added at once: one insert per column fragments the frame (pandas warns)
+        df = pd.concat([df, pd.DataFrame({c: pd.Series([None] * len(df), index=df.index, dtype=object)
+                                          for c in missing})], axis=1)
     extra = [c for c in df.columns if c not in COLUMNS]
     return df[COLUMNS + extra]

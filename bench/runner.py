@@ -80,15 +80,20 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
         for i, proc in enumerate(procs):
             prep = _call(proc, "prepare", {"cell": cell, "leader": i == 0, "cache_root": str(cache_root)},
                          prep_timeout)
+            ready_at = prep.pop("ready_at", None)
             if i == 0:
+                # process start + imports (+ forkserver start on a run's first worker), when paid
+                row["worker_start_s"] = ready_at - proc.created if ready_at is not None else None
                 pool.device.update(prep.pop("device", {}))
                 row.update({k: v for k, v in prep.items() if k not in ("accuracy_ok", "accuracy_error")})
                 accuracy_ok, accuracy_error = prep.get("accuracy_ok", True), prep.get("accuracy_error", "")
         pool.stop_event.clear()
         watcher = pool.target.watch(cell) if hasattr(pool.target, "watch") else None  # e.g. neuron-monitor
         try:
+            # one absolute start time for every process (CLOCK_MONOTONIC): server's shared schedule
+            start_ns = time.perf_counter_ns() + 50_000_000 + 5_000_000 * len(procs)
             for i, proc in enumerate(procs):
-                proc.send("measure", {"cell": cell, "leader": i == 0})
+                proc.send("measure", {"cell": cell, "leader": i == 0, "start_ns": start_ns})
             parts = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
         finally:
             if watcher is not None:
@@ -100,7 +105,7 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
         return dict(row, status="failed", error=str(exc)), None
     summary, samples = scenarios.get(cell.scenario).summarise(parts, cell)
     row.update(summary)
-    row["stability"] = stats.instability(summary, cell.scenario)
+    row["stability"] = summary["stability"] if "stability" in summary else stats.instability(summary, cell.scenario)
     if not accuracy_ok:
         row.update(status="inaccurate", error=accuracy_error)
     elif not summary.get("samples"):
@@ -134,18 +139,26 @@ def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str,
 def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
              cache_dir: str | Path | None = None, instance: str | None = None,
              progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
-             worker_memory_gb: float | None = None) -> Path:
+             worker_memory_gb: float | None = None, executor=None) -> Path:
     """Run every cell of `plan` not yet recorded; returns the run directory.
 
     With `resume`, rows go to that run directory and cells it already holds are skipped.
     `worker_memory_gb` caps each worker's address space (a runaway allocation becomes a
     failed row instead of the OOM killer's target).
+    `executor`: None or "local" runs the cells here, one after another; "ray" or a
+    `bench.executors.RayExecutor(...)` runs each cell as a Ray task (see bench/executors.py).
     """
     extra_env = {"NEURON_BENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
     environment = host_env.capture(instance)
+    if executor is not None and executor != "local":
+        from bench.executors import run_with
+
+        return run_with(executor, plan, out, resume, environment, cache_dir, progress, on_row, extra_env)
     if resume is not None:
-        read_meta(Path(resume))
+        from bench.executors import refuse_local_resume
+
+        refuse_local_resume(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
         store = RunStore(Path(resume))
         done = store.done_ids()
     else:
@@ -163,6 +176,31 @@ def _check_weights(plan: Plan) -> None:
 
     for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells if c.weights != "random"}):
         models.check_weights(models.card(name), weights)
+
+
+def execute(pool: WorkerPool, cell: Cell, cache_root: Path,
+            record: Callable[[Cell, dict[str, Any], dict | None], None] | None = None):
+    """`execute_cell`, or the scenario's own `execute` hook: the server's max-rate search runs
+    several measurements on the pool and hands each to `record` (which writes it as a row)."""
+    hook = scenarios.hook(cell.scenario, "execute")
+    if hook is None:
+        return execute_cell(pool, cell, cache_root)
+    return hook(pool, cell, cache_root, record)
+
+
+def _recorder(store: RunStore, environment: dict[str, Any], pool: WorkerPool, on_row):
+    """`record(cell, fields, samples)`: a row for an extra measurement a scenario's `execute` made."""
+
+    def record(cell: Cell, fields: dict[str, Any], samples: dict | None) -> None:
+        row = _base_row(cell, store.run_id, environment)
+        row.update(pool.device)
+        row.update(fields)
+        row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
+        store.append(row, samples)
+        if on_row:
+            on_row(row)
+
+    return record
 
 
 def _run_cells(plan: Plan, store: RunStore, done: set[str], environment: dict[str, Any],
@@ -184,7 +222,8 @@ def _run_cells(plan: Plan, store: RunStore, done: set[str], environment: dict[st
                         row.update(status="skipped",
                                    error=f"target {cell.target} unavailable: {availability[cell.target].reason}")
                     else:
-                        fields, samples = execute_cell(pool, cell, cache_root)
+                        record = _recorder(store, environment, pool, on_row)
+                        fields, samples = execute(pool, cell, cache_root, record)
                         row.update(pool.device)
                         row.update(fields)
                     row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)

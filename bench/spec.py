@@ -88,6 +88,9 @@ class UserModel:
         return f"user:{self.name}"
 
 
+_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len"}  # in the key only when not None
+
+
 @dataclass(frozen=True)
 class Cell:
     """One measurement: a model on a target with a compiler, a scenario and a shape.
@@ -109,6 +112,12 @@ class Cell:
     workers_per_model: int = 1
     threads_per_worker: int | None = None
     rate_qps: float | None = None
+    # server: the p99 latency bound (ms) and the arrivals' gamma shape (None = 1, Poisson);
+    # generate: output tokens per request. Left out of the key while None, so adding them
+    # changed no existing cell_id.
+    p99_bound_ms: float | None = None
+    burstiness: float | None = None
+    output_len: int | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
     # Not part of the key: why `-t auto` picked this target (recorded in the row).
     target_notes: str = field(default="", compare=False)
@@ -124,6 +133,8 @@ class Cell:
             if not f.compare:  # measure, target_notes
                 continue
             value = getattr(self, f.name)
+            if value is None and f.name in _KEY_IF_SET:
+                continue
             if f.name == "model":
                 value = str(value)
             elif f.name == "compiler_args":
@@ -142,6 +153,12 @@ class Cell:
         parts = [self.model_name, f"{self.target}/{self.compiler}", self.dtype, self.scenario, f"b{self.batch_size}", shape]
         if self.n_models > 1 or self.workers_per_model > 1:
             parts.append(f"{self.n_models}x{self.workers_per_model}")
+        if self.output_len:
+            parts.append(f"out{self.output_len}")
+        if self.rate_qps:
+            parts.append(f"{self.rate_qps:g}qps")
+        elif self.p99_bound_ms and self.scenario == "server":
+            parts.append(f"max-rate p99<={self.p99_bound_ms:g}ms")
         return " ".join(p for p in parts if p)
 
     def worker_group(self) -> tuple:
@@ -215,6 +232,10 @@ class Plan:
         workers_per_model: int | None = None,
         threads_per_worker: int | None = None,
         rates: Sequence[float | None] = (None,),
+        find_max_rate: bool = False,
+        p99_bound_ms: float | None = None,
+        burstiness: float | None = None,
+        output_lens: Sequence[int | None] = (None,),
         measure: Measure | None = None,
         name: str = "adhoc",
         description: str = "",
@@ -245,6 +266,20 @@ class Plan:
         for r in rates:
             if r is not None and (not isinstance(r, (int, float)) or r <= 0):
                 raise UsageError(f"rate must be a positive number, got {r!r}")
+        # server: fixed rates and/or a max-rate search (rate None); other scenarios: no rate
+        server_rates = [r for r in rates if r is not None] + ([None] if find_max_rate else [])
+        if "server" in scenarios and not server_rates:
+            raise UsageError("the server scenario needs --rate R (queries/s), or --find-max-rate with --p99-bound MS")
+        if find_max_rate and p99_bound_ms is None:
+            raise UsageError("--find-max-rate needs --p99-bound MS (the p99 latency the rate must keep)")
+        for what, v in (("p99 bound (ms)", p99_bound_ms), ("burstiness", burstiness)):
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < math.inf):
+                raise UsageError(f"{what} must be a positive number, got {v!r}")
+        for v in output_lens:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UsageError(f"output length must be a positive integer, got {v!r}")
+        from bench import scenarios as scenario_registry
+        from bench.scenarios.generate import DEFAULT_OUTPUT_LEN
 
         cells: list[Cell] = []
         for model in models:
@@ -259,10 +294,11 @@ class Plan:
                         target.check_compiler(compiler)
                     except UsageError as exc:
                         raise UsageError(f"{exc} [{notes}]" if notes else str(exc)) from None
-                    for dtype, scenario, batch, seq, img, rate in itertools.product(
-                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, rates
+                    for dtype, scenario, batch, seq, img, rate, out_len in itertools.product(
+                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, server_rates or [None], output_lens
                     ):
                         shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
+                        server, gen = scenario == "server", scenario == "generate"
                         cell = Cell(
                             model=model if isinstance(model, UserModel) else card.name,
                             target=target_name,
@@ -272,15 +308,20 @@ class Plan:
                             batch_size=batch,
                             weights=weights,
                             compiler_args=tuple(compiler_args),
-                            n_models=n_models or 0,
-                            workers_per_model=workers_per_model or 0,
+                            n_models=n_models or (1 if gen else 0),
+                            workers_per_model=workers_per_model or (1 if gen else 0),
                             threads_per_worker=threads_per_worker,
-                            rate_qps=rate,
+                            rate_qps=rate if server else None,
+                            p99_bound_ms=p99_bound_ms if server else None,
+                            burstiness=burstiness if server and burstiness != 1 else None,
+                            output_len=(out_len or DEFAULT_OUTPUT_LEN) if gen else None,
                             measure=measure,
                             target_notes=notes,
                             **shape,
                         )
-                        cells.append(target.resolve(cell))
+                        cell = target.resolve(cell)
+                        scenario_registry.check(cell)
+                        cells.append(cell)
         if not cells:
             raise UsageError("the plan is empty: give at least one model")
         return cls(name=name, cells=_dedupe(cells), description=description)
@@ -338,6 +379,10 @@ _SWEEP_KEYS: dict[str, tuple[str, str]] = {
     "workers_per_model": ("workers_per_model", "int"),
     "threads_per_worker": ("threads_per_worker", "int"),
     "rates": ("rates", "list[float]"),
+    "find_max_rate": ("find_max_rate", "bool"),
+    "p99_bound_ms": ("p99_bound_ms", "float"),
+    "burstiness": ("burstiness", "float"),
+    "output_lens": ("output_lens", "list[int]"),
 }
 
 
@@ -348,6 +393,8 @@ def _typed(value: Any, kind: str, where: str) -> Any:
     ok = {
         "str": lambda v: isinstance(v, str),
         "int": is_int,
+        "float": lambda v: is_int(v) or isinstance(v, float),
+        "bool": lambda v: isinstance(v, bool),
         "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "list[int]": lambda v: isinstance(v, list) and all(is_int(x) for x in v),
         "list[float]": lambda v: isinstance(v, list) and all(is_int(x) or isinstance(x, float) for x in v),

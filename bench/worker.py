@@ -44,6 +44,7 @@ class WorkerProcess:
     def __init__(self, ctx, target_name: str, model_ref: str | UserModel, index: int, stop_event,
                  env: dict[str, str]):
         self.index = index
+        self.created = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the worker's clock
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=main, args=(child, target_name, model_ref, index, stop_event, env),
                                 name=f"neuron-bench-worker-{index}", daemon=True)
@@ -133,7 +134,7 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
 
     state = _State(targets.get(target_name), model_ref, index, stop_event)
     state.target.setup_process(index)
-    handlers = {"prepare": _prepare, "measure": _measure}
+    handlers = {"prepare": _prepare_for_scenario, "measure": _measure}
     while True:
         try:
             op, payload = conn.recv()
@@ -243,8 +244,8 @@ def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     cell: Cell = payload["cell"]
     leader: bool = payload["leader"]
     target = state.target
+    result: dict[str, Any] = {} if state.described else {"ready_at": time.perf_counter()}
     target.configure_cell(cell)
-    result: dict[str, Any] = {}
     t0 = time.perf_counter()
     reference_module = _module(state, cell, "fp32")
     inputs = _inputs(state, cell)
@@ -266,8 +267,9 @@ def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     state.current = prepared
     result.update(compile_s=prepared.compile_s, load_s=prepared.load_s, first_call_ms=first_call_ms,
                   cache_hit=prepared.cache_hit, artifact=prepared.artifact)
-    if leader:
-        result.update(accuracy.compare(reference, _as_numpy(output), cell.dtype))
+    if leader:  # a target may compute in a coarser precision than the dtype (neuronx-cc --auto-cast)
+        tol = target.accuracy_dtype(cell) if hasattr(target, "accuracy_dtype") else cell.dtype
+        result.update(accuracy.compare(reference, _as_numpy(output), tol))
     if not state.described:
         result["device"] = target.describe()
         result["device"]["torch_threads"] = torch.get_num_threads()
@@ -281,10 +283,21 @@ def _cache_root(payload: dict[str, Any]):
     return Path(payload["cache_root"])
 
 
+def _prepare_for_scenario(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
+    """`_prepare`, unless the cell's scenario prepares itself (generate: NxD Inference, HF generate)."""
+    from bench import scenarios
+
+    hook = scenarios.hook(payload["cell"].scenario, "worker_prepare")
+    return hook(state, payload) if hook is not None else _prepare(state, payload)
+
+
 def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     from bench import scenarios
 
     cell: Cell = payload["cell"]
+    hook = scenarios.hook(cell.scenario, "worker_measure")  # server (open loop), generate
+    if hook is not None:
+        return hook(state, payload)
     prepared = state.current
     if prepared is None:
         raise RuntimeError("measure before prepare")

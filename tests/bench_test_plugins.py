@@ -75,3 +75,48 @@ def allocates():
         return torch.ones(16 * 2**30, dtype=torch.float32).sum() + x
 
     return _module(forward)
+
+
+# -- Ray executor tests (tests/test_ray.py): faults of the process that runs a cell -----------
+
+
+def _flag(cell, name: str) -> str | None:
+    """The value of `--name=VALUE` in the cell's compiler args (None when absent)."""
+    for arg in cell.compiler_args:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+class DiesInRayTask(CpuTarget):
+    """Starting the cell's workers kills the process starting them: the Ray task's own process,
+    as when its node is lost mid-cell. With `--die-once=PATH`, only while PATH does not exist."""
+
+    name = "dies-in-ray-task"
+
+    def worker_env(self, cell, model_index):
+        import os
+
+        marker = _flag(cell, "die-once")
+        if marker is not None:
+            if os.path.exists(marker):
+                return super().worker_env(cell, model_index)
+            open(marker, "w").close()
+        os._exit(3)
+
+
+class StallsOnDoomedNode(CpuTarget):
+    """On a Ray node advertising `instance:doomed`, starting the cell's workers touches
+    `--stall-marker=PATH` and hangs (the test then removes the node); elsewhere, the CPU target."""
+
+    name = "stalls-on-doomed-node"
+
+    def worker_env(self, cell, model_index):
+        import time
+
+        import ray
+
+        if "instance:doomed" in ray.get_runtime_context().get_assigned_resources():
+            open(_flag(cell, "stall-marker"), "w").close()
+            time.sleep(600)
+        return super().worker_env(cell, model_index)

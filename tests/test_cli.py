@@ -7,8 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from bench.cli import main
 
 

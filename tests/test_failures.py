@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 
+import bench_test_plugins as plugins
 import pytest
 
-import bench_test_plugins as plugins
 from bench import Measure, Plan, UserModel, load, run_plan
 from bench.errors import UsageError
 from bench.results import RunStore

@@ -17,11 +17,25 @@ _BUILTIN = {
     "neuron": "bench.targets.neuron:NeuronTarget",
 }
 
-__all__ = ["Availability", "Prepared", "Target", "get", "names"]
+__all__ = ["Availability", "Prepared", "Target", "get", "names", "pick_auto"]
+
+AUTO_ORDER = ("neuron", "cuda", "cpu")
 
 
 def names() -> list[str]:
     return list(_BUILTIN)
+
+
+def pick_auto() -> tuple[str, str]:
+    """`-t auto`: the first available of neuron, cuda, cpu, and why the others were passed over."""
+    passed: list[str] = []
+    for name in AUTO_ORDER:
+        a = get(name).availability()
+        if a.ok:
+            notes = f"auto: picked {name}"
+            return name, "; ".join([notes, *passed])
+        passed.append(f"{name} passed over: {a.reason}")
+    raise UsageError("-t auto: no target is available (" + "; ".join(passed) + ")")
 
 
 @cache

@@ -1,16 +1,40 @@
 """CUDA target: eager, inductor and cudagraphs (torch.compile mode "reduce-overhead").
 
 Every timed call is followed by torch.cuda.synchronize(), so a latency is the device's.
+Model copies (`n_models`) are spread over the visible GPUs round-robin, one process each,
+through CUDA_VISIBLE_DEVICES set before the worker imports torch.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+from dataclasses import replace
 from typing import Any
 
+from bench.errors import UsageError
 from bench.spec import Cell
 from bench.targets.base import Availability, Target
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _gpu_count() -> int:
+    import torch
+
+    try:
+        return torch.cuda.device_count()
+    except RuntimeError:
+        return 0
+
+
+def _driver_version() -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=False).stdout
+        return out.strip().splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return ""
 
 
 class CudaTarget(Target):
@@ -29,28 +53,47 @@ class CudaTarget(Target):
             return Availability(False, "torch.cuda.is_available() is False: no CUDA device or driver")
         return Availability(True)
 
+    def resolve(self, cell: Cell) -> Cell:
+        if cell.scenario != "latency":
+            cell = replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
+        cell = super().resolve(cell)
+        if cell.compiler == "cudagraphs" and cell.workers_per_model > 1:
+            # CUDA graph trees are per thread: concurrent replays from several threads of one
+            # process are not supported; use more model processes instead.
+            raise UsageError(f"{cell.label}: cudagraphs runs one request at a time per process; "
+                             "use --n-models for concurrency (with --workers-per-model 1)")
+        return cell
+
+    def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
+        if cell.n_models <= 1:
+            return {}
+        visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        if not visible:
+            visible = [str(i) for i in range(_gpu_count())]
+        if len(visible) <= 1:
+            return {}
+        return {"CUDA_VISIBLE_DEVICES": visible[model_index % len(visible)]}
+
     def describe(self) -> dict[str, Any]:
         import torch
 
         props = torch.cuda.get_device_properties(0)
-        driver = ""
-        try:
-            import subprocess
-
-            driver = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=10, check=False,
-            ).stdout.strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.SubprocessError):
-            pass
         return {
             "accelerator": "cuda",
             "device_name": props.name,
             "device_count": torch.cuda.device_count(),
             "device_memory_gib": round(props.total_memory / 2**30, 1),
+            "compute_capability": f"{props.major}.{props.minor}",
             "cuda_version": torch.version.cuda,
-            "driver_version": driver,
+            "driver_version": _driver_version(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         }
+
+    def configure_cell(self, cell: Cell) -> None:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 (tf32 would be a dtype of its own)
+        torch.backends.cudnn.allow_tf32 = False
 
     def sync(self) -> None:
         import torch

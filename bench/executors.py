@@ -1,0 +1,595 @@
+"""Where a plan's cells run: here, one after another (the default), or as Ray tasks.
+
+`local`: `bench.runner` runs the cells in this process's worker pools, one at a time.
+
+`ray`: every cell (times every instance type named with `on`) becomes one Ray task that
+asks for what the cell uses -- NeuronCores (`neuron_cores`) for a neuron cell, GPUs for a
+cuda cell, CPUs for a cpu cell -- and, with `on`, one unit of the custom resource
+`instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`;
+capacity 1, so a node measures one `on` cell at a time and cells never disturb each other).
+Inside the task the cell runs exactly as it does locally: `bench.runner.WorkerPool` +
+`execute_cell` (spawned/forkserver workers, the same measurement), with the node's own
+compile cache and the node's own environment columns (`bench.env.capture()` there). Rows
+stream back to the driver as tasks finish (`ray.wait`) and are appended to the one results
+directory, so a killed driver finishes the sweep with `--resume`.
+
+A Ray task whose process or node dies mid-cell is retried `retries` times by Ray
+(`max_retries`; application errors are never retried), then recorded as a `failed` row with
+the reason; the other cells go on. A cell that no live node can take (no such instance type,
+or its last node died) is recorded instead of waiting for ever.
+
+Ray is an optional extra (`pip install 'neuron-bench[ray]'`), imported only here, only when
+the ray executor starts. Ray references:
+  accelerators (neuron_cores, GPU, NEURON_RT_VISIBLE_CORES):
+    https://docs.ray.io/en/latest/ray-core/scheduling/accelerators.html
+  custom resources (instance:<type>): https://docs.ray.io/en/latest/ray-core/scheduling/resources.html
+  retries and failures (max_retries, retry_exceptions, RayTaskError, WorkerCrashedError,
+  NodeDiedError): https://docs.ray.io/en/latest/ray-core/fault_tolerance/tasks.html
+  ray.init / ray.wait: https://docs.ray.io/en/latest/ray-core/api/doc/ray.init.html,
+    https://docs.ray.io/en/latest/ray-core/api/doc/ray.wait.html
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.spec import Cell, Plan
+
+INSTANCE = "instance:"  # custom resource prefix: a node advertises "instance:<type>"
+NEURON_CORES = "neuron_cores"  # Ray's built-in resource name for AWS NeuronCores
+RAY_EXTRA = "pip install 'neuron-bench[ray]'"
+DEFAULT_RETRIES = 1
+
+
+def placed_id(cell: Cell, on: str | None) -> str:
+    """The row id of `cell` placed on instance type `on` (the plain cell_id without `on`)."""
+    return cell.cell_id if not on else f"{cell.cell_id}@{on}"
+
+
+def placed_on(meta: dict[str, Any]) -> list[str]:
+    """The instance types a run's cells were placed on (run.json's plan "on"), or []."""
+    plan = meta.get("plan") if isinstance(meta, dict) else None
+    on = plan.get("on") if isinstance(plan, dict) else None
+    return [str(x) for x in on] if isinstance(on, list) else []
+
+
+def refuse_local_resume(meta: dict[str, Any], run_dir: str | Path) -> None:
+    """A run whose cells were placed per instance type can only be finished by Ray."""
+    on = placed_on(meta)
+    if on:
+        raise UsageError(f"{run_dir} ran every cell on instance types {','.join(on)} through Ray: "
+                         "resume it with --executor ray (and --ray-address of the cluster)")
+
+
+def _names(value) -> list[str] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(x).strip() for x in items if str(x).strip()]
+    return names or None
+
+
+def from_args(args) -> RayExecutor | None:
+    """The executor the CLI flags ask for: None for local (the default)."""
+    kind = getattr(args, "executor", None) or "local"
+    address, on, retries = (getattr(args, "ray_address", None), getattr(args, "on", None),
+                            getattr(args, "retries", None))
+    if kind == "local":
+        given = [flag for flag, v in (("--ray-address", address), ("--on", on), ("--retries", retries))
+                 if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --executor ray")
+        return None
+    return RayExecutor(address=address, on=on, retries=DEFAULT_RETRIES if retries is None else retries)
+
+
+def run_with(executor, plan: Plan, out, resume, environment: dict[str, Any], cache_dir,
+             progress: bool, on_row, extra_env: dict[str, str]) -> Path:
+    """bench.runner.run_plan for an executor other than the default: same store, same resume."""
+    from bench.results import RunStore, read_meta
+
+    if isinstance(executor, str):
+        executor = RayExecutor() if executor == "ray" else LocalExecutor() if executor == "local" else None
+        if executor is None:
+            raise UsageError("executor must be 'local' or 'ray'")
+    with contextlib.ExitStack() as stack:
+        if resume is not None:
+            executor.resume_from(read_meta(Path(resume)), resume)
+            store = RunStore(Path(resume))
+            done = store.done_ids()
+            stack.callback(store.lock().close)
+            executor.start(environment)  # after the lock: a refused resume starts nothing
+            stack.callback(executor.stop)
+        else:
+            executor.start(environment)  # before the run directory: a bad address leaves nothing behind
+            stack.callback(executor.stop)
+            store = RunStore.create(out, {**plan.to_dict(), **executor.plan_meta()}, environment)
+            done = set()
+            stack.callback(store.lock().close)
+        return executor.run(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+
+
+class LocalExecutor:
+    """The default: every cell in this process's worker pools, one after another."""
+
+    name = "local"
+
+    def start(self, environment: dict[str, Any]) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def plan_meta(self) -> dict[str, Any]:
+        return {}
+
+    def resume_from(self, meta: dict[str, Any], run_dir) -> None:
+        refuse_local_resume(meta, run_dir)
+
+    def run(self, plan, store, done, environment, cache_dir, progress, on_row, extra_env) -> Path:
+        from bench.runner import _run_cells
+
+        return _run_cells(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+
+
+# -- what a cell asks Ray for ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Need:
+    """A cell's Ray resource request."""
+
+    num_cpus: float
+    num_gpus: float = 0
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accelerated(self) -> bool:
+        return self.num_gpus > 0 or NEURON_CORES in self.resources
+
+    def options(self) -> dict[str, Any]:
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}
+
+    def fits(self, node: dict[str, float]) -> bool:
+        return (node.get("CPU", 0) >= self.num_cpus and node.get("GPU", 0) >= self.num_gpus
+                and all(node.get(k, 0) >= v for k, v in self.resources.items()))
+
+    def describe(self) -> str:
+        parts = [f"{self.num_cpus:g} CPU"]
+        if self.num_gpus:
+            parts.append(f"{self.num_gpus:g} GPU")
+        parts += [f"{v:g} {k}" for k, v in sorted(self.resources.items())]
+        return ", ".join(parts)
+
+
+def target_kind(target) -> str:
+    """neuron, cuda or cpu (plug-in targets count as what they derive from)."""
+    names = {c.__name__ for c in type(target).__mro__}
+    if "NeuronTarget" in names:
+        return "neuron"
+    if "CudaTarget" in names:
+        return "cuda"
+    return "cpu"
+
+
+def need_for(cell: Cell, on: str | None, nodes: list[dict[str, float]]) -> Need:
+    """What the cell uses, as Ray resources, given the live nodes' totals.
+
+    - neuron: one NeuronCore per model copy (trace-dp: all the cores of the smallest
+      eligible node, as it uses all free cores locally); CPUs for the request threads.
+    - cuda: one GPU per model copy, up to what a node has; CPUs for the request threads.
+    - cpu: the CPUs its workers' threads use (n_models x workers x threads_per_worker).
+    CPU requests are capped at the largest eligible node, so a cell planned on a bigger
+    driver still fits; `on` adds one unit of `instance:<on>`.
+    """
+    from bench import targets
+
+    kind = target_kind(targets.get(cell.target))
+    n, w = max(1, cell.n_models), max(1, cell.workers_per_model)
+    eligible = [r for r in nodes if not on or r.get(INSTANCE + on, 0) >= 1]
+    resources: dict[str, float] = {INSTANCE + on: 1} if on else {}
+    gpus = 0
+    if kind == "neuron":
+        cores = [int(r.get(NEURON_CORES, 0)) for r in eligible if r.get(NEURON_CORES, 0) >= 1]
+        resources[NEURON_CORES] = (min(cores) if cores else n) if cell.compiler == "trace-dp" else n
+        host = n * w
+    elif kind == "cuda":
+        most = max((int(r.get("GPU", 0)) for r in eligible), default=0)
+        gpus = max(1, min(n, most))
+        host = n * w
+    else:
+        host = n * w * (cell.threads_per_worker or 1)
+    fitting = [r for r in eligible if Need(0, gpus, resources).fits(r)]
+    cap = int(max((r.get("CPU", 0) for r in fitting), default=0))
+    return Need(max(1, min(host, cap) if cap >= 1 else host), gpus, resources)
+
+
+# -- the Ray executor -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Placement:
+    cell: Cell
+    on: str | None
+    need: Need
+
+    @property
+    def row_id(self) -> str:
+        return placed_id(self.cell, self.on)
+
+
+class RayExecutor:
+    """Every cell is a Ray task; rows stream back to this process, which records them.
+
+    address: a Ray cluster ("auto", "HOST:6379", "ray://HOST:10001"); None: $RAY_ADDRESS, or
+      else a new local Ray instance (on this machine only). If Ray is already initialised in
+      this process, that connection is used (and left open).
+    on: instance types; each cell is planned once per type, on a node advertising
+      `instance:<type>`. None: any node that has the resources.
+    retries: how often Ray re-runs a cell whose process or node died (default 1).
+    num_cpus, resources: for a local instance only (e.g. tests: num_cpus=2).
+    runtime_env: passed to ray.init (e.g. {"env_vars": {...}}).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, on=None, retries: int = DEFAULT_RETRIES, *,
+                 num_cpus: int | None = None, resources: dict[str, float] | None = None,
+                 runtime_env: dict[str, Any] | None = None, check_every_s: float = 5.0):
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise UsageError(f"--retries must be an integer >= 0, got {retries!r}")
+        self.address = address
+        self.on = _names(on)
+        if self.on is not None:
+            bad = [x for x in self.on if any(ch.isspace() for ch in x) or "@" in x]
+            if bad:
+                raise UsageError(f"--on: not an instance type: {bad[0]!r}")
+            self.on = list(dict.fromkeys(self.on))
+        self.retries = retries
+        self.num_cpus = num_cpus
+        self.resources = dict(resources or {})
+        self.runtime_env = runtime_env
+        self.check_every_s = check_every_s
+        self.local = False  # every node is this machine (so they share its compile cache)
+        self._owned = False
+        self._driver: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, environment: dict[str, Any]) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UsageError(f"--executor ray needs Ray, an optional extra: {RAY_EXTRA}") from None
+        self._driver = {"host": socket.gethostname(), "instance": str(environment.get("instance_type") or "")}
+        if ray.is_initialized():  # the caller's own connection: use it, leave it open
+            self.local = _all_nodes_here()
+            return
+        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "configure_logging": True, "logging_level": "warning"}
+        if self.runtime_env:
+            kwargs["runtime_env"] = self.runtime_env
+        if address == "local":
+            resources = dict(self.resources)
+            if self._driver["instance"]:  # this machine is a node of its own instance type
+                resources.setdefault(INSTANCE + self._driver["instance"], 1)
+            kwargs.update(num_cpus=self.num_cpus, resources=resources or None)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure to start or connect is one clear line
+            what = "start a local Ray instance" if address == "local" else f"connect to the Ray cluster at {address}"
+            text = str(exc).strip().splitlines()
+            raise UsageError(f"cannot {what}: {text[0] if text else type(exc).__name__}") from None
+        self._owned = True
+        self.local = _all_nodes_here()
+
+    def stop(self) -> None:
+        if self._owned:
+            import ray
+
+            ray.shutdown()
+            self._owned = False
+
+    def plan_meta(self) -> dict[str, Any]:
+        """Recorded in run.json's plan, so `resume` places the cells the same way."""
+        return {"executor": "ray", "on": list(self.on)} if self.on else {}
+
+    def resume_from(self, meta: dict[str, Any], run_dir) -> None:
+        recorded = placed_on(meta) or None
+        if self.on is None:
+            self.on = recorded
+        elif self.on != recorded:
+            raise UsageError(f"{run_dir} was run with --on {','.join(recorded) if recorded else '(none)'}: "
+                             "resume it with the same instance types (or leave --on out)")
+
+    # -- the sweep -------------------------------------------------------------------------------
+
+    def run(self, plan: Plan, store, done: set[str], environment: dict[str, Any], cache_dir,
+            progress: bool, on_row: Callable[[dict[str, Any]], None] | None,
+            extra_env: dict[str, str]) -> Path:
+        import ray
+
+        from bench import targets
+        from bench.paths import cache_dir as default_cache_dir
+        from bench.runner import _progress
+
+        if cache_dir is None and self.local:  # the nodes are this machine: share its cache
+            cache_dir = default_cache_dir() / "artifacts"
+        cache = str(cache_dir) if cache_dir is not None else None
+        nodes = _live_nodes()
+        placements = [_Placement(cell, on, need_for(cell, on, nodes))
+                      for cell in plan.ordered() for on in (self.on or [None])]
+        placements = [p for p in placements if p.row_id not in done]
+        task = ray.remote(_cell_task)
+        pending: dict[Any, _Placement] = {}
+
+        def record(p: _Placement, row: dict[str, Any], samples, main: bool = True) -> None:
+            from bench.results import SCHEMA_VERSION
+
+            if p.on:  # one row per cell and instance type: the id says which
+                row.update(cell_id=f"{row['cell_id']}@{p.on}", on_instance=p.on)
+            row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
+            store.append(row, samples)
+            if main:
+                bar.advance(row)
+            if on_row:
+                on_row(row)
+
+        with _progress(progress, len(placements)) as bar:
+            try:
+                for p in placements:
+                    if not any(p.need.fits(r) for r in nodes):
+                        record(p, self._row_without_node(p, store.run_id, "skipped", _why_not(p, nodes)), None)
+                        continue
+                    keep_warm = not p.need.accelerated and targets.get(p.cell.target).start_method == "forkserver"
+                    ref = task.options(**p.need.options(), max_retries=self.retries, retry_exceptions=False,
+                                       name=f"neuron-bench {p.cell.label}"[:100]).remote(
+                        p.cell, store.run_id, p.on, cache, extra_env, keep_warm, self._driver)
+                    pending[ref] = p
+                if pending:
+                    bar.show(next(iter(pending.values())).cell)
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.check_every_s)
+                    if not ready:
+                        self._drop_unplaceable(pending, store.run_id, record)
+                        continue
+                    p = pending.pop(ready[0])
+                    try:
+                        row, samples, extra = ray.get(ready[0])
+                    except ray.exceptions.RayError as exc:
+                        error, detail = _ray_failure(exc, self.retries)
+                        row, samples, extra = self._row_without_node(p, store.run_id, "failed", error), None, []
+                        row["error_detail"] = detail
+                    for extra_row, extra_samples in extra:
+                        record(p, extra_row, extra_samples, main=False)
+                    record(p, row, samples)
+                    if pending:
+                        bar.show(next(iter(pending.values())).cell)
+            except BaseException:  # Ctrl-C or a bug: no cell keeps running on the cluster
+                for ref in pending:
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+                raise
+        return store.path
+
+    def _drop_unplaceable(self, pending: dict, run_id: str, record) -> None:
+        """Cells that no live node can take any more (its node died): failed, not waited for."""
+        import ray
+
+        nodes = _live_nodes()
+        for ref, p in list(pending.items()):
+            if not any(p.need.fits(r) for r in nodes):
+                del pending[ref]
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+                record(p, self._row_without_node(p, run_id, "failed",
+                                                 f"ray: no live node offers {p.need.describe()} any more "
+                                                 "(its node died or left the cluster)"), None)
+
+    @staticmethod
+    def _row_without_node(p: _Placement, run_id: str, status: str, error: str) -> dict[str, Any]:
+        from bench.runner import _base_row
+
+        # No node reported its environment: only the instance type asked for is known.
+        row = _base_row(p.cell, run_id, {"instance_type": p.on or ""})
+        row.update(status=status, error=error)
+        return row
+
+
+def _why_not(p: _Placement, nodes: list[dict[str, float]]) -> str:
+    """Why no node can take the cell, and what the nodes of its instance type do have."""
+    msg = f"no node in the Ray cluster offers {p.need.describe()}"
+    if not p.on:
+        return msg
+    typed = [r for r in nodes if r.get(INSTANCE + p.on, 0) >= 1]
+    if not typed:
+        return (f"{msg}: no node advertises {INSTANCE}{p.on} (start one with: ray start "
+                f"--address=HEAD_IP:6379 --resources='{{\"{INSTANCE}{p.on}\": 1}}')")
+    have = ", ".join(f"{r.get('CPU', 0):g} CPU, {r.get('GPU', 0):g} GPU, {r.get(NEURON_CORES, 0):g} {NEURON_CORES}"
+                     for r in typed[:3])
+    return f"{msg}: the {p.on} nodes have {have}"
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "local", "auto", "ray://..." are Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UsageError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc} "
+                         "(is `ray start --head` running there, and the port open?)") from None
+
+
+def _all_nodes_here() -> bool:
+    """Every live node is this machine (a local instance): the nodes can share its cache."""
+    import ray
+
+    here = socket.gethostname()
+    return all(n.get("NodeManagerHostname") == here for n in ray.nodes() if n.get("Alive"))
+
+
+def _live_nodes() -> list[dict[str, float]]:
+    import ray
+
+    return [dict(n.get("Resources") or {}) for n in ray.nodes() if n.get("Alive")]
+
+
+def _ray_failure(exc: BaseException, retries: int) -> tuple[str, str]:
+    """(error, detail) for a cell whose Ray task failed outside the cell's own code."""
+    import ray.exceptions as rx
+
+    tries = f" ({retries + 1} attempts)" if retries else ""
+    if isinstance(exc, rx.NodeDiedError):
+        what = "the node running the cell died"
+    elif isinstance(exc, rx.OutOfMemoryError):
+        what = "Ray's memory monitor killed the cell's process (node out of memory)"
+    elif isinstance(exc, (rx.WorkerCrashedError, rx.LocalRayletDiedError)):
+        what = "the process running the cell died (node lost, or the process was killed)"
+    elif isinstance(exc, rx.ObjectLostError):
+        what = "the cell's result was lost (its node died?)"
+    elif isinstance(exc, rx.TaskCancelledError):
+        what = "the cell's task was cancelled"
+    elif isinstance(exc, rx.TaskUnschedulableError):
+        what = f"the cell could not be scheduled: {exc}"
+    elif isinstance(exc, rx.RuntimeEnvSetupError):
+        what = "the Ray runtime environment could not be set up on the node"
+    elif isinstance(exc, rx.RayTaskError):
+        cause = getattr(exc, "cause", None) or exc
+        text = str(cause).strip().splitlines()
+        what = f"the cell's task raised {type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")
+        tries = ""  # application errors are not retried
+    else:
+        what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    return f"ray: {what}{tries}"[:500], str(exc)[-4000:]
+
+
+# -- inside the Ray task (on the node) -------------------------------------------------------------
+
+_node_env: dict[str, Any] | None = None
+_warm: tuple[tuple, Any] | None = None  # (key, WorkerPool) kept between tasks of one Ray worker
+
+
+def _environment(on: str | None, driver: dict[str, str]) -> dict[str, Any]:
+    """This node's environment columns; the instance type from DMI, else the `on` it was placed by."""
+    global _node_env
+    from bench import env as host_env
+
+    if _node_env is None:
+        _node_env = host_env.capture()
+    env = dict(_node_env)
+    if not env.get("instance_type"):
+        if on:
+            env["instance_type"] = on  # the node advertises instance:<on>: the operator says so
+        elif driver.get("host") == env.get("hostname"):
+            env["instance_type"] = driver.get("instance", "")  # the driver's --instance-type, same host
+    return env
+
+
+def _close_warm() -> None:
+    global _warm
+    if _warm is not None:
+        with contextlib.suppress(Exception):
+            _warm[1].close()
+        _warm = None
+
+
+atexit.register(_close_warm)
+
+
+class _OnRayCores:
+    """The neuron target, with each model copy on the NeuronCores Ray assigned to this task.
+
+    Ray sets NEURON_RT_VISIBLE_CORES for the task; two cells sharing a node must not both
+    pick the first free cores, so copy i gets the i-th block of Ray's cores.
+    """
+
+    def __init__(self, target, cores: list[str]):
+        self._target = target
+        self._cores = sorted(cores, key=int)
+
+    def __getattr__(self, name: str):
+        return getattr(self._target, name)
+
+    def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
+        from bench.targets.neuron import CORE_ERROR_ENV
+
+        env = dict(self._target.worker_env(cell, model_index))
+        env.pop(CORE_ERROR_ENV, None)
+        n = max(1, cell.n_models)
+        each = max(1, len(self._cores) // n)
+        block = self._cores[model_index * each:(model_index + 1) * each]
+        if not block:
+            env[CORE_ERROR_ENV] = f"Ray assigned {len(self._cores)} NeuronCore(s) for {n} model copies"
+            return env
+        ids = [int(c) for c in block]
+        contiguous = ids == list(range(ids[0], ids[0] + len(ids)))
+        env["NEURON_RT_VISIBLE_CORES"] = (f"{ids[0]}-{ids[-1]}" if contiguous and len(ids) > 1
+                                          else ",".join(map(str, ids)))
+        return env
+
+
+def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, extra_env: dict[str, str],
+               keep_warm: bool, driver: dict[str, str]) -> tuple[dict[str, Any], dict | None, list]:
+    """One cell on this node, as bench.runner runs it locally: (row, samples, extra rows)."""
+    global _warm
+    import ray
+
+    from bench import runner, scenarios, targets
+    from bench.paths import cache_dir as default_cache_dir
+
+    row = runner._base_row(cell, run_id, _environment(on, driver))
+    context = ray.get_runtime_context()
+    row["ray_node_id"] = context.get_node_id()
+    target = targets.get(cell.target)
+    availability = target.availability()
+    if not availability.ok:
+        row.update(status="skipped",
+                   error=f"target {cell.target} unavailable on {row.get('hostname')}: {availability.reason}")
+        return row, None, []
+    cores = (context.get_accelerator_ids() or {}).get(NEURON_CORES) or []
+    if cores and target_kind(target) == "neuron":
+        target = _OnRayCores(target, cores)
+    key = (cell.worker_group(), tuple(sorted(extra_env.items())))
+    if _warm is not None and (not keep_warm or _warm[0] != key):
+        _close_warm()
+    pool = _warm[1] if _warm is not None else runner.WorkerPool(target, cell.model, extra_env)
+    _warm = None
+    root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
+    extra: list[tuple[dict[str, Any], dict | None]] = []
+
+    def record(c: Cell, fields: dict[str, Any], samples: dict | None) -> None:
+        """A row for an extra measurement a scenario's `execute` made (server: each probe)."""
+        extra.append(({**runner._base_row(c, run_id, _environment(on, driver)), **pool.device, **fields,
+                       "ray_node_id": row["ray_node_id"]}, samples))
+
+    hook = getattr(scenarios, "hook", None)
+    execute = hook(cell.scenario, "execute") if hook else None  # as bench.runner._run_cells does
+    try:
+        if execute is None:
+            fields, samples = runner.execute_cell(pool, cell, root)
+        else:
+            fields, samples = execute(pool, cell, root, record)
+    except BaseException:
+        pool.kill()
+        raise
+    row.update(pool.device)
+    row.update(fields)
+    if keep_warm:
+        _warm = (key, pool)  # the next cell of this group in this process skips start-up
+    else:
+        pool.close()
+    return row, samples, extra
+

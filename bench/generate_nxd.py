@@ -1,0 +1,271 @@
+"""The `generate` scenario on Neuron through NxD Inference (`neuronx_distributed_inference`).
+
+Compiler `nxdi`. The flow is the documented one (NxD Inference API reference and feature
+guide, "Compiling models" / "Running inference"):
+
+    neuron_config = NeuronConfig(tp_degree=..., batch_size=..., seq_len=..., max_context_length=...,
+                                 torch_dtype=...)
+    config = LlamaInferenceConfig(neuron_config, load_config=load_pretrained_config(checkpoint))
+    model = NeuronLlamaForCausalLM(checkpoint, config)
+    model.compile(compiled_path)
+    model.load(compiled_path)
+    HuggingFaceGenerationAdapter(model).generate(input_ids, attention_mask=..., max_new_tokens=...)
+
+https://awsdocs-neuron.readthedocs-hosted.com/en/latest/libraries/nxd-inference/api-guides/api-guide.html
+https://awsdocs-neuron.readthedocs-hosted.com/en/latest/libraries/nxd-inference/developer_guides/feature-guide.html
+https://github.com/aws-neuron/neuronx-distributed-inference (utils/hf_adapter.py, utils/benchmark.py)
+
+- The checkpoint NxD Inference loads is the card's model (seeded random weights,
+  `pretrained`, or a local directory) saved with `save_pretrained` (safetensors) into the
+  artifact, so the Neuron model has the same weights as the CPU one.
+- NeuronConfig: `batch_size` = the cell's batch, `max_context_length` = the input length,
+  `seq_len` = input + output length, `torch_dtype` = the cell's dtype, `tp_degree` = 1.
+  The cell's compiler args are NeuronConfig overrides, `key=value` each (e.g.
+  `--compiler-args "tp_degree=2 enable_bucketing=true"`); values are read as JSON where
+  they parse (numbers, true/false) and as strings otherwise.
+- The compiled model is cached under `<cache>/nxdi/<key>/` (key: card digest, weights,
+  shapes, dtype, overrides, NxD Inference / compiler versions); a hit skips `compile`.
+- Token timing: the adapter overrides transformers' `_sample` and never calls a streamer,
+  so a forward hook on the adapter takes one timestamp per forward, i.e. per generated
+  token (the first forward is the context encoding and yields the first token). Before
+  each request `model.reset()` clears the KV cache, as NxD Inference's own benchmark does.
+- The adapter samples from the raw logits (transformers' logits processors, and with them
+  `min_new_tokens`, do not apply), so a sequence could end at EOS: the request loop checks
+  every request produced exactly `output_len` tokens and fails the cell otherwise.
+- A model copy with `tp_degree` N needs N NeuronCores: the process's
+  NEURON_RT_VISIBLE_CORES must name at least N cores, or the cell fails saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.spec import Cell
+
+PACKAGE = "neuronx_distributed_inference"
+# HF model_type -> (module, InferenceConfig class, application class) in NxD Inference's model hub
+MODELS: dict[str, tuple[str, str, str]] = {
+    "llama": ("neuronx_distributed_inference.models.llama.modeling_llama", "LlamaInferenceConfig",
+              "NeuronLlamaForCausalLM"),
+    "mistral": ("neuronx_distributed_inference.models.llama.modeling_llama", "LlamaInferenceConfig",
+                "NeuronLlamaForCausalLM"),
+    "qwen2": ("neuronx_distributed_inference.models.qwen2.modeling_qwen2", "Qwen2InferenceConfig",
+              "NeuronQwen2ForCausalLM"),
+}
+_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def availability() -> tuple[bool, str]:
+    """Whether NxD Inference imports here, and if not, why in one sentence."""
+    try:
+        importlib.import_module(PACKAGE)
+    except ImportError as exc:
+        return False, (f"{PACKAGE} is not importable ({str(exc).splitlines()[0]}): install "
+                       "neuronx-distributed-inference from the Neuron SDK's pip repository "
+                       "(--extra-index-url https://pip.repos.neuron.amazonaws.com) or use a Neuron DLAMI venv")
+    return True, ""
+
+
+def parse_overrides(args: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """`key=value` compiler args -> NeuronConfig keyword arguments (JSON values where they parse)."""
+    out: dict[str, Any] = {}
+    for arg in args:
+        key, sep, text = arg.lstrip("-").partition("=")
+        key = key.replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"compiler nxdi takes NeuronConfig overrides as key=value, got {arg!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = {"True": True, "False": False}.get(text, text)
+        out[key] = value
+    return out
+
+
+def neuron_config_kwargs(cell: Cell) -> dict[str, Any]:
+    """The NeuronConfig of a generate cell (torch_dtype as a string; see `_resolve_dtype`)."""
+    if cell.seq_len is None or cell.output_len is None:
+        raise ValueError("a generate cell needs seq_len and output_len")
+    kwargs: dict[str, Any] = {
+        "tp_degree": 1,
+        "batch_size": cell.batch_size,
+        "max_context_length": cell.seq_len,
+        "seq_len": cell.seq_len + cell.output_len,
+        "torch_dtype": _TORCH_DTYPES[cell.dtype],
+    }
+    kwargs.update(parse_overrides(cell.compiler_args))
+    return kwargs
+
+
+def _resolve_dtype(kwargs: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    out = dict(kwargs)
+    if isinstance(out.get("torch_dtype"), str):
+        out["torch_dtype"] = getattr(torch, out["torch_dtype"])
+    return out
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("neuronx-distributed-inference", "neuronx-distributed", "neuronx-cc", "torch-neuronx",
+                 "transformers", "torch"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def model_classes(model_type: str):
+    if model_type not in MODELS:
+        raise UsageError(f"NxD Inference has no model for model_type {model_type!r} here "
+                         f"(supported: {', '.join(sorted(MODELS))})")
+    module_name, config_name, model_name = MODELS[model_type]
+    module = importlib.import_module(module_name)
+    return getattr(module, config_name), getattr(module, model_name)
+
+
+def visible_core_count(value: str | None) -> int | None:
+    """Cores named by NEURON_RT_VISIBLE_CORES ('3', '0-3', '0,2'); None when unset."""
+    if not value:
+        return None
+    count = 0
+    for part in value.split(","):
+        lo, _, hi = part.strip().partition("-")
+        count += (int(hi) - int(lo) + 1) if hi else 1
+    return count
+
+
+class NxdGenerator:
+    """One request = `model.reset()` then the adapter's greedy generate; one tick per forward."""
+
+    def __init__(self, model, adapter, input_ids, attention_mask, output_len: int, pad_token_id: int):
+        self.model = model
+        self.adapter = adapter
+        self.input_ids = input_ids
+        self.attention_mask = attention_mask
+        self.output_len = output_len
+        self.pad_token_id = pad_token_id
+        self._on_token: Callable[[], None] | None = None
+        adapter.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output) -> None:
+        if self._on_token is not None:
+            self._on_token()
+
+    def __call__(self, on_token: Callable[[], None]) -> int:
+        self.model.reset()
+        self._on_token = on_token
+        try:
+            out = self.adapter.generate(self.input_ids, attention_mask=self.attention_mask,
+                                        max_new_tokens=self.output_len, min_new_tokens=self.output_len,
+                                        do_sample=False, pad_token_id=self.pad_token_id)
+        finally:
+            self._on_token = None
+        return int(out.shape[-1] - self.input_ids.shape[-1])
+
+
+def build(card, cell: Cell, hf_model_fn: Callable[[], Any], cache_root: Path) -> dict[str, Any]:
+    """Compile (or reuse) and load the NxD Inference model of a generate cell.
+
+    `hf_model_fn()` returns the card's transformers model (fp32), saved as the checkpoint
+    when compiling. Returns {"generator", "compile_s", "load_s", "cache_hit", "artifact"}.
+    """
+    ok, reason = availability()
+    if not ok:
+        raise RuntimeError(reason)
+    from neuronx_distributed_inference.models.config import NeuronConfig
+    from neuronx_distributed_inference.utils.hf_adapter import (
+        HuggingFaceGenerationAdapter,
+        load_pretrained_config,
+    )
+
+    from bench import models
+
+    config_cls, model_cls = model_classes(card.model_type)
+    kwargs = neuron_config_kwargs(cell)
+    cores = visible_core_count(os.environ.get("NEURON_RT_VISIBLE_CORES"))
+    tp = int(kwargs.get("tp_degree", 1))
+    if cores is not None and cores < tp:
+        raise RuntimeError(f"tp_degree={tp} needs {tp} NeuronCores per model copy but this process sees "
+                           f"NEURON_RT_VISIBLE_CORES={os.environ['NEURON_RT_VISIBLE_CORES']}")
+    key = {"card": card.name, "card_digest": card.digest, "weights": cell.weights,
+           "neuron_config": kwargs, "versions": _versions()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    final = Path(cache_root) / "nxdi" / digest
+
+    def make(checkpoint: Path):
+        config = config_cls(NeuronConfig(**_resolve_dtype(kwargs)), load_config=load_pretrained_config(str(checkpoint)))
+        return model_cls(str(checkpoint), config)
+
+    hit = (final / "key.json").is_file()
+    compile_s = None
+    if not hit:
+        tmp = final.with_name(f"{digest}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "checkpoint").mkdir(parents=True)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_model_fn().save_pretrained(str(tmp / "checkpoint"), safe_serialization=True)
+        t0 = time.perf_counter()
+        make(tmp / "checkpoint").compile(str(tmp / "compiled"))
+        compile_s = time.perf_counter() - t0
+        # the compiled model refers to its checkpoint by path: keep it where it will live
+        (tmp / "key.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
+        with contextlib.suppress(OSError):  # another process finished first: keep theirs
+            tmp.rename(final)
+        shutil.rmtree(tmp, ignore_errors=True)
+    t0 = time.perf_counter()
+    model = make(final / "checkpoint")
+    model.load(str(final / "compiled"))
+    adapter = HuggingFaceGenerationAdapter(model)
+    load_s = time.perf_counter() - t0
+    input_ids, attention_mask = models.make_inputs(card, cell.batch_size, cell.seq_len, None)
+    eos = card.config.get("eos_token_id", 0)
+    pad = int(card.config.get("pad_token_id", eos[0] if isinstance(eos, list) else eos) or 0)
+    generator = NxdGenerator(model, adapter, input_ids, attention_mask, cell.output_len, pad)
+    return {"generator": generator, "inputs": (input_ids, attention_mask), "compile_s": compile_s,
+            "load_s": load_s, "cache_hit": hit, "artifact": str(final)}
+
+
+def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker hook (via bench.scenarios.generate) for compiler nxdi: build, load, one cold request."""
+    from bench import models, worker
+    from bench.targets.base import Prepared
+
+    cell: Cell = payload["cell"]
+    target = state.target
+    target.configure_cell(cell)
+    card = models.card(state.model_ref)
+    state.current = None
+    t0 = time.perf_counter()
+    built = build(card, cell, lambda: worker._module(state, cell, "fp32").model, Path(payload["cache_root"]))
+    generator = built["generator"]
+    t1 = time.perf_counter_ns()
+    ticks: list[int] = []
+    generator(lambda: ticks.append(time.perf_counter_ns()))
+    first_call_ms = (time.perf_counter_ns() - t1) / 1e6
+    state.current = Prepared(fn=generator, inputs=built["inputs"], compile_s=built["compile_s"],
+                             load_s=built["load_s"], cache_hit=built["cache_hit"], artifact=built["artifact"])
+    build_s = time.perf_counter() - t0 - (built["compile_s"] or 0.0) - built["load_s"] - first_call_ms / 1e3
+    result: dict[str, Any] = {"build_s": build_s, "compile_s": built["compile_s"],
+                              "load_s": built["load_s"], "first_call_ms": first_call_ms,
+                              "cache_hit": built["cache_hit"], "artifact": built["artifact"]}
+    if not state.described:
+        result["device"] = target.describe()
+        state.described = True
+    return result

@@ -1,0 +1,285 @@
+"""`neuron-bench report`: an HTML (self-contained) or Markdown report of one or more runs.
+
+Sections: a summary, the environment of each run, the results table (noisy cells flagged
+`unstable` with the figure in words, failures with their error), and plots: the latency
+CDF per cell, throughput against batch size per target, throughput against p99 latency.
+The HTML embeds its images as base64 PNG and uses no external resource, so it opens
+offline; the Markdown writes its images to `<name>_files/` beside it and links them
+relatively.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.results import read_meta, read_rows, run_dirs
+
+ENV_FIELDS = [
+    ("instance", "instance_type"), ("host", "hostname"), ("CPU", "cpu_model"), ("CPU count", "cpu_count"),
+    ("memory GiB", "memory_gib"), ("OS", "os"), ("accelerator", "accelerator"), ("device", "device_name"),
+    ("python", "python"), ("torch", "torch"), ("transformers", "transformers"),
+    ("torch-neuronx", "torch_neuronx"), ("neuronx-cc", "neuronx_cc"), ("neuron-bench", "harness_version"),
+    ("git commit", "git_commit"),
+]
+
+
+@dataclass
+class Report:
+    title: str
+    runs: list[dict[str, Any]]  # {"dir", "id", "meta", "rows"}
+    rows: list[dict[str, Any]]  # every row, with "_run_dir" and "_run"
+    plots: list[tuple[str, str, bytes]]
+
+    @property
+    def usable(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r.get("status") in ("ok", "unstable")]
+
+
+def build(paths: Any, title: str | None = None, plots: bool = True) -> Report:
+    """Read the runs and draw the plots (matplotlib is imported only here)."""
+    runs = []
+    rows: list[dict[str, Any]] = []
+    for d in run_dirs(paths):
+        meta = read_meta(d)
+        run_id = str(meta.get("run_id") or d.name)
+        run_rows = [dict(r, _run_dir=str(d), _run=run_id) for r in read_rows(d)]
+        runs.append({"dir": d, "id": run_id, "meta": meta, "rows": run_rows})
+        rows.extend(run_rows)
+    if not rows:
+        raise UsageError("nothing to report: the given runs have no rows")
+    tags = _short_tags([r["id"] for r in runs])
+    for order, run in enumerate(runs):
+        run["tag"] = tags[run["id"]]
+        for r in run["rows"]:
+            r["_run"], r["_run_order"] = run["tag"], order
+    if title is None:
+        names = sorted({str(r["meta"].get("plan", {}).get("name") or "") for r in runs} - {""})
+        title = f"neuron-bench report: {', '.join(names) or 'results'}"
+    report = Report(title, runs, rows, [])
+    if plots:
+        from bench import plots as p
+
+        report.plots = p.all_plots(report.usable)
+    return report
+
+
+# -- tables (shared by HTML and Markdown) -------------------------------------------------
+
+
+def _short_tags(ids: list[str]) -> dict[str, str]:
+    """Run ids shortened for legends: their random suffix ('83b5') when that is unique."""
+    tails = [i.rsplit("-", 1)[-1] for i in ids]
+    if len(set(tails)) == len(ids):
+        return dict(zip(ids, tails))
+    return {i: i for i in ids}
+
+
+def _env_value(run: dict[str, Any], column: str) -> str:
+    env = run["meta"].get("environment", {}) or {}
+    value = env.get(column)
+    if value in (None, "") and run["rows"]:
+        value = run["rows"][0].get(column)  # accelerator/device come from the rows
+    if column == "git_commit" and value:
+        value = str(value)[:12] + (" (dirty)" if env.get("git_dirty") else "")
+    return "-" if value in (None, "") else str(value)
+
+
+def environment_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    headers = ["", *[r["id"] if r["tag"] == r["id"] else f"{r['id']} ({r['tag']})" for r in report.runs]]
+    body = [["plan", *[str(r["meta"].get("plan", {}).get("name") or "-") for r in report.runs]],
+            ["started", *[time.strftime("%Y-%m-%d %H:%M", time.localtime(r["meta"].get("created") or 0))
+                          for r in report.runs]],
+            ["cells", *[_status_counts(r["rows"]) for r in report.runs]]]
+    for label, column in ENV_FIELDS:
+        values = [_env_value(r, column) for r in report.runs]
+        if column in ("torch_neuronx", "neuronx_cc", "instance_type") and all(v == "-" for v in values):
+            continue
+        body.append([label, *values])
+    return headers, body
+
+
+def _status_counts(rows: list[dict[str, Any]]) -> str:
+    counts = Counter(str(r.get("status")) for r in rows)
+    return ", ".join(f"{n} {s}" for s, n in counts.most_common())
+
+
+def results_table(report: Report) -> tuple[list[str], list[list[str]], list[str]]:
+    """(headers, body, status per row): the compact summary plus stability in words."""
+    from bench.tables import summary_rows
+
+    rows = report.rows
+    headers, body = summary_rows(rows)
+    keep = [i for i, h in enumerate(headers) if any(b[i] for b in body)]  # drop empty columns
+    headers = [headers[i] for i in keep] + ["spread", "stability / error"]
+    multi = len(report.runs) > 1
+    out = []
+    for r, cells in zip(rows, body):
+        note = str(r.get("stability") or "") if r.get("status") in ("ok", "unstable") else str(r.get("error") or "")
+        if r.get("status") == "unstable":
+            note = f"unstable: {note}" if note else "unstable"
+        line = [cells[i] for i in keep] + [spread(r), note]
+        out.append(([r["_run"]] if multi else []) + line)
+    if multi:
+        headers = ["run", *headers]
+    return headers, out, [str(r.get("status")) for r in rows]
+
+
+def spread(row: dict[str, Any]) -> str:
+    """The figures behind the stability flag, in words: 'IQR 12% of median, CV 15%' or 'rate CV 3%'."""
+    def pct(v: Any) -> str | None:
+        try:
+            return f"{float(v):.0%}" if v is not None and float(v) == float(v) else None
+        except (TypeError, ValueError):
+            return None
+
+    if row.get("status") not in ("ok", "unstable"):
+        return ""
+    if row.get("scenario") == "throughput" and pct(row.get("throughput_cv")):
+        return f"rate CV {pct(row.get('throughput_cv'))}"
+    parts = []
+    if pct(row.get("latency_iqr_ratio")):
+        parts.append(f"IQR {pct(row.get('latency_iqr_ratio'))} of median")
+    if pct(row.get("latency_cv")):
+        parts.append(f"CV {pct(row.get('latency_cv'))}")
+    return ", ".join(parts)
+
+
+def summary_lines(report: Report) -> list[str]:
+    counts = Counter(str(r.get("status")) for r in report.rows)
+    lines = [f"{len(report.runs)} run(s), {len(report.rows)} cells: "
+             + ", ".join(f"{n} {s}" for s, n in counts.most_common()) + "."]
+    unstable = [r for r in report.rows if r.get("status") == "unstable"]
+    if unstable:
+        lines.append(f"{len(unstable)} cell(s) are unstable (their figures are shaky; see the stability column).")
+    bad = [r for r in report.rows if r.get("status") in ("failed", "inaccurate")]
+    if bad:
+        lines.append(f"{len(bad)} cell(s) failed or gave wrong outputs (see the error column).")
+    return lines
+
+
+# -- HTML ---------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1300px;
+ color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;font-size:.86em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.unstable td{background:#fff6d6}tr.failed td,tr.inaccurate td{background:#fde2e2}
+tr.skipped td{color:#888}
+figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444;max-width:60em}
+.muted{color:#666;font-size:.9em}
+"""
+
+
+def _html_table(headers: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
+    from bench.tables import _numeric
+
+    numeric = [_numeric([b[i] for b in body]) for i in range(len(headers))]
+    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>",
+           "<tbody>"]
+    for n, cells in enumerate(body):
+        cls = f' class="{html.escape(classes[n])}"' if classes else ""
+        tds = "".join(f'<td{" class=num" if numeric[i] else ""}>{html.escape(c)}</td>' for i, c in enumerate(cells))
+        out.append(f"<tr{cls}>{tds}</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def to_html(report: Report) -> str:
+    env_h, env_b = environment_table(report)
+    res_h, res_b, statuses = results_table(report)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        f'<p class="muted">generated {html.escape(time.strftime("%Y-%m-%d %H:%M:%S"))} from '
+        + ", ".join(html.escape(str(r["dir"])) for r in report.runs) + "</p>",
+        *[f"<p>{html.escape(line)}</p>" for line in summary_lines(report)],
+        "<h2>Environment</h2>", _html_table(env_h, env_b),
+        "<h2>Results</h2>",
+        '<p class="muted">p50 with the half-width of its 95% confidence interval; samples/s over the steady '
+        "window. Highlighted rows are unstable (yellow) or failed (red), with the reason in words.</p>",
+        _html_table(res_h, res_b, statuses),
+        "<h2>Plots</h2>",
+    ]
+    if not report.plots:
+        parts.append("<p>No plots: no cell has raw samples or figures to draw.</p>")
+    for title, caption, png in report.plots:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+                     f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def to_markdown(report: Report, out: Path) -> str:
+    """Markdown text; images are written to `<out stem>_files/` and linked relatively."""
+    from bench.tables import markdown
+
+    env_h, env_b = environment_table(report)
+    res_h, res_b, _ = results_table(report)
+    lines = [f"# {report.title}", "",
+             f"_generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
+             + ", ".join(f"`{r['dir']}`" for r in report.runs) + "_", ""]
+    lines += [*summary_lines(report), "", "## Environment", "", markdown(env_h, env_b), "",
+              "## Results", "",
+              "p50 with the half-width of its 95% confidence interval; samples/s over the steady window; "
+              "unstable and failed cells carry the reason in words.", "", markdown(res_h, res_b), "",
+              "## Plots", ""]
+    if not report.plots:
+        lines.append("No plots: no cell has raw samples or figures to draw.")
+    folder = out.parent / f"{out.stem}_files"
+    if report.plots:
+        folder.mkdir(exist_ok=True)
+    for title, caption, png in report.plots:
+        name = f"{_slug(title)}.png"
+        (folder / name).write_bytes(png)
+        lines += [f"![{title}]({folder.name}/{name})", "", f"**{title}.** {caption}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: Report, out: str | Path) -> Path:
+    out = Path(out)
+    fmt = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"report file must end in .html or .md, got {out.name!r}")
+    if not out.parent.is_dir():
+        raise UsageError(f"no such directory for the report: {out.parent}")
+    text = to_html(report) if fmt == "html" else to_markdown(report, out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def run_cli(args: Any) -> int:
+    import sys
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
+        raise UsageError(f"report file must end in .html or .md, got {out.name!r}")
+    report = build(args.runs, title=getattr(args, "title", None))
+    path = write(report, out)
+    print(f"report: {path} ({len(report.rows)} cells, {len(report.plots)} plots)", file=sys.stderr)
+    return 0

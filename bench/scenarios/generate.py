@@ -1,0 +1,314 @@
+"""`generate` (decoder LLMs): TTFT, TPOT, ITL, end-to-end latency, output tokens/s, requests/s.
+
+Definitions (vLLM's `benchmark_serving.py`), per request:
+- TTFT: request start -> first output token.
+- e2e latency: request start -> last output token.
+- TPOT: (e2e - TTFT) / (output tokens - 1), the mean gap after the first token.
+- ITL: every gap between consecutive output tokens; all requests' gaps are pooled.
+Over the measured requests: output tokens/s = all output tokens / measured span, requests/s =
+requests / measured span, the span running from the first request's start to the last
+token (several model copies run side by side inside one span).
+
+A request is one `generate` call on `batch_size` prompts of `seq_len` tokens, with greedy
+decoding, a KV cache and `min_new_tokens = max_new_tokens = output_len`, so every sequence
+produces exactly `output_len` tokens (a request that produced another count is an error,
+not a sample). The sequences of a batch decode in lockstep, so they share one timestamp
+per step: a batch of B counts as B requests in requests/s and tokens/s, and once in the
+TTFT / TPOT / ITL distributions (its B values are identical). Each request gets a fresh
+token timer (no accumulation across calls) and, on Neuron, a fresh KV cache.
+
+How tokens are timed
+- cpu / cuda (compiler `eager`): transformers' `model.generate(..., streamer=timer)`; the
+  timer is a `BaseStreamer` whose `put()` takes `perf_counter_ns` after the target's sync
+  for every generated step (the first `put()` carries the prompt and is skipped).
+  transformers hands the streamer `tokens.cpu()`, which already waits for the GPU.
+- neuron (compiler `nxdi`): NxD Inference's `HuggingFaceGenerationAdapter` runs its own
+  decoding loop without a streamer, so the timer is a forward hook on the adapter: one
+  timestamp per forward, i.e. per generated token (see `bench.generate_nxd`).
+
+Hooks into the worker (see `bench.scenarios`): `worker_prepare` replaces the worker's
+plain preparation (for cpu/cuda it runs it, then swaps the prepared callable for a
+generator over the HF model inside the TensorsOnly wrapper and times one cold request as
+`first_call_ms`; for nxdi it builds the NxD model instead), `worker_measure` runs the
+request loop. Like the closed loop, the loop stops only when the leader's stopping rule
+says so: `min_samples` requests and `min_duration_s`, then the CI or `max_duration_s`. `check` validates a cell at plan
+time. Nothing here imports torch at module level: `summarise` runs in the orchestrator.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.spec import Cell, UserModel
+
+DEFAULT_OUTPUT_LEN = 128
+NXDI = "nxdi"
+DIST_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+
+
+# -- metrics (pure) -------------------------------------------------------------------------
+
+
+def request_metrics(start_ns: int, token_ns: Sequence[int]) -> dict[str, Any]:
+    """One request's TTFT, e2e, TPOT (ns) and ITL gaps from its start and token timestamps."""
+    t = np.asarray(token_ns, dtype=np.int64)
+    if t.size == 0:
+        raise ValueError("a request with no output token has no TTFT")
+    ttft = int(t[0] - start_ns)
+    e2e = int(t[-1] - start_ns)
+    tpot = (e2e - ttft) / (t.size - 1) if t.size > 1 else float("nan")
+    return {"ttft_ns": ttft, "e2e_ns": e2e, "tpot_ns": tpot, "itl_ns": np.diff(t), "output_tokens": int(t.size)}
+
+
+def _dist(prefix: str, values_ns: np.ndarray, out: dict[str, float]) -> None:
+    x = np.asarray(values_ns, dtype=np.float64)
+    x = x[np.isfinite(x)] / 1e6
+    if x.size == 0:
+        return
+    for name, value in zip(DIST_PERCENTILES, np.percentile(x, list(DIST_PERCENTILES.values()))):
+        out[f"{prefix}_ms_{name}"] = float(value)
+    out[f"{prefix}_ms_mean"] = float(x.mean())
+
+
+def generate_metrics(start_ns: Sequence[int], token_ns: Sequence[Sequence[int]],
+                     batch_size: int = 1) -> dict[str, float]:
+    """Row columns for a set of requests: ttft/tpot/itl/e2e distributions and rates."""
+    if len(start_ns) != len(token_ns):
+        raise ValueError("one token list per request start is needed")
+    per = [request_metrics(s, t) for s, t in zip(start_ns, token_ns)]
+    out: dict[str, float] = {}
+    if not per:
+        return out
+    _dist("ttft", np.array([r["ttft_ns"] for r in per]), out)
+    _dist("tpot", np.array([r["tpot_ns"] for r in per]), out)
+    _dist("itl", np.concatenate([r["itl_ns"] for r in per]), out)
+    _dist("e2e", np.array([r["e2e_ns"] for r in per]), out)
+    span_s = (max(int(t[-1]) for t in token_ns) - min(int(s) for s in start_ns)) / 1e9
+    tokens = sum(r["output_tokens"] for r in per) * batch_size
+    out["output_tokens"] = float(tokens)
+    if span_s > 0:
+        out["output_tokens_per_s"] = tokens / span_s
+        out["requests_per_s"] = len(per) * batch_size / span_s
+    out["span_s"] = span_s
+    return out
+
+
+def split_tokens(token_ns: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """Ragged per-request token times from the flat array + offsets (len = requests + 1)."""
+    return [token_ns[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+# -- plan time ------------------------------------------------------------------------------
+
+
+def check(cell: Cell) -> None:
+    """Plan-time validation (called by Plan.from_grid); raises UsageError."""
+    from bench import models
+
+    if isinstance(cell.model, UserModel):
+        raise UsageError("the generate scenario needs a decoder model card (task causal-lm), not a user module")
+    card = models.card(cell.model)
+    if not card.is_decoder:
+        raise UsageError(f"the generate scenario needs a decoder LLM (task causal-lm): {card.name} is {card.task}")
+    out = cell.output_len
+    if not isinstance(out, int) or isinstance(out, bool) or out < 1:
+        raise UsageError(f"output length must be a positive integer, got {out!r}")
+    limit = card.shape.get("max_seq_len")
+    if limit is not None and (cell.seq_len or 0) + out > int(limit):
+        raise UsageError(f"{card.name}: {cell.seq_len} input + {out} output tokens is beyond its limit of "
+                         f"{limit} tokens")
+    if cell.compiler == NXDI:
+        pass  # NxD Inference (bench.generate_nxd)
+    elif cell.target == "neuron":
+        raise UsageError("generate on neuron runs through NxD Inference: use compiler nxdi (-c nxdi)")
+    elif cell.compiler != "eager":
+        raise UsageError(f"generate on {cell.target} runs transformers' generate() with a KV cache: "
+                         f"use compiler eager, not {cell.compiler}")
+    if cell.workers_per_model > 1:
+        raise UsageError("generate runs one request at a time per model copy: use --n-models for concurrent "
+                         "requests and -b to batch prompts")
+
+
+# -- worker side ----------------------------------------------------------------------------
+
+
+@cache
+def _timer_class():
+    """A transformers streamer that timestamps every generated step (defined on first use)."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class TokenTimer(BaseStreamer):
+        def __init__(self, on_token: Callable[[], None], sync: Callable[[], None]):
+            self.on_token = on_token
+            self.sync = sync
+            self.prompt_seen = False
+
+        def put(self, value) -> None:
+            if not self.prompt_seen:  # generate() first hands over the prompt
+                self.prompt_seen = True
+                return
+            self.sync()
+            self.on_token()
+
+        def end(self) -> None:
+            pass
+
+    return TokenTimer
+
+
+class HfGenerator:
+    """One request = transformers' greedy `generate` with exactly `output_len` new tokens."""
+
+    def __init__(self, model, input_ids, attention_mask, output_len: int, sync: Callable[[], None]):
+        self.model = model
+        self.input_ids = input_ids
+        self.sync = sync
+        self.output_len = output_len
+        eos = model.generation_config.eos_token_id
+        if eos is None:
+            eos = getattr(model.config, "eos_token_id", None)
+        pad = model.generation_config.pad_token_id
+        if pad is None:
+            pad = (eos[0] if isinstance(eos, (list, tuple)) and eos else eos) or 0
+        self.kwargs = {"attention_mask": attention_mask, "max_new_tokens": output_len,
+                       "min_new_tokens": output_len, "do_sample": False, "use_cache": True,
+                       "num_beams": 1, "pad_token_id": pad}
+
+    def __call__(self, on_token: Callable[[], None]) -> int:
+        timer = _timer_class()(on_token, self.sync)
+        out = self.model.generate(self.input_ids, streamer=timer, **self.kwargs)
+        return int(out.shape[-1] - self.input_ids.shape[-1])
+
+
+def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker hook for `prepare`: the usual preparation, then a generator in `state.current`."""
+    cell: Cell = payload["cell"]
+    if cell.compiler == NXDI:
+        from bench import generate_nxd
+
+        return generate_nxd.worker_prepare(state, payload)
+    from bench import worker
+
+    result = worker._prepare(state, payload)  # build, place, accuracy of the forward, first call
+    prepared = state.current
+    model = getattr(prepared.fn, "model", None)
+    if model is None or not hasattr(model, "generate"):
+        raise RuntimeError(f"generate needs the transformers model behind compiler {cell.compiler}; "
+                           f"got {type(prepared.fn).__name__}")
+    input_ids, attention_mask = prepared.inputs[:2]
+    generator = HfGenerator(model, input_ids, attention_mask, cell.output_len, state.target.sync)
+    # the first (cold) call of a generate cell is a whole request: it also sizes the cell timeout
+    with state.target.thread_context():
+        t0 = time.perf_counter_ns()
+        generator(lambda: None)
+        result["first_call_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    state.current = replace(prepared, fn=generator)
+    return result
+
+
+def worker_measure(state, payload: dict[str, Any]) -> dict[str, np.ndarray]:
+    cell: Cell = payload["cell"]
+    if state.current is None:
+        raise RuntimeError("measure before prepare")
+    return run_requests(state.current.fn, cell, stop_event=state.stop_event, leader=payload["leader"],
+                        context=state.target.thread_context)
+
+
+def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, stop_event=None,
+                 leader: bool = True, context: Callable[[], Any] = nullcontext) -> dict[str, np.ndarray]:
+    """Closed loop of generate requests: warm-up (flagged), then until the stopping rule says."""
+    from bench.stats import StopRule
+
+    m = cell.measure
+    rule = StopRule(m.min_duration_s, m.max_s, m.min_samples, m.target_ci)
+    pc = time.perf_counter_ns
+    begin = pc()
+    warm_end = begin + int(m.warmup_s * 1e9)
+    starts: list[int] = []
+    ends: list[int] = []
+    tokens: list[int] = []
+    offsets = [0]
+    measured_e2e: list[int] = []
+    failed = True
+    try:
+        with context():
+            while True:
+                ticks: list[int] = []  # a fresh timer per request
+
+                def on_token(ticks=ticks) -> None:
+                    ticks.append(pc())
+
+                t0 = pc()
+                produced = generate(on_token)
+                t1 = pc()
+                if produced != cell.output_len or len(ticks) != cell.output_len:
+                    raise RuntimeError(f"asked for exactly {cell.output_len} new tokens per sequence, got "
+                                       f"{produced} ({len(ticks)} timed steps): generation stopped early?")
+                starts.append(t0)
+                ends.append(t1)
+                tokens.extend(ticks)
+                offsets.append(len(tokens))
+                if t0 >= warm_end:
+                    measured_e2e.append(ticks[-1] - t0)
+                if stop_event is not None and stop_event.is_set():
+                    break
+                if leader and t1 >= warm_end and rule.should_stop(measured_e2e, (t1 - warm_end) / 1e9):
+                    break
+        failed = False
+    finally:
+        if stop_event is not None and (leader or failed):
+            stop_event.set()
+    start = np.asarray(starts, dtype=np.int64)
+    return {"start_ns": start, "end_ns": np.asarray(ends, dtype=np.int64),
+            "token_ns": np.asarray(tokens, dtype=np.int64), "token_offsets": np.asarray(offsets, dtype=np.int64),
+            "warmup": start < warm_end}
+
+
+# -- orchestrator side ----------------------------------------------------------------------
+
+
+def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from bench.stats import latency_summary
+
+    starts: list[int] = []
+    token_lists: list[np.ndarray] = []
+    warm = 0
+    for p in parts:
+        per_request = split_tokens(np.asarray(p["token_ns"]), np.asarray(p["token_offsets"]))
+        for s, t, w in zip(np.asarray(p["start_ns"]).tolist(), per_request, np.asarray(p["warmup"]).tolist()):
+            if w:
+                warm += 1
+            else:
+                starts.append(s)
+                token_lists.append(t)
+    order = np.argsort(starts, kind="stable")
+    starts = [starts[i] for i in order]
+    token_lists = [token_lists[i] for i in order]
+    row: dict[str, Any] = {"samples": len(starts), "warmup_samples": warm, "input_len": cell.seq_len}
+    samples: dict[str, np.ndarray] = {}
+    if starts:
+        metrics = generate_metrics(starts, token_lists, cell.batch_size)
+        row["duration_s"] = metrics.pop("span_s")
+        row.update(metrics)
+        row["throughput_avg"] = metrics.get("requests_per_s")
+        per = [request_metrics(s, t) for s, t in zip(starts, token_lists)]
+        e2e = np.array([r["e2e_ns"] for r in per], dtype=np.int64)
+        row.update(latency_summary(e2e))  # latency_ms_* = e2e: what compare and report read
+        flat = np.concatenate(token_lists)
+        samples = {
+            "latency_ns": e2e, "start_ns": np.asarray(starts, dtype=np.int64),
+            "ttft_ns": np.array([r["ttft_ns"] for r in per], dtype=np.int64),
+            "tpot_ns": np.array([r["tpot_ns"] for r in per], dtype=np.float64),
+            "itl_ns": np.concatenate([r["itl_ns"] for r in per]),
+            "token_ns": flat,
+            "token_offsets": np.concatenate([[0], np.cumsum([len(t) for t in token_lists])]).astype(np.int64),
+        }
+    return row, samples

@@ -1,0 +1,246 @@
+"""Benchmarks of neuron-bench itself (figures for the README; not unit tests).
+
+    .venv/bin/python benchmarks/harness.py overhead   # identity model: harness vs bare loop
+    .venv/bin/python benchmarks/harness.py agreement  # p50 vs torch.utils.benchmark and a bare loop
+    .venv/bin/python benchmarks/harness.py ttr        # time to a result, and where it goes
+    .venv/bin/python benchmarks/harness.py startup    # --help and list models
+    .venv/bin/python benchmarks/harness.py store      # load 100 runs x 100 cells; plan 10,000 cells
+    .venv/bin/python benchmarks/harness.py all
+
+Every comparison is interleaved round by round in one run, and reported as medians of
+the rounds (shared machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness_models, for the workers
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "bench.cli"]
+
+
+def bare_latencies(fn, inputs, seconds: float, warmup_s: float) -> np.ndarray:
+    """The simplest honest loop: perf_counter_ns around the call, nothing else."""
+    import torch
+
+    with torch.inference_mode():
+        end = time.perf_counter() + warmup_s
+        while time.perf_counter() < end:
+            fn(*inputs)
+        lat = []
+        end = time.perf_counter_ns() + int(seconds * 1e9)
+        pc = time.perf_counter_ns
+        while True:
+            t0 = pc()
+            fn(*inputs)
+            t1 = pc()
+            lat.append(t1 - t0)
+            if t1 >= end:
+                break
+    return np.asarray(lat)
+
+
+def _bare_throughput_worker(factory_name: str, seconds: float, threads: int, queue) -> None:
+    import torch
+
+    import harness_models
+
+    torch.set_num_threads(threads)
+    fn, inputs = getattr(harness_models, factory_name)()
+    lat = bare_latencies(fn, inputs, seconds, 0.5)
+    queue.put(len(lat) / (lat.sum() / 1e9))
+
+
+def bare_throughput(factory_name: str, processes: int, seconds: float, threads: int) -> float:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_bare_throughput_worker, args=(factory_name, seconds, threads, q))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    rates = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(rates)
+
+
+def overhead(rounds: int, seconds: float) -> None:
+    import torch
+
+    import harness_models
+    from bench import Measure, Plan, UserModel, load, run_plan
+
+    fn, inputs = harness_models.identity()
+    torch.set_num_threads(1)
+    m = Measure(warmup_s=0.5, min_duration_s=seconds, max_duration_s=seconds, min_samples=100, target_ci=0.0,
+                trim_s=0.5)
+    model = UserModel("identity", harness_models.identity)
+    lat_plan = Plan.from_grid(models=[model], scenarios=["latency"], threads_per_worker=1, measure=m)
+    tp_plan = Plan.from_grid(models=[model], scenarios=["throughput"], n_models=2, workers_per_model=1,
+                             threads_per_worker=1, measure=m)
+    diffs, ratios = [], []
+    with tempfile.TemporaryDirectory() as out:
+        for r in range(rounds):
+            bare = float(np.median(bare_latencies(fn, inputs, seconds, 0.5))) / 1e3
+            row = load(run_plan(lat_plan, out=out, progress=False)).iloc[0]
+            harness = row["latency_ms_p50"] * 1e3
+            bare_tp = bare_throughput("identity", 2, seconds, 1)
+            tp = load(run_plan(tp_plan, out=out, progress=False)).iloc[0]["throughput_avg"]
+            diffs.append(harness - bare)
+            ratios.append(tp / bare_tp)
+            print(f"overhead round {r + 1}: bare p50 {bare:.3f} us, neuron-bench p50 {harness:.3f} us "
+                  f"(+{harness - bare:.3f} us); throughput 2 procs: bare {bare_tp:,.0f}/s, "
+                  f"neuron-bench {tp:,.0f}/s (ratio {tp / bare_tp:.3f})", flush=True)
+    print(f"OVERHEAD identity: median per-request overhead {statistics.median(diffs):+.3f} us "
+          f"(mark: <= 2 us); throughput ratio neuron-bench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
+
+
+def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]]) -> None:
+    import torch
+    import torch.utils.benchmark as tb
+
+    from bench import Measure, Plan, load, models, run_plan
+    from bench.targets import get
+
+    m = Measure(warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0)
+    for model_name, compiler in configs:
+        plan = Plan.from_grid(models=[model_name], compilers=[compiler], seq_lens=[128]
+                              if models.card(model_name).input != "image" else [None], measure=m)
+        cell = plan.cells[0]
+        torch.set_num_threads(cell.threads_per_worker)
+        card = models.card(model_name)
+        module = models.build(card)
+        inputs = models.make_inputs(card, 1, cell.seq_len, cell.image_size)
+        with tempfile.TemporaryDirectory() as d:
+            fn = get("cpu").prepare(module, inputs, cell, None, Path(d)).fn
+        timer = tb.Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs}, num_threads=cell.threads_per_worker)
+        bare_r, timer_r, harness_r = [], [], []
+        with tempfile.TemporaryDirectory() as out:
+            for r in range(rounds):
+                bare = float(np.median(bare_latencies(fn, inputs, seconds, 1.0))) / 1e6
+                with torch.inference_mode():
+                    tm = timer.blocked_autorange(min_run_time=seconds).median * 1e3
+                harness = load(run_plan(plan, out=out, progress=False)).iloc[0]["latency_ms_p50"]
+                bare_r.append(bare)
+                timer_r.append(tm)
+                harness_r.append(harness)
+                print(f"{model_name} {compiler} round {r + 1}: bare {bare:.3f} ms, Timer {tm:.3f} ms, "
+                      f"neuron-bench {harness:.3f} ms", flush=True)
+        vs_bare = statistics.median(h / b for h, b in zip(harness_r, bare_r))
+        vs_timer = statistics.median(h / t for h, t in zip(harness_r, timer_r))
+        print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads): neuron-bench "
+              f"{statistics.median(harness_r):.3f} ms, bare {statistics.median(bare_r):.3f} ms, "
+              f"Timer {statistics.median(timer_r):.3f} ms; ratio vs bare {vs_bare:.3f}, vs Timer {vs_timer:.3f}")
+
+
+def time_to_result(rounds: int) -> None:
+    walls = []
+    for r in range(rounds):
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            res = subprocess.run([*CLI, "run", "-m", "bert-base-uncased", "-b", "1", "--target-ci", "0.01",
+                                  "--out", out, "--no-progress", "--format", "json"],
+                                 capture_output=True, text=True, cwd=ROOT, check=True)
+            wall = time.perf_counter() - t0
+        row = json.loads(res.stdout)[0]
+        walls.append(wall)
+        warm, measure = row["warmup_s"], row["duration_s"]
+        parts = {"worker start (fork, imports)": row["worker_start_s"] or 0.0, "model build": row["build_s"],
+                 "compile": row["compile_s"] or 0.0, "first call": row["first_call_ms"] / 1e3,
+                 "warm-up": warm, "measurement": measure}
+        parts["CLI, env, store, other"] = wall - sum(parts.values())
+        ci = max(row["latency_ms_p50"] - row["latency_ms_p50_ci_low"],
+                 row["latency_ms_p50_ci_high"] - row["latency_ms_p50"]) / row["latency_ms_p50"]
+        shares = ", ".join(f"{k} {v:.2f} s ({v / wall:.0%})" for k, v in parts.items())
+        print(f"TTR round {r + 1}: {wall:.2f} s to a row (p50 {row['latency_ms_p50']:.2f} ms +-{ci:.2%}, "
+              f"n={row['samples']}): {shares}", flush=True)
+    print(f"TTR bert-base-uncased b1 cpu eager, p50 CI +-1%: median {statistics.median(walls):.2f} s")
+
+
+def startup(rounds: int) -> None:
+    for args in (["--help"], ["list", "models"]):
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            subprocess.run([*CLI, *args], capture_output=True, check=True, cwd=ROOT)
+            times.append(time.perf_counter() - t0)
+        print(f"STARTUP neuron-bench {' '.join(args)}: median {statistics.median(times) * 1e3:.0f} ms "
+              f"over {rounds} (mark: < 500 ms)")
+
+
+def store(rounds: int) -> None:
+    from bench import load
+    from bench.results import RunStore
+    from bench.spec import Measure, Plan
+
+    row = json.loads((ROOT / "benchmarks" / "sample_row.json").read_text())
+    with tempfile.TemporaryDirectory() as out:
+        for r in range(100):
+            s = RunStore.create(out, {"name": "synthetic", "cells": []}, {}, run_id=f"run{r:03d}")
+            with open(s.path / "cells.jsonl", "w") as f:  # written in one go: this measures load()
+                for c in range(100):
+                    f.write(json.dumps(dict(row, cell_id=f"{r}-{c}", batch_size=c)) + "\n")
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            df = load(out)
+            times.append(time.perf_counter() - t0)
+        print(f"STORE load(100 runs x 100 cells) -> {len(df)} rows: median {statistics.median(times):.2f} s "
+              f"(mark: < 2 s)")
+    grid = dict(models=["tiny-bert", "tiny-roberta", "tiny-distilbert", "tiny-gpt2", "tiny-llama"],
+                compilers=["eager", "jit"], scenarios=["latency", "throughput"], dtypes=["fp32", "bf16"],
+                batch_sizes=list(range(1, 26)), seq_lens=list(range(8, 88, 8)))
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        plan = Plan.from_grid(measure=Measure(), **grid)
+        plan.ordered()
+        times.append(time.perf_counter() - t0)
+    print(f"PLAN Plan.from_grid of {len(plan.cells)} cells: median {statistics.median(times):.2f} s")
+    cmd = [*CLI, "run", "--dry-run", "-m", ",".join(grid["models"]), "-c", "eager,jit", "-s", "latency,throughput",
+           "-d", "fp32,bf16", "-b", ",".join(map(str, grid["batch_sizes"])),
+           "--seq-len", ",".join(map(str, grid["seq_lens"]))]
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+    print(f"PLAN neuron-bench run --dry-run ({len(plan.cells)} cells, whole command): median "
+          f"{statistics.median(times):.2f} s (mark: < 1 s)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["overhead", "agreement", "ttr", "startup", "store", "all"])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--configs", default="bert-base-uncased:eager,bert-base-uncased:jit,tiny-bert:eager")
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configs = [tuple(c.split(":")) for c in args.configs.split(",")]
+    if args.what in ("startup", "all"):
+        startup(max(5, args.rounds))
+    if args.what in ("store", "all"):
+        store(args.rounds)
+    if args.what in ("overhead", "all"):
+        overhead(args.rounds, args.seconds)
+    if args.what in ("agreement", "all"):
+        agreement(args.rounds, args.seconds, configs)
+    if args.what in ("ttr", "all"):
+        time_to_result(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""The Ray executor: every cell a Ray task, rows streamed back into one results directory.
+
+One local Ray cluster (2 CPUs, advertising instance:test-a and instance:test-b) serves the
+module; the node-death test adds a second node to it and removes it mid-cell. The CLI test
+starts its own local Ray instance in a subprocess (`--executor ray` without an address).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from bench import Measure, Plan, UsageError, UserModel  # noqa: E402
+from bench.executors import (  # noqa: E402
+    NEURON_CORES,
+    RayExecutor,
+    _OnRayCores,
+    _Placement,
+    _why_not,
+    from_args,
+    need_for,
+)
+from bench.results import read_meta, read_rows  # noqa: E402
+from bench.runner import run_plan  # noqa: E402
+from bench.spec import Cell  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+MEASURED = ("ok", "unstable")  # measured rows (a busy 2-core runner makes some unstable)
+TINY = Measure(warmup_s=0.02, min_duration_s=0.1, max_duration_s=0.2, min_samples=10, target_ci=0.05, trim_s=0.02)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A local Ray cluster for this module: 2 CPUs; the tests' plug-ins importable on its workers."""
+    from ray.cluster_utils import Cluster
+
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "NEURON_BENCH_CACHE")}
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
+    os.environ["NEURON_BENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    if ray.is_initialized():
+        ray.shutdown()
+    c = Cluster(initialize_head=True, connect=True,
+                head_node_args={"num_cpus": 2, "include_dashboard": False,
+                                "resources": {"instance:test-a": 1, "instance:test-b": 1},
+                                # notice a dead node within ~2 s (Ray's default is tens of seconds)
+                                "_system_config": {"health_check_period_ms": 500,
+                                                   "health_check_timeout_ms": 500,
+                                                   "health_check_failure_threshold": 3}})
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _mlp_plan(target: str = "cpu", scenarios=("latency",), compiler_args=(), name: str = "mlp") -> Plan:
+    from bench_test_plugins import small_mlp
+
+    return Plan.from_grid(models=[UserModel(name, small_mlp)], targets=[target], scenarios=list(scenarios),
+                          compiler_args=list(compiler_args), measure=TINY)
+
+
+# -- the smoke suite through the CLI's own local Ray -------------------------------------------------
+
+
+def test_smoke_suite_through_ray_matches_the_local_plan(tmp_path):
+    """`neuron-bench run --suite smoke --executor ray` (no address: a new local Ray instance)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               NEURON_BENCH_CACHE=str(tmp_path / "cache"))
+    env.pop("RAY_ADDRESS", None)
+    args = ["--warmup", "0.02", "--duration", "0.1", "--max-duration", "0.2", "--min-samples", "10"]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", *args,
+                           "--executor", "ray", "--out", str(tmp_path), "--no-progress", "--format", "csv"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    wall = time.perf_counter() - t0
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    run_dir = next(p for p in tmp_path.iterdir() if (p / "run.json").is_file())
+    rows = read_rows(run_dir)
+    # What the local executor records for the same flags: the plan's cells, in order, once each.
+    plan = Plan.from_suite("smoke", measure={"warmup_s": 0.02, "min_duration_s": 0.1, "max_duration_s": 0.2,
+                                             "min_samples": 10})
+    assert read_meta(run_dir)["plan"] == json.loads(json.dumps(plan.to_dict()))  # no executor keys
+    assert sorted(r["cell_id"] for r in rows) == sorted(c.cell_id for c in plan.cells)
+    by_id = {r["cell_id"]: r for r in rows}
+    for cell in plan.cells:
+        row = by_id[cell.cell_id]
+        assert {k: row[k] for k in cell.key()} == json.loads(json.dumps(cell.key()))
+        assert row["status"] in MEASURED, (cell.label, row["status"], row.get("error"))
+        assert row["samples"] >= 10 and row["latency_ms_p50"] > 0
+        assert row["hostname"] == socket.gethostname() and row["ray_node_id"]
+    print(f"smoke through ray (CLI, 24 cells): {wall:.1f} s")
+
+
+# -- placement per instance type, streaming rows, resume ------------------------------------------------
+
+
+def test_on_runs_each_cell_per_instance_type_and_resumes(cluster, tmp_path):
+    plan = _mlp_plan(scenarios=("latency", "throughput"))
+    ids = {f"{c.cell_id}@{on}" for c in plan.cells for on in ("test-a", "test-b")}
+    seen: list[dict] = []
+
+    def interrupt_after_first(row):
+        seen.append(row)
+        raise KeyboardInterrupt  # the driver is killed after its first recorded row
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, out=tmp_path, progress=False, on_row=interrupt_after_first,
+                 executor=RayExecutor(on="test-a,test-b"))
+    run_dir = next(tmp_path.iterdir())
+    assert read_meta(run_dir)["plan"]["on"] == ["test-a", "test-b"]
+    assert [r["cell_id"] for r in read_rows(run_dir)] == [seen[0]["cell_id"]]
+    with pytest.raises(UsageError, match="executor ray"):
+        run_plan(plan, resume=run_dir, progress=False)  # the local executor cannot finish it
+    with pytest.raises(UsageError, match="same instance types"):
+        run_plan(plan, resume=run_dir, progress=False, executor=RayExecutor(on="test-a"))
+
+    run_plan(plan, resume=run_dir, progress=False, executor=RayExecutor())  # `on` comes from run.json
+    rows = read_rows(run_dir)
+    assert sorted(r["cell_id"] for r in rows) == sorted(ids)  # each once: the recorded one was skipped
+    for r in rows:
+        on = r["cell_id"].split("@")[1]
+        assert r["on_instance"] == on and r["instance_type"] == on  # no DMI type here: the node's label
+        assert r["status"] in MEASURED, r.get("error")
+    assert {p.stem for p in (run_dir / "samples").glob("*.npz")} == ids
+
+
+def test_instance_type_nobody_offers_is_skipped(cluster, tmp_path):
+    run_dir = run_plan(_mlp_plan(), out=tmp_path, progress=False, executor=RayExecutor(on=["inf2.xlarge"]))
+    (row,) = read_rows(run_dir)
+    assert row["status"] == "skipped" and row["instance_type"] == "inf2.xlarge"
+    assert "instance:inf2.xlarge" in row["error"] and "ray start" in row["error"]
+
+
+# -- failures of the process or node running a cell ---------------------------------------------------------
+
+
+def test_dead_task_process_is_a_failed_row_and_the_sweep_goes_on(cluster, tmp_path):
+    plan = Plan(name="mixed", cells=_mlp_plan("bench_test_plugins:DiesInRayTask").cells + _mlp_plan().cells)
+    run_dir = run_plan(plan, out=tmp_path, progress=False, executor=RayExecutor(retries=0))
+    rows = {r["target"]: r for r in read_rows(run_dir)}
+    dead = rows["bench_test_plugins:DiesInRayTask"]
+    assert dead["status"] == "failed" and "died" in dead["error"], dead["error"]
+    assert dead["error_detail"]
+    assert rows["cpu"]["status"] in MEASURED
+
+
+def test_dead_task_process_is_retried(cluster, tmp_path):
+    marker = tmp_path / "died-once"
+    plan = _mlp_plan("bench_test_plugins:DiesInRayTask", compiler_args=[f"--die-once={marker}"])
+    run_dir = run_plan(plan, out=tmp_path / "runs", progress=False, executor=RayExecutor(retries=1))
+    (row,) = read_rows(run_dir)
+    assert marker.exists()  # the first attempt died ...
+    assert row["status"] in MEASURED, row.get("error")  # ... the retry measured
+
+
+def test_node_dying_mid_cell(cluster, tmp_path):
+    """A node is removed while it runs a cell: that cell and the one queued for it fail; the rest run."""
+    marker = tmp_path / "stalled"
+    plan = _mlp_plan("bench_test_plugins:StallsOnDoomedNode", scenarios=("latency", "throughput"),
+                     compiler_args=[f"--stall-marker={marker}"])
+    node = cluster.add_node(num_cpus=1, resources={"instance:doomed": 1}, include_dashboard=False)
+    cluster.wait_for_nodes()
+    result: dict = {}
+    executor = RayExecutor(on="test-a,doomed", retries=0, check_every_s=0.5)
+    thread = threading.Thread(target=lambda: result.update(
+        run_dir=run_plan(plan, out=tmp_path / "runs", progress=False, executor=executor)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the doomed node never started its cell"
+    cluster.remove_node(node, allow_graceful=False)
+    thread.join(timeout=90)
+    assert not thread.is_alive(), "the sweep did not finish after the node died"
+    rows = {r["cell_id"]: r for r in read_rows(result["run_dir"])}
+    assert len(rows) == 4
+    for cell in plan.cells:
+        assert rows[f"{cell.cell_id}@test-a"]["status"] in MEASURED
+        assert rows[f"{cell.cell_id}@doomed"]["status"] == "failed"
+    errors = [rows[f"{c.cell_id}@doomed"]["error"] for c in plan.cells]
+    assert any("running the cell died" in e for e in errors), errors  # the one it was running
+    assert any("no live node offers" in e and "instance:doomed" in e for e in errors), errors  # the queued one
+
+
+# -- what a cell asks for ---------------------------------------------------------------------------------------
+
+
+def test_resource_requests():
+    inf2_xl = {"CPU": 4, NEURON_CORES: 2, "instance:inf2.xlarge": 1}
+    trn1 = {"CPU": 128, NEURON_CORES: 32, "instance:trn1.32xlarge": 1}
+    gpu = {"CPU": 8, "GPU": 1, "instance:g5.2xlarge": 1}
+    nodes = [inf2_xl, trn1, gpu]
+    trace = Cell("tiny-bert", target="neuron", compiler="trace", scenario="throughput", n_models=2, workers_per_model=2)
+    need = need_for(trace, "inf2.xlarge", nodes)
+    assert need.resources == {NEURON_CORES: 2, "instance:inf2.xlarge": 1} and need.num_cpus == 4
+    assert need.fits(inf2_xl) and not need.fits(trn1)
+    dp = Cell("tiny-bert", target="neuron", compiler="trace-dp", scenario="throughput", batch_size=32)
+    assert need_for(dp, "trn1.32xlarge", nodes).resources[NEURON_CORES] == 32  # all cores, as locally
+    cuda = Cell("tiny-bert", target="cuda", scenario="throughput", n_models=4, workers_per_model=1)
+    need = need_for(cuda, None, nodes)
+    assert need.num_gpus == 1 and need.fits(gpu) and not need.fits(trn1)
+    cpu = Cell("tiny-bert", scenario="throughput", n_models=2, workers_per_model=1, threads_per_worker=64)
+    need = need_for(cpu, "g5.2xlarge", nodes)
+    assert need.num_cpus == 8 and need.num_gpus == 0  # capped at the node; one cell at a time on it
+    # why a cell cannot be placed: a type nobody advertises, or a type without the accelerator
+    assert "no node advertises instance:trn2.48xlarge" in _why_not(
+        _Placement(trace, "trn2.48xlarge", need_for(trace, "trn2.48xlarge", nodes)), nodes)
+    assert "the g5.2xlarge nodes have 8 CPU, 1 GPU, 0 neuron_cores" in _why_not(
+        _Placement(trace, "g5.2xlarge", need_for(trace, "g5.2xlarge", nodes)), nodes)
+
+
+def test_neuron_copies_get_the_cores_ray_assigned():
+    from bench import targets
+
+    neuron = _OnRayCores(targets.get("neuron"), ["6", "4", "5", "7"])
+    dp = Cell("tiny-bert", target="neuron", compiler="trace-dp", n_models=2)
+    assert [neuron.worker_env(dp, i)["NEURON_RT_VISIBLE_CORES"] for i in range(2)] == ["4-5", "6-7"]
+    trace = Cell("tiny-bert", target="neuron", compiler="trace", n_models=4)
+    assert [neuron.worker_env(trace, i)["NEURON_RT_VISIBLE_CORES"] for i in range(4)] == ["4", "5", "6", "7"]
+    assert neuron.start_method == "spawn"
+
+
+def test_unreachable_cluster_is_one_line_and_no_results_directory(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", "-m", "tiny-bert", "--executor", "ray",
+                           "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "runs")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("neuron-bench: error: cannot connect to the Ray cluster")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ray_flags_need_the_ray_executor():
+    from argparse import Namespace
+
+    assert from_args(Namespace(executor="local", ray_address=None, on=None, retries=None)) is None
+    with pytest.raises(UsageError, match="--on: only with --executor ray"):
+        from_args(Namespace(executor="local", ray_address=None, on=["inf2.xlarge"], retries=None))
+    ex = from_args(Namespace(executor="ray", ray_address="auto", on=["a", "b", "a"], retries=None))
+    assert (ex.address, ex.on, ex.retries) == ("auto", ["a", "b"], 1)
+    with pytest.raises(UsageError, match="retries"):
+        RayExecutor(retries=-1)
+    from bench.cli import main
+
+    assert main(["run", "-m", "tiny-bert", "--on", "inf2.xlarge", "--dry-run"]) == 0  # a dry run runs nothing
+    assert main(["run", "-m", "tiny-bert", "--retries", "2"]) == 2
