@@ -4,9 +4,9 @@
 
 `ray`: every cell (times every instance type named with `on`) becomes one Ray task that
 asks for what the cell uses -- NeuronCores (`neuron_cores`) for a neuron cell, GPUs for a
-cuda cell, CPUs for a cpu cell -- and, with `on`, one unit of the custom resource
-`instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`;
-capacity 1, so a node measures one `on` cell at a time and cells never disturb each other).
+cuda cell -- plus all the CPUs of the node it lands on, so that a node measures one cell at
+a time as the local executor does; with `on`, also one unit of the custom resource
+`instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`).
 Inside the task the cell runs exactly as it does locally: `bench.runner.WorkerPool` +
 `execute_cell` (spawned/forkserver workers, the same measurement), with the node's own
 compile cache and the node's own environment columns (`bench.env.capture()` there). Rows
@@ -182,14 +182,16 @@ def target_kind(target) -> str:
 
 
 def need_for(cell: Cell, on: str | None, nodes: list[dict[str, float]]) -> Need:
-    """What the cell uses, as Ray resources, given the live nodes' totals.
+    """What the cell asks Ray for, given the live nodes' totals.
 
     - neuron: one NeuronCore per model copy (trace-dp: all the cores of the smallest
-      eligible node, as it uses all free cores locally); CPUs for the request threads.
-    - cuda: one GPU per model copy, up to what a node has; CPUs for the request threads.
-    - cpu: the CPUs its workers' threads use (n_models x workers x threads_per_worker).
-    CPU requests are capped at the largest eligible node, so a cell planned on a bigger
-    driver still fits; `on` adds one unit of `instance:<on>`.
+      eligible node, as it uses all free cores locally).
+    - cuda: one GPU per model copy, up to what a node has.
+    - CPUs, every cell: all the CPUs of the smallest node that can take it (and has at least
+      the CPUs its threads use: n_models x workers x threads_per_worker for cpu, one per
+      request thread otherwise). So a node measures one cell at a time, as the local
+      executor does, and concurrent cells never disturb each other's numbers.
+    - `on` adds one unit of `instance:<on>` (capacity 1 per node: exclusive again).
     """
     from bench import targets
 
@@ -208,9 +210,10 @@ def need_for(cell: Cell, on: str | None, nodes: list[dict[str, float]]) -> Need:
         host = n * w
     else:
         host = n * w * (cell.threads_per_worker or 1)
-    fitting = [r for r in eligible if Need(0, gpus, resources).fits(r)]
-    cap = int(max((r.get("CPU", 0) for r in fitting), default=0))
-    return Need(max(1, min(host, cap) if cap >= 1 else host), gpus, resources)
+    sizes = sorted(int(r.get("CPU", 0)) for r in eligible if Need(1, gpus, resources).fits(r))
+    big_enough = [n_cpus for n_cpus in sizes if n_cpus >= host]
+    cpus = big_enough[0] if big_enough else (sizes[-1] if sizes else host)  # no node: skipped anyway
+    return Need(max(1, cpus), gpus, resources)
 
 
 # -- the Ray executor -----------------------------------------------------------------------------
@@ -290,7 +293,9 @@ class RayExecutor:
         except Exception as exc:  # noqa: BLE001 - any failure to start or connect is one clear line
             what = "start a local Ray instance" if address == "local" else f"connect to the Ray cluster at {address}"
             text = str(exc).strip().splitlines()
-            raise UsageError(f"cannot {what}: {text[0] if text else type(exc).__name__}") from None
+            hint = "" if address == "local" else (" (a cluster with token authentication also needs "
+                                                  "RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN here)")
+            raise UsageError(f"cannot {what}: {text[0] if text else type(exc).__name__}{hint}") from None
         self._owned = True
         self.local = _all_nodes_here()
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 FORMATS = ("table", "csv", "md", "json")
+WRAP_AFTER = 40  # a text column wider than this may wrap in the terminal table
 
 # The compact summary: (header, column or callable)
 SUMMARY = [
@@ -25,6 +26,21 @@ SUMMARY = [
     ("compile s", lambda r: _num(r.get("compile_s"), 2)),
     ("cosine", lambda r: _num(r.get("cosine"), 6)),
 ]
+# Extra columns shown only when the rows include that scenario.
+SCENARIO_COLUMNS = {
+    "server": [
+        ("rate q/s", lambda r: _num(r.get("offered_rate_qps") or r.get("rate_qps"), 1)),
+        ("validity", "validity"),
+        ("max rate q/s", lambda r: _num(r.get("max_rate_qps"), 1)),
+    ],
+    "generate": [
+        ("in/out", lambda r: "" if _missing(r.get("output_len")) else f"{r.get('input_len') or r.get('seq_len')}/"
+                             f"{int(r['output_len'])}"),
+        ("TTFT ms", lambda r: _num(r.get("ttft_ms_p50"))),
+        ("TPOT ms", lambda r: _num(r.get("tpot_ms_p50"))),
+        ("tokens/s", lambda r: _num(r.get("output_tokens_per_s"), 1)),
+    ],
+}
 
 
 def _missing(v: Any) -> bool:
@@ -60,11 +76,13 @@ def _shape(row: dict[str, Any]) -> str:
 
 
 def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    headers = [h for h, _ in SUMMARY]
+    present = {r.get("scenario") for r in rows}
+    columns = SUMMARY + [c for name, cols in SCENARIO_COLUMNS.items() if name in present for c in cols]
+    headers = [h for h, _ in columns]
     body = []
     for r in rows:
         cells = []
-        for _, col in SUMMARY:
+        for _, col in columns:
             v = col(r) if callable(col) else r.get(col)
             cells.append("" if _missing(v) else str(v))
         body.append(cells)
@@ -96,13 +114,17 @@ def print_rows(rows: list[dict[str, Any]], fmt: str = "table", columns: list[str
 
     table = Table(title=title, header_style="bold", show_lines=False)
     for i, h in enumerate(headers):
-        table.add_column(h, justify="right" if _numeric([b[i] for b in body]) else "left", no_wrap=True)
+        widest = max([len(h)] + [len(b[i]) for b in body])
+        # short columns never wrap (numbers stay whole); long prose columns fold
+        table.add_column(h, justify="right" if _numeric([b[i] for b in body]) else "left",
+                         no_wrap=widest <= WRAP_AFTER, min_width=min(widest, WRAP_AFTER), overflow="fold")
     style = {"ok": "", "unstable": "yellow", "inaccurate": "red", "failed": "red", "skipped": "dim"}
     for r, cells in zip(rows, body):
         table.add_row(*cells, style=style.get(str(r.get("status")), ""))
     console = Console()
-    if not console.is_terminal:  # piped or captured: never truncate cells
-        console = Console(width=400)
+    if not console.is_terminal:  # piped or captured: wide enough that numbers are never cut
+        natural = sum(max([len(h)] + [len(b[i]) for b in body]) + 3 for i, h in enumerate(headers))
+        console = Console(width=max(120, min(natural, 250)))
     console.print(table)
     notes = [f"{r.get('model')} {r.get('compiler')} {r.get('scenario')} b{r.get('batch_size')}: "
              f"{r.get('status')}: {r.get('error')}" for r in rows if r.get("error")]

@@ -218,7 +218,12 @@ def test_resource_requests():
     assert need.num_gpus == 1 and need.fits(gpu) and not need.fits(trn1)
     cpu = Cell("tiny-bert", scenario="throughput", n_models=2, workers_per_model=1, threads_per_worker=64)
     need = need_for(cpu, "g5.2xlarge", nodes)
-    assert need.num_cpus == 8 and need.num_gpus == 0  # capped at the node; one cell at a time on it
+    assert need.num_cpus == 8 and need.num_gpus == 0  # capped at the node
+    # every cell takes a whole node's CPUs (the smallest that fits): one cell at a time per node
+    small = Cell("tiny-bert", threads_per_worker=1)
+    assert need_for(small, None, nodes).num_cpus == 4
+    assert need_for(small, "trn1.32xlarge", nodes).num_cpus == 128
+    assert need_for(cpu, None, nodes).num_cpus == 128  # 2 x 64 threads: only trn1 is big enough
     # why a cell cannot be placed: a type nobody advertises, or a type without the accelerator
     assert "no node advertises instance:trn2.48xlarge" in _why_not(
         _Placement(trace, "trn2.48xlarge", need_for(trace, "trn2.48xlarge", nodes)), nodes)
