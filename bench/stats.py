@@ -8,6 +8,7 @@ distribution; coverage >= the stated level).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,14 +142,17 @@ class StopRule:
     target_ci: float
 
     def should_stop(self, latency_ns: np.ndarray | list[int], elapsed_s: float) -> bool:
-        n = len(latency_ns)
+        return self.decide(len(latency_ns), elapsed_s, lambda: np.asarray(latency_ns))
+
+    def decide(self, n: int, elapsed_s: float, latencies: Callable[[], np.ndarray]) -> bool:
+        """`latencies()` is called only when the CI must be looked at (it may be costly)."""
         if elapsed_s < self.min_duration_s or n < self.min_samples:
             return False  # both minimums hold even past max_duration_s (as MLPerf's do)
         if elapsed_s >= self.max_duration_s:
             return True
         if self.target_ci <= 0:
             return False
-        return relative_p50_halfwidth(np.asarray(latency_ns)) <= self.target_ci
+        return relative_p50_halfwidth(latencies()) <= self.target_ci
 
 
 def relative_p50_halfwidth(latency: np.ndarray) -> float:

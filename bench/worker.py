@@ -302,5 +302,4 @@ def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     if prepared is None:
         raise RuntimeError("measure before prepare")
     fn, inputs = prepared.fn, prepared.inputs
-    return scenarios.get(cell.scenario).run(lambda: fn(*inputs), state.target, cell, state.stop_event,
-                                            payload["leader"])
+    return scenarios.get(cell.scenario).run(fn, inputs, state.target, cell, state.stop_event, payload["leader"])

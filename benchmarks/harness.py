@@ -53,14 +53,15 @@ def bare_latencies(fn, inputs, seconds: float, warmup_s: float) -> np.ndarray:
 
 
 def _bare_throughput_worker(factory_name: str, seconds: float, threads: int, queue) -> None:
-    import torch
-
     import harness_models
+    import torch
 
     torch.set_num_threads(threads)
     fn, inputs = getattr(harness_models, factory_name)()
+    start = time.perf_counter_ns()
     lat = bare_latencies(fn, inputs, seconds, 0.5)
-    queue.put(len(lat) / (lat.sum() / 1e9))
+    # wall-clock rate over the timed loop (not 1/mean latency: the loop's own work counts)
+    queue.put(len(lat) / ((time.perf_counter_ns() - start) / 1e9 - 0.5))
 
 
 def bare_throughput(factory_name: str, processes: int, seconds: float, threads: int) -> float:
@@ -77,9 +78,9 @@ def bare_throughput(factory_name: str, processes: int, seconds: float, threads: 
 
 
 def overhead(rounds: int, seconds: float) -> None:
+    import harness_models
     import torch
 
-    import harness_models
     from bench import Measure, Plan, UserModel, load, run_plan
 
     fn, inputs = harness_models.identity()
@@ -107,42 +108,66 @@ def overhead(rounds: int, seconds: float) -> None:
           f"(mark: <= 2 us); throughput ratio neuron-bench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
 
 
-def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]]) -> None:
+def _independent_timers(model_name: str, compiler: str, cell, seconds: float, queue) -> None:
+    """In a fresh process (as the harness's worker is): a bare loop, then torch's Timer."""
     import torch
     import torch.utils.benchmark as tb
 
-    from bench import Measure, Plan, load, models, run_plan
+    from bench import models
     from bench.targets import get
 
+    torch.set_num_threads(cell.threads_per_worker)
+    card = models.card(model_name)
+    module = models.build(card)
+    inputs = models.make_inputs(card, cell.batch_size, cell.seq_len, cell.image_size)
+    with tempfile.TemporaryDirectory() as d:
+        fn = get("cpu").prepare(module, inputs, cell, None, Path(d)).fn
+    bare = float(np.median(bare_latencies(fn, inputs, seconds, 1.0))) / 1e6
+    timer = tb.Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs},
+                     num_threads=cell.threads_per_worker)
+    with torch.inference_mode():
+        tm = timer.blocked_autorange(min_run_time=seconds).median * 1e3
+    queue.put((bare, tm))
+
+
+def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]]) -> None:
+    """neuron-bench's p50 against a bare loop and torch.utils.benchmark, round by round.
+
+    The same model runs ~10 % faster or slower from one process to the next on a VM
+    (memory placement), so every round measures each side in a fresh process: the
+    independent timers in a spawned process, neuron-bench in its own worker.
+    """
+    from bench import Measure, Plan, load, models, run_plan
+
     m = Measure(warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0)
+    ctx = mp.get_context("spawn")
     for model_name, compiler in configs:
-        plan = Plan.from_grid(models=[model_name], compilers=[compiler], seq_lens=[128]
-                              if models.card(model_name).input != "image" else [None], measure=m)
+        image = models.card(model_name).input == "image"
+        plan = Plan.from_grid(models=[model_name], compilers=[compiler], seq_lens=[None if image else 128],
+                              measure=m)
         cell = plan.cells[0]
-        torch.set_num_threads(cell.threads_per_worker)
-        card = models.card(model_name)
-        module = models.build(card)
-        inputs = models.make_inputs(card, 1, cell.seq_len, cell.image_size)
-        with tempfile.TemporaryDirectory() as d:
-            fn = get("cpu").prepare(module, inputs, cell, None, Path(d)).fn
-        timer = tb.Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs}, num_threads=cell.threads_per_worker)
         bare_r, timer_r, harness_r = [], [], []
         with tempfile.TemporaryDirectory() as out:
             for r in range(rounds):
-                bare = float(np.median(bare_latencies(fn, inputs, seconds, 1.0))) / 1e6
-                with torch.inference_mode():
-                    tm = timer.blocked_autorange(min_run_time=seconds).median * 1e3
-                harness = load(run_plan(plan, out=out, progress=False)).iloc[0]["latency_ms_p50"]
+                q = ctx.Queue()
+                proc = ctx.Process(target=_independent_timers, args=(model_name, compiler, cell, seconds, q))
+                proc.start()
+                bare, tm = q.get()
+                proc.join()
+                row = load(run_plan(plan, out=out, progress=False)).iloc[0]
+                if row["status"] not in ("ok", "unstable"):
+                    raise SystemExit(f"{model_name} {compiler}: {row['status']}: {row['error']}")
+                harness = row["latency_ms_p50"]
                 bare_r.append(bare)
                 timer_r.append(tm)
                 harness_r.append(harness)
                 print(f"{model_name} {compiler} round {r + 1}: bare {bare:.3f} ms, Timer {tm:.3f} ms, "
                       f"neuron-bench {harness:.3f} ms", flush=True)
-        vs_bare = statistics.median(h / b for h, b in zip(harness_r, bare_r))
-        vs_timer = statistics.median(h / t for h, t in zip(harness_r, timer_r))
-        print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads): neuron-bench "
-              f"{statistics.median(harness_r):.3f} ms, bare {statistics.median(bare_r):.3f} ms, "
-              f"Timer {statistics.median(timer_r):.3f} ms; ratio vs bare {vs_bare:.3f}, vs Timer {vs_timer:.3f}")
+        print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads), medians of "
+              f"{rounds} rounds: neuron-bench {statistics.median(harness_r):.3f} ms, bare loop "
+              f"{statistics.median(bare_r):.3f} ms, Timer {statistics.median(timer_r):.3f} ms; "
+              f"neuron-bench/bare {statistics.median(harness_r) / statistics.median(bare_r):.3f}, "
+              f"neuron-bench/Timer {statistics.median(harness_r) / statistics.median(timer_r):.3f}")
 
 
 def time_to_result(rounds: int) -> None:

@@ -1,6 +1,6 @@
 """Scenario registry. Each scenario module has two halves:
 
-- `run(call, target, cell, stop_event, leader) -> dict of numpy arrays` runs in a worker;
+- `run(fn, inputs, target, cell, stop_event, leader) -> dict of numpy arrays` runs in a worker;
 - `summarise(parts, cell) -> (row columns, raw sample arrays)` runs in the orchestrator
   over the parts returned by all of a cell's model processes.
 

@@ -15,9 +15,8 @@ from bench.spec import Cell
 from bench.stats import latency_summary, throughput_summary
 
 
-def run(call, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:
-    return run_closed_loop(call, target.sync, target.thread_context, cell, cell.workers_per_model,
-                           stop_event, leader)
+def run(fn, inputs: tuple, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:
+    return run_closed_loop(fn, inputs, target, cell, cell.workers_per_model, stop_event, leader)
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
