@@ -20,7 +20,7 @@ PERCENTILES: dict[str, float] = {
 CI_QUANTILES: dict[str, float] = {"p50": 0.50, "p99": 0.99}
 UNSTABLE_IQR_RATIO = 0.20  # IQR / median above this marks a cell `unstable`
 UNSTABLE_CI_RATIO = 0.05  # p50 CI half-width / p50 above this marks a cell `unstable`
-UNSTABLE_THROUGHPUT_CV = 0.10  # throughput: CV of the per-interval rate above this is unstable
+UNSTABLE_THROUGHPUT_CV = 0.15  # throughput: CV of the per-interval rate above this is unstable
 
 
 def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | None, int | None]:

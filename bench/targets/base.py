@@ -156,6 +156,13 @@ class Target:
                         cache_hit=hit if cache_key is not None else None, artifact=str(final))
 
 
+def to_device(module, inputs: tuple, device: str):
+    """Move a module (if any) and the inputs to a torch device."""
+    if module is not None:
+        module = module.to(device)
+    return module, tuple(t.to(device) for t in inputs)
+
+
 def usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))

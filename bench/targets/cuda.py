@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.spec import Cell
-from bench.targets.base import Availability, Target
+from bench.targets.base import Availability, Target, to_device
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -101,9 +101,7 @@ class CudaTarget(Target):
         torch.cuda.synchronize()
 
     def place(self, module, inputs: tuple, cell: Cell):
-        if module is not None:
-            module = module.to("cuda")
-        return module, tuple(t.to("cuda") for t in inputs)
+        return to_device(module, inputs, "cuda")
 
     def wrap(self, module, inputs: tuple, cell: Cell):
         import torch

@@ -38,7 +38,7 @@ from bench import env as host_env
 from bench.errors import UsageError
 from bench.spec import Cell
 from bench.targets import neuron_tools as nt
-from bench.targets.base import Availability, Prepared, Target
+from bench.targets.base import Availability, Prepared, Target, to_device
 
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
@@ -300,9 +300,7 @@ class NeuronTarget(Target):
     def place(self, module, inputs: tuple, cell: Cell):
         if cell.compiler not in NATIVE:
             return module, inputs  # traced models consume CPU tensors
-        if module is not None:
-            module = module.to("neuron")
-        return module, tuple(t.to("neuron") for t in inputs)
+        return to_device(module, inputs, "neuron")
 
     def wrap(self, module, inputs: tuple, cell: Cell):
         if cell.compiler == "native-eager":
