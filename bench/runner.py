@@ -88,7 +88,7 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
                 row.update({k: v for k, v in prep.items() if k not in ("accuracy_ok", "accuracy_error")})
                 accuracy_ok, accuracy_error = prep.get("accuracy_ok", True), prep.get("accuracy_error", "")
         pool.stop_event.clear()
-        watcher = pool.target.watch(cell) if hasattr(pool.target, "watch") else None  # e.g. neuron-monitor
+        watcher = pool.target.watch(cell)  # e.g. neuron-monitor during throughput cells
         try:
             # one absolute start time for every process (CLOCK_MONOTONIC): server's shared schedule
             start_ns = time.perf_counter_ns() + 50_000_000 + 5_000_000 * len(procs)

@@ -268,7 +268,7 @@ def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     result.update(compile_s=prepared.compile_s, load_s=prepared.load_s, first_call_ms=first_call_ms,
                   cache_hit=prepared.cache_hit, artifact=prepared.artifact)
     if leader:  # a target may compute in a coarser precision than the dtype (neuronx-cc --auto-cast)
-        tol = target.accuracy_dtype(cell) if hasattr(target, "accuracy_dtype") else cell.dtype
+        tol = target.accuracy_dtype(cell)
         result.update(accuracy.compare(reference, _as_numpy(output), tol))
     if not state.described:
         result["device"] = target.describe()

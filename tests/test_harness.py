@@ -80,3 +80,14 @@ def test_jit_artifact_is_cached_across_runs(tmp_path, quick, monkeypatch):
     second = load(run_plan(plan, out=tmp_path / "b", progress=False)).iloc[0]
     assert not first["cache_hit"] and first["compile_s"] > 0
     assert second["cache_hit"] and pd.isna(second["compile_s"])
+
+
+def test_inductor_compile_time_is_recorded_apart_from_the_first_call(tmp_path, quick):
+    from bench_test_plugins import small_mlp
+
+    plan = Plan.from_grid(models=[UserModel("mlp", small_mlp)], compilers=["inductor"], measure=quick)
+    row = load(run_plan(plan, out=tmp_path, progress=False)).iloc[0]
+    assert row["status"] in ("ok", "unstable"), row["error"]
+    assert row["compile_s"] > 0.1  # torch.compile's work, on the call prepare makes
+    assert row["first_call_ms"] < row["compile_s"] * 1e3
+    assert row["cosine"] > 0.9999

@@ -51,6 +51,9 @@ class Target:
     name: ClassVar[str] = ""
     compilers: ClassVar[tuple[str, ...]] = ()
     saved_compilers: ClassVar[tuple[str, ...]] = ()
+    # compilers that compile on the first call (torch.compile): prepare makes that call and
+    # records it as compile_s, so first_call_ms is the first call of the compiled model
+    lazy_compilers: ClassVar[tuple[str, ...]] = ()
     dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16")
     # How worker processes start. forkserver forks from a server that has imported torch
     # (never a Neuron runtime), so start-up is paid once per run; spawn is a fresh interpreter.
@@ -78,6 +81,14 @@ class Target:
     def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
         """Environment set in the worker before any SDK import."""
         return {}
+
+    def accuracy_dtype(self, cell: Cell) -> str:
+        """The precision whose tolerance judges this cell's outputs (a compiler may cast down)."""
+        return cell.dtype
+
+    def watch(self, cell: Cell):
+        """A device monitor for the measurement (an object with `stop() -> dict of row columns`), or None."""
+        return None
 
     # -- worker side -------------------------------------------------------------------------
 
@@ -127,7 +138,15 @@ class Target:
             module, inputs = self.place(module, inputs, cell)
             t0 = time.perf_counter()
             fn = self.wrap(module, inputs, cell)
-            return Prepared(fn=fn, inputs=inputs, compile_s=None, load_s=time.perf_counter() - t0)
+            load_s = time.perf_counter() - t0
+            compile_s = None
+            if cell.compiler in self.lazy_compilers:
+                t0 = time.perf_counter()
+                with self.thread_context():
+                    fn(*inputs)
+                    self.sync()
+                compile_s = time.perf_counter() - t0
+            return Prepared(fn=fn, inputs=inputs, compile_s=compile_s, load_s=load_s)
         key = dict(cache_key or {}, target=self.name, compiler=cell.compiler,
                    compiler_args=list(cell.compiler_args), dtype=cell.dtype, versions=self.versions())
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -26,6 +26,7 @@ def cpu_model() -> str:
 class CpuTarget(Target):
     name = "cpu"
     compilers = ("eager", "jit", "inductor")
+    lazy_compilers = ("inductor",)
     saved_compilers = ("jit",)
     dtypes = ("fp32", "bf16")
 

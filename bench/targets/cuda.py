@@ -40,6 +40,7 @@ def _driver_version() -> str:
 class CudaTarget(Target):
     name = "cuda"
     compilers = ("eager", "inductor", "cudagraphs")
+    lazy_compilers = ("inductor", "cudagraphs")
     dtypes = ("fp32", "bf16", "fp16")
 
     def availability(self) -> Availability:

@@ -55,6 +55,7 @@ def _not_loaded(*_args):
 class NeuronTarget(Target):
     name = "neuron"
     compilers = ("trace", "trace-dp", "native-eager", "native-compile", NXDI)
+    lazy_compilers = ("native-compile",)
     saved_compilers = TRACE
     dtypes = ("fp32", "bf16", "fp16")
     start_method = "spawn"  # never fork a process that may hold a Neuron runtime
