@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +208,6 @@ class Plan:
         except (KeyError, TypeError) as exc:
             raise UsageError(f"{source}: not a neuron-bench plan ({exc})") from None
         return cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
-
-    def estimated_seconds(self) -> float:
-        return sum(c.measure.warmup_s + c.measure.min_duration_s + 0.5 for c in self.cells)
 
     # -- construction -------------------------------------------------------------------
 
@@ -464,6 +461,3 @@ def list_suites() -> list[str]:
         names.extend(p.stem for p in sorted(d.glob("*.toml")) if p.stem not in names)
     return names
 
-
-def with_measure(cell: Cell, **changes: Any) -> Cell:
-    return replace(cell, measure=replace(cell.measure, **changes))
