@@ -119,7 +119,7 @@ class _State:
     model_ref: str | UserModel
     index: int
     stop_event: Any
-    modules: dict[Any, Any] = field(default_factory=dict)  # (image_size, dtype) -> module
+    modules: dict[Any, Any] = field(default_factory=dict)  # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output
     current: Any = None  # Prepared of the last prepared cell
     described: bool = False
 
@@ -250,9 +250,12 @@ def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     reference_module = _module(state, cell, "fp32")
     inputs = _inputs(state, cell)
     reference = None
-    if leader:
-        with torch.inference_mode():
-            reference = _as_numpy(reference_module(*inputs))
+    if leader:  # eager fp32 output, once per input shape (latency and throughput cells share it)
+        ref_key = ("reference", cell.batch_size, cell.seq_len, cell.image_size)
+        if ref_key not in state.modules:
+            with torch.inference_mode():
+                state.modules[ref_key] = _as_numpy(reference_module(*inputs))
+        reference = state.modules[ref_key]
     module = _module(state, cell, cell.dtype)
     result["build_s"] = time.perf_counter() - t0
     cast = tuple(t.to(_torch_dtype(cell.dtype)) if t.is_floating_point() else t for t in inputs)
