@@ -84,6 +84,9 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
                    help="stop early once the p50 95%% CI is within +-this fraction (0 disables)")
     m.add_argument("--trim", type=float, help="throughput: seconds trimmed from each end")
     m.add_argument("--cell-timeout", type=float, help="seconds before a hung cell is failed")
+    m.add_argument("--keep-freed-memory", action="store_true", default=None,
+                   help="CPU/CUDA workers: glibc malloc keeps freed memory instead of returning it "
+                        "to the kernel (steadier eager-CPU latency; recorded in the row)")
 
 
 def _first(values: list | None):
@@ -99,7 +102,7 @@ def build_plan(args: argparse.Namespace):
 
     measure = {"warmup_s": args.warmup, "min_duration_s": args.duration, "max_duration_s": args.max_duration,
                "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
-               "cell_timeout_s": args.cell_timeout}
+               "cell_timeout_s": args.cell_timeout, "keep_freed_memory": args.keep_freed_memory}
     if args.duration is not None and args.max_duration is None:
         measure["max_duration_s"] = 3 * args.duration
     axes = {"models": args.model, "targets": args.target, "compilers": args.compiler, "dtypes": args.dtype,

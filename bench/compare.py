@@ -82,9 +82,10 @@ MAX_INTERVALS = 20
 PER_INTERVAL = 8  # throughput: completions per interval at least this (when K < MAX)
 USABLE = ("ok", "unstable")  # statuses whose figures can be compared
 BROKEN = ("failed", "inaccurate")
-# Environment facts that make two figures not the same experiment when they differ.
+# Environment facts (and measurement conditions) that make two figures not the same
+# experiment when they differ.
 ENV_COLUMNS = ("instance_type", "accelerator", "device_name", "cpu_model", "torch",
-               "torch_neuronx", "neuronx_cc", "transformers")
+               "torch_neuronx", "neuronx_cc", "transformers", "keep_freed_memory")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ COLUMNS = [
     "latency_ms_p0", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "latency_ms_p99",
     "latency_ms_p99_9", "latency_ms_p100", "latency_ms_mean", "latency_ms_std",
     "latency_ms_p50_ci_low", "latency_ms_p50_ci_high", "latency_ms_p99_ci_low", "latency_ms_p99_ci_high",
-    "latency_cv", "latency_iqr_ratio", "throughput_cv", "stability",
+    "latency_cv", "latency_iqr_ratio", "throughput_cv", "stability", "page_faults_per_request",
     # server (open loop): rates in queries/s, MLPerf-style verdict, max-rate search
     "offered_rate_qps", "scheduled_rate_qps", "achieved_rate_qps", "requests_unserved",
     "queue_ms_p50", "queue_ms_p99", "service_ms_p50", "service_ms_p99", "sched_lag_ms_p99",
@@ -52,7 +52,7 @@ COLUMNS = [
     "compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit",
     "max_abs_err", "cosine",
     "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s",
-    "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
+    "keep_freed_memory", "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
     "accelerator", "device_name", "torch_threads",
     "python", "torch", "transformers", "torch_neuronx", "neuronx_cc", "harness_version",
     "git_commit", "git_dirty", "target_notes", "timestamp", "schema_version",

@@ -20,7 +20,13 @@ from bench import scenarios, stats, targets
 from bench.paths import cache_dir as default_cache_dir
 from bench.results import SCHEMA_VERSION, RunStore, read_meta
 from bench.spec import Cell, Plan
-from bench.worker import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
+from bench.worker import (
+    KEEP_FREED_MEMORY_ENV,
+    WorkerDied,
+    WorkerError,
+    WorkerProcess,
+    WorkerTimeout,
+)
 
 PREPARE_TIMEOUT_S = 3600.0  # compiling a large model for Neuron can take many minutes
 _preload_set = False
@@ -47,11 +53,18 @@ class WorkerPool:
         self.stop_event = self.ctx.Event()
         self.procs: list[WorkerProcess] = []
         self.device: dict[str, Any] = {}
+        self.keep_freed_memory = False
 
     def ensure(self, cell: Cell) -> list[WorkerProcess]:
+        keep = cell.measure.keep_freed_memory
+        if self.procs and keep != self.keep_freed_memory:
+            self.close()  # malloc's settings hold for a process's life: start afresh
+        self.keep_freed_memory = keep
         while len(self.procs) < cell.n_models:
             i = len(self.procs)
             env = {**self.extra_env, **self.target.worker_env(cell, i)}
+            if keep:
+                env[KEEP_FREED_MEMORY_ENV] = "1"
             self.procs.append(WorkerProcess(self.ctx, cell.target, self.model_ref, i, self.stop_event, env))
         return self.procs[: cell.n_models]
 
@@ -69,6 +82,15 @@ class WorkerPool:
 def _call(proc: WorkerProcess, op: str, payload: dict[str, Any], timeout_s: float) -> Any:
     proc.send(op, payload)
     return proc.recv(timeout_s)
+
+
+def _faults_per_request(parts: list) -> float | None:
+    """Minor page faults in the measuring processes per request issued (warm-up included)."""
+    faults = [p.pop("minor_faults", None) for p in parts if isinstance(p, dict)]
+    requests = sum(len(p["start_ns"]) for p in parts if isinstance(p, dict) and "start_ns" in p)
+    if not requests or None in faults or len(faults) != len(parts):
+        return None
+    return round(sum(faults) / requests, 1)
 
 
 def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[str, Any], dict | None]:
@@ -103,6 +125,7 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     except (WorkerDied, WorkerTimeout) as exc:
         pool.kill()  # a dead or hung worker takes its siblings with it; the next cell restarts
         return dict(row, status="failed", error=str(exc)), None
+    row["page_faults_per_request"] = _faults_per_request(parts)
     summary, samples = scenarios.get(cell.scenario).summarise(parts, cell)
     row.update(summary)
     row["stability"] = summary["stability"] if "stability" in summary else stats.instability(summary, cell.scenario)
@@ -132,6 +155,7 @@ def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str,
         "run_id": run_id, "cell_id": cell.cell_id, **cell.key(),
         "warmup_s": m.warmup_s, "min_duration_s": m.min_duration_s, "max_duration_s": m.max_s,
         "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
+        "keep_freed_memory": m.keep_freed_memory,
         **environment, "target_notes": cell.target_notes,
     }
 

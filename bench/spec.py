@@ -33,6 +33,14 @@ class Measure:
     `min_duration_s` and `min_samples` are reached, then stops as soon as the 95 % CI of
     the p50 latency is within +-`target_ci` (relative), or at `max_duration_s`.
     `target_ci = 0` disables the early stop (runs to `max_duration_s`).
+
+    `keep_freed_memory` stops glibc's malloc in the workers from handing freed memory back
+    to the kernel (as jemalloc/tcmalloc deployments do). Eager CPU models allocate and free
+    megabytes a request; with glibc's defaults part of it comes back as fresh pages each
+    time, and how much depends on the process's heap history: bert-base eager on CPU ran
+    100-114 ms from one process to the next, tracking 200-10,000 page faults a request.
+    Off by default (a plain process is what users run); on, the process state stops
+    mattering, which is what an A/B comparison on CPU wants. See `page_faults_per_request`.
     """
 
     warmup_s: float = 1.0
@@ -42,6 +50,7 @@ class Measure:
     target_ci: float = 0.01
     trim_s: float = 1.0  # throughput: trimmed from each end of the window
     cell_timeout_s: float | None = None  # None: scenario default
+    keep_freed_memory: bool = False
 
     def __post_init__(self) -> None:
         for name in ("warmup_s", "min_duration_s", "trim_s", "target_ci"):
@@ -56,6 +65,8 @@ class Measure:
             raise UsageError(
                 f"max_duration_s must be >= min_duration_s ({self.min_duration_s}), got {self.max_duration_s!r}"
             )
+        if not isinstance(self.keep_freed_memory, bool):
+            raise UsageError(f"keep_freed_memory must be true or false, got {self.keep_freed_memory!r}")
         if self.cell_timeout_s is not None and (
             not isinstance(self.cell_timeout_s, (int, float)) or self.cell_timeout_s <= 0
         ):

@@ -122,6 +122,7 @@ class _State:
     modules: dict[Any, Any] = field(default_factory=dict)  # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output
     current: Any = None  # Prepared of the last prepared cell
     described: bool = False
+    malloc_kept: bool | None = None  # keep_freed_memory asked for: did mallopt take it?
 
 
 def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: int, stop_event,
@@ -130,9 +131,10 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
     _own_process_group()
     os.environ.update(env)
     _limit_memory(env.get("NEURON_BENCH_WORKER_MEMORY_GB"))
+    kept = keep_freed_memory() if env.get(KEEP_FREED_MEMORY_ENV) else None
     from bench import targets
 
-    state = _State(targets.get(target_name), model_ref, index, stop_event)
+    state = _State(targets.get(target_name), model_ref, index, stop_event, malloc_kept=kept)
     state.target.setup_process(index)
     handlers = {"prepare": _prepare_for_scenario, "measure": _measure}
     while True:
@@ -163,6 +165,30 @@ def _own_process_group() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass
+
+
+KEEP_FREED_MEMORY_ENV = "NEURON_BENCH_KEEP_FREED_MEMORY"
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc to keep what is freed: no trimming, every allocation from the heap.
+
+    Without it, glibc gives memory back to the kernel as it is freed: allocations above a
+    threshold (raised as they are freed, never past 32 MiB) are mapped and unmapped each
+    time, and the top of the heap is trimmed whenever more than twice that is free. An
+    eager model's next request faults those pages in again, so its latency depends on the
+    heap's history. Returns False where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_max, 0))
+    except (OSError, AttributeError):  # musl has no mallopt
+        return False
 
 
 def _limit_memory(gib: str | None) -> None:
@@ -244,6 +270,8 @@ def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     cell: Cell = payload["cell"]
     leader: bool = payload["leader"]
     target = state.target
+    if state.malloc_kept is False:
+        raise RuntimeError("keep_freed_memory needs glibc's mallopt (Linux); this C library has none")
     result: dict[str, Any] = {} if state.described else {"ready_at": time.perf_counter()}
     target.configure_cell(cell)
     t0 = time.perf_counter()
@@ -299,10 +327,22 @@ def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
 
     cell: Cell = payload["cell"]
     hook = scenarios.hook(cell.scenario, "worker_measure")  # server (open loop), generate
+    faults = _minor_faults()
     if hook is not None:
-        return hook(state, payload)
-    prepared = state.current
-    if prepared is None:
-        raise RuntimeError("measure before prepare")
-    fn, inputs = prepared.fn, prepared.inputs
-    return scenarios.get(cell.scenario).run(fn, inputs, state.target, cell, state.stop_event, payload["leader"])
+        result = hook(state, payload)
+    else:
+        prepared = state.current
+        if prepared is None:
+            raise RuntimeError("measure before prepare")
+        result = scenarios.get(cell.scenario).run(prepared.fn, prepared.inputs, state.target, cell,
+                                                  state.stop_event, payload["leader"])
+    if isinstance(result, dict):
+        result["minor_faults"] = _minor_faults() - faults
+    return result
+
+
+def _minor_faults() -> int:
+    """Page faults served without I/O (mostly fresh pages for freed-and-reallocated memory)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -108,8 +108,18 @@ def overhead(rounds: int, seconds: float) -> None:
           f"(mark: <= 2 us); throughput ratio neuron-bench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
 
 
-def _independent_timers(model_name: str, compiler: str, cell, seconds: float, queue) -> None:
+def _minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _independent_timers(model_name: str, compiler: str, cell, seconds: float, keep: bool, queue) -> None:
     """In a fresh process (as the harness's worker is): a bare loop, then torch's Timer."""
+    from bench.worker import keep_freed_memory
+
+    if keep:  # before torch allocates anything, as in the harness's worker
+        keep_freed_memory()
     import torch
     import torch.utils.benchmark as tb
 
@@ -122,25 +132,33 @@ def _independent_timers(model_name: str, compiler: str, cell, seconds: float, qu
     inputs = models.make_inputs(card, cell.batch_size, cell.seq_len, cell.image_size)
     with tempfile.TemporaryDirectory() as d:
         fn = get("cpu").prepare(module, inputs, cell, None, Path(d)).fn
-    bare = float(np.median(bare_latencies(fn, inputs, seconds, 1.0))) / 1e6
+    faults = _minor_faults()
+    lat = bare_latencies(fn, inputs, seconds, 1.0)
+    faults = (_minor_faults() - faults) / len(lat)  # warm-up calls included: an upper bound
+    bare = float(np.median(lat)) / 1e6
     timer = tb.Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs},
                      num_threads=cell.threads_per_worker)
     with torch.inference_mode():
         tm = timer.blocked_autorange(min_run_time=seconds).median * 1e3
-    queue.put((bare, tm))
+    queue.put((bare, tm, faults))
 
 
-def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]]) -> None:
+def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]], keep: bool) -> None:
     """neuron-bench's p50 against a bare loop and torch.utils.benchmark, round by round.
 
-    The same model runs ~10 % faster or slower from one process to the next on a VM
-    (memory placement), so every round measures each side in a fresh process: the
-    independent timers in a spawned process, neuron-bench in its own worker.
+    The same eager model runs up to ~10 % faster or slower from one process to the next:
+    glibc's malloc hands freed memory back to the kernel depending on the heap's history,
+    and the next request page-faults it back in. So every round measures each side in a
+    fresh process (the independent timers in a spawned process, neuron-bench in its own
+    worker) and prints page faults per request beside each latency; with `keep` both
+    processes keep freed memory (Measure.keep_freed_memory) and the lottery is gone.
     """
     from bench import Measure, Plan, load, models, run_plan
 
-    m = Measure(warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0)
+    m = Measure(warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0,
+                keep_freed_memory=keep)
     ctx = mp.get_context("spawn")
+    malloc = "keep_freed_memory" if keep else "default malloc"
     for model_name, compiler in configs:
         image = models.card(model_name).input == "image"
         plan = Plan.from_grid(models=[model_name], compilers=[compiler], seq_lens=[None if image else 128],
@@ -150,24 +168,25 @@ def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]]) -> No
         with tempfile.TemporaryDirectory() as out:
             for r in range(rounds):
                 q = ctx.Queue()
-                proc = ctx.Process(target=_independent_timers, args=(model_name, compiler, cell, seconds, q))
+                proc = ctx.Process(target=_independent_timers, args=(model_name, compiler, cell, seconds, keep, q))
                 proc.start()
-                bare, tm = q.get()
+                bare, tm, bare_faults = q.get()
                 proc.join()
-                row = load(run_plan(plan, out=out, progress=False)).iloc[0]
+                row = load(run_plan(plan, out=out, progress=False)).iloc[-1]
                 if row["status"] not in ("ok", "unstable"):
                     raise SystemExit(f"{model_name} {compiler}: {row['status']}: {row['error']}")
                 harness = row["latency_ms_p50"]
                 bare_r.append(bare)
                 timer_r.append(tm)
                 harness_r.append(harness)
-                print(f"{model_name} {compiler} round {r + 1}: bare {bare:.3f} ms, Timer {tm:.3f} ms, "
-                      f"neuron-bench {harness:.3f} ms", flush=True)
-        print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads), medians of "
-              f"{rounds} rounds: neuron-bench {statistics.median(harness_r):.3f} ms, bare loop "
+                print(f"{model_name} {compiler} {malloc} round {r + 1}: bare {bare:.3f} ms "
+                      f"({bare_faults:,.0f} faults/request), Timer {tm:.3f} ms, neuron-bench {harness:.3f} ms "
+                      f"({row['page_faults_per_request']:,.0f} faults/request)", flush=True)
+        print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads, {malloc}), medians "
+              f"of {rounds} rounds: neuron-bench {statistics.median(harness_r):.3f} ms, bare loop "
               f"{statistics.median(bare_r):.3f} ms, Timer {statistics.median(timer_r):.3f} ms; "
               f"neuron-bench/bare {statistics.median(harness_r) / statistics.median(bare_r):.3f}, "
-              f"neuron-bench/Timer {statistics.median(harness_r) / statistics.median(timer_r):.3f}")
+              f"neuron-bench/Timer {statistics.median(harness_r) / statistics.median(timer_r):.3f}", flush=True)
 
 
 def time_to_result(rounds: int) -> None:
@@ -252,6 +271,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--configs", default="bert-base-uncased:eager,bert-base-uncased:jit,tiny-bert:eager")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="agreement: both sides' processes keep freed memory (see bench.spec.Measure)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configs = [tuple(c.split(":")) for c in args.configs.split(",")]
@@ -262,7 +283,7 @@ def main() -> None:
     if args.what in ("overhead", "all"):
         overhead(args.rounds, args.seconds)
     if args.what in ("agreement", "all"):
-        agreement(args.rounds, args.seconds, configs)
+        agreement(args.rounds, args.seconds, configs, args.keep_freed_memory)
     if args.what in ("ttr", "all"):
         time_to_result(args.rounds)
 

@@ -120,3 +120,18 @@ class StallsOnDoomedNode(CpuTarget):
             open(_flag(cell, "stall-marker"), "w").close()
             time.sleep(600)
         return super().worker_env(cell, model_index)
+
+
+def activation_churn():
+    """Allocates and frees 40 MiB a call, as a large batch's activations do.
+
+    glibc's default never serves more than 32 MiB from its heap: each call maps fresh pages
+    (10,240 page faults) and unmaps them again, whatever the process's history.
+    """
+    import torch
+
+    class Churn(torch.nn.Module):
+        def forward(self, x):
+            return x + torch.ones(10 * 2**20)[:4]
+
+    return Churn(), (torch.ones(4),)

@@ -81,6 +81,8 @@ CASES = {
                                   "unknown key 'warmup' in [measure] (line 2)"),
     "suite measure bad value": (lambda t, m: _suite(t, "[measure]\nmin_samples = -5\n" + GOOD_SUITE),
                                 "min_samples must be an integer >= 1"),
+    "suite measure keep not bool": (lambda t, m: _suite(t, '[measure]\nkeep_freed_memory = "yes"\n' + GOOD_SUITE),
+                                    "keep_freed_memory must be true or false, got 'yes'"),
     "suite unknown model": (lambda t, m: _suite(t, '[[sweep]]\nmodels = ["gpt5"]\n'), "unknown model 'gpt5'"),
     "card unknown key": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "base"\ninput = "tokens"\nlayers = 3\n'),
                          "bad-card.toml: unknown key 'layers' in model card"),

@@ -57,3 +57,14 @@ def test_list_and_env(capsys):
     assert main(["env", "--format", "json"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["python"] and env["torch"] and env["targets"]["cpu"]["available"] is True
+
+
+def test_keep_freed_memory_flag_reaches_every_cell_and_suites_too():
+    from bench.cli import build_plan, make_parser
+
+    args = make_parser().parse_args(["run", "-m", "tiny-bert", "-s", "latency,throughput", "--keep-freed-memory"])
+    assert [c.measure.keep_freed_memory for c in build_plan(args).cells] == [True, True]
+    args = make_parser().parse_args(["run", "--suite", "smoke", "--keep-freed-memory"])
+    assert all(c.measure.keep_freed_memory for c in build_plan(args).cells)
+    args = make_parser().parse_args(["run", "--suite", "smoke"])
+    assert not any(c.measure.keep_freed_memory for c in build_plan(args).cells)

@@ -91,3 +91,22 @@ def test_inductor_compile_time_is_recorded_apart_from_the_first_call(tmp_path, q
     assert row["compile_s"] > 0.1  # torch.compile's work, on the call prepare makes
     assert row["first_call_ms"] < row["compile_s"] * 1e3
     assert row["cosine"] > 0.9999
+
+
+def test_keep_freed_memory_stops_the_page_faults_of_allocation_churn(tmp_path, quick):
+    """Each row counts its page faults; keep_freed_memory ends them and holds for its cells only."""
+    from dataclasses import replace
+
+    from bench_test_plugins import activation_churn
+
+    model = UserModel("churn", activation_churn)
+    cells = []
+    for batch, keep in ((1, False), (2, True), (4, False)):  # one worker group: the pool must restart
+        measure = replace(quick, keep_freed_memory=keep)
+        cells += Plan.from_grid(models=[model], batch_sizes=[batch], threads_per_worker=1, measure=measure).cells
+    df = load(run_plan(Plan("churn", cells), out=tmp_path, progress=False)).set_index("batch_size")
+    assert set(df["status"]) <= {"ok", "unstable"}, df[["status", "error"]]
+    assert df["keep_freed_memory"].tolist() == [False, True, False]
+    # 40 MiB mapped and unmapped a call by default: 10,240 fresh pages each time
+    assert df.loc[1, "page_faults_per_request"] > 10_000 and df.loc[4, "page_faults_per_request"] > 10_000
+    assert df.loc[2, "page_faults_per_request"] < 1_000  # the first call's pages, spread over the rest
