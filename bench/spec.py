@@ -38,7 +38,7 @@ class Measure:
     to the kernel (as jemalloc/tcmalloc deployments do). Eager CPU models allocate and free
     megabytes a request; with glibc's defaults part of it comes back as fresh pages each
     time, and how much depends on the process's heap history: bert-base eager on CPU ran
-    100-114 ms from one process to the next, tracking 200-10,000 page faults a request.
+    98-114 ms from one process to the next, tracking 700-10,000 page faults a request.
     Off by default (a plain process is what users run); on, the process state stops
     mattering, which is what an A/B comparison on CPU wants. See `page_faults_per_request`.
     """

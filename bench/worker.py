@@ -327,7 +327,7 @@ def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
 
     cell: Cell = payload["cell"]
     hook = scenarios.hook(cell.scenario, "worker_measure")  # server (open loop), generate
-    faults = _minor_faults()
+    faults = minor_faults()
     if hook is not None:
         result = hook(state, payload)
     else:
@@ -337,11 +337,11 @@ def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
         result = scenarios.get(cell.scenario).run(prepared.fn, prepared.inputs, state.target, cell,
                                                   state.stop_event, payload["leader"])
     if isinstance(result, dict):
-        result["minor_faults"] = _minor_faults() - faults
+        result["minor_faults"] = minor_faults() - faults
     return result
 
 
-def _minor_faults() -> int:
+def minor_faults() -> int:
     """Page faults served without I/O (mostly fresh pages for freed-and-reallocated memory)."""
     import resource
 

@@ -108,15 +108,9 @@ def overhead(rounds: int, seconds: float) -> None:
           f"(mark: <= 2 us); throughput ratio neuron-bench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
 
 
-def _minor_faults() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def _independent_timers(model_name: str, compiler: str, cell, seconds: float, keep: bool, queue) -> None:
     """In a fresh process (as the harness's worker is): a bare loop, then torch's Timer."""
-    from bench.worker import keep_freed_memory
+    from bench.worker import keep_freed_memory, minor_faults
 
     if keep:  # before torch allocates anything, as in the harness's worker
         keep_freed_memory()
@@ -132,9 +126,9 @@ def _independent_timers(model_name: str, compiler: str, cell, seconds: float, ke
     inputs = models.make_inputs(card, cell.batch_size, cell.seq_len, cell.image_size)
     with tempfile.TemporaryDirectory() as d:
         fn = get("cpu").prepare(module, inputs, cell, None, Path(d)).fn
-    faults = _minor_faults()
+    faults = minor_faults()
     lat = bare_latencies(fn, inputs, seconds, 1.0)
-    faults = (_minor_faults() - faults) / len(lat)  # warm-up calls included: an upper bound
+    faults = (minor_faults() - faults) / len(lat)  # warm-up calls included: an upper bound
     bare = float(np.median(lat)) / 1e6
     timer = tb.Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs},
                      num_threads=cell.threads_per_worker)
