@@ -1,4 +1,4 @@
-"""neuron-bench: benchmark models on Neuron (trn1/trn2/inf2), CUDA and CPU.
+"""trnbench: benchmark models on Neuron (trn1/trn2/inf2), CUDA and CPU.
 
 The public API fits on one screen:
 

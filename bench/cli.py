@@ -1,7 +1,7 @@
-"""neuron-bench command line: run | list | env | show | compare | report.
+"""trnbench command line: run | list | env | show | compare | report.
 
 Only argparse is imported at start-up; torch, transformers, pandas and rich are imported
-by the commands that need them, so `neuron-bench --help` is instant.
+by the commands that need them, so `trnbench --help` is instant.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bench.errors import UsageError
 EXIT_USAGE = 2
 DRY_RUN_ROWS = 100  # a dry run's table shows this many cells
 FORMATS = ("table", "csv", "md", "json")
+MODEL_COLUMNS = ["model", "family", "task", "input", "params", "default shape", "pretrained"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +117,7 @@ def build_plan(args: argparse.Namespace):
     if args.suite:
         return Plan.from_suite(args.suite, measure=measure, **axes)
     if not args.model:
-        raise UsageError("give --suite NAME or -m MODEL (see `neuron-bench list models`)")
+        raise UsageError("give --suite NAME or -m MODEL (see `trnbench list models`)")
     from bench.spec import Measure
 
     m = Measure(**{k: v for k, v in measure.items() if v is not None})
@@ -208,7 +209,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append({"model": c.name, "family": c.family, "task": c.task, "input": c.input,
                          "params": f"{params / 1e6:.2f}M", "default shape": shape,
                          "pretrained": c.pretrained or ""})
-        print_rows(rows, args.format, columns=list(rows[0]) if rows else [])
+        print_rows(rows, args.format, columns=MODEL_COLUMNS)
     elif args.what == "suites":
         from bench.spec import find_suite, list_suites
         from bench.tomlfile import read_toml
@@ -266,14 +267,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
+    p.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
     p.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
     p.add_argument("--worker-memory-gb", type=float, help="cap each worker's memory (address space)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=FORMATS, default="table", help="final table format")
     x = p.add_argument_group("where the cells run (default: here, one after another)")
     x.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="ray: every cell is a Ray task on a cluster (pip install 'neuron-bench[ray]')")
+                   help="ray: every cell is a Ray task on a cluster (pip install 'trnbench[ray]')")
     x.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to use, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, "
                         "else a new local Ray instance)")
@@ -286,12 +287,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neuron-bench",
+    parser = _Parser(prog="trnbench",
                      description="Benchmark models on AWS Neuron (trn1/trn2/inf2), CUDA and CPU, "
                                  "and record comparable results.")
     from bench import __version__
 
-    parser.add_argument("--version", action="version", version=f"neuron-bench {__version__}")
+    parser.add_argument("--version", action="version", version=f"trnbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a suite or a grid of cells and record the results")
@@ -311,7 +312,7 @@ def make_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile a plan's artifacts into the cache without measuring "
                                           "(neuron: on a host without devices too, with --target)")
     _add_plan_args(comp)
-    comp.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/neuron-bench/artifacts)")
+    comp.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
     comp.add_argument("--format", choices=FORMATS, default="table")
     comp.set_defaults(func=cmd_compile)
 
@@ -381,10 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return args.func(args)
     except UsageError as exc:
-        print(f"neuron-bench: error: {exc}", file=sys.stderr)
+        print(f"trnbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("neuron-bench: interrupted (rows recorded so far are kept; finish with --resume RUN_DIR)",
+        print("trnbench: interrupted (rows recorded so far are kept; finish with --resume RUN_DIR)",
               file=sys.stderr)
         return 130
 

@@ -1,6 +1,6 @@
 """Compare runs with stated uncertainty: run vs run, run vs published figures, pivots.
 
-Run vs run (`compare_runs`, `neuron-bench compare A B`)
+Run vs run (`compare_runs`, `trnbench compare A B`)
 -------------------------------------------------------
 Rows of the two sides are joined on the cell key (`bench.results.KEY_COLUMNS`, minus any
 `ignore` columns), never on `cell_id` alone, so runs from different machines join. A side
@@ -1234,7 +1234,7 @@ def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
 
 
 def run_cli(args: Any) -> int:
-    """`neuron-bench compare`: run vs run (exit 1 on a regression with --fail-on-regression),
+    """`trnbench compare`: run vs run (exit 1 on a regression with --fail-on-regression),
     run vs published figures (--reference), or a pivot (--by)."""
     if args.reference and args.by:
         raise UsageError("give either --reference or --by, not both")

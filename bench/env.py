@@ -42,7 +42,7 @@ def package_version(dist: str) -> str:
 
 
 def git_state() -> tuple[str, bool | None]:
-    """(commit, dirty) of the checkout neuron-bench runs from, ('', None) if not a checkout."""
+    """(commit, dirty) of the checkout trnbench runs from, ('', None) if not a checkout."""
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
         return "", None

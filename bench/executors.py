@@ -18,7 +18,7 @@ A Ray task whose process or node dies mid-cell is retried `retries` times by Ray
 the reason; the other cells go on. A cell that no live node can take (no such instance type,
 or its last node died) is recorded instead of waiting for ever.
 
-Ray is an optional extra (`pip install 'neuron-bench[ray]'`), imported only here, only when
+Ray is an optional extra (`pip install 'trnbench[ray]'`), imported only here, only when
 the ray executor starts. Ray references:
   accelerators (neuron_cores, GPU, NEURON_RT_VISIBLE_CORES):
     https://docs.ray.io/en/latest/ray-core/scheduling/accelerators.html
@@ -46,7 +46,7 @@ from bench.spec import Cell, Plan
 
 INSTANCE = "instance:"  # custom resource prefix: a node advertises "instance:<type>"
 NEURON_CORES = "neuron_cores"  # Ray's built-in resource name for AWS NeuronCores
-RAY_EXTRA = "pip install 'neuron-bench[ray]'"
+RAY_EXTRA = "pip install 'trnbench[ray]'"
 DEFAULT_RETRIES = 1
 
 
@@ -359,7 +359,7 @@ class RayExecutor:
                         continue
                     keep_warm = not p.need.accelerated and targets.get(p.cell.target).start_method == "forkserver"
                     ref = task.options(**p.need.options(), max_retries=self.retries, retry_exceptions=False,
-                                       name=f"neuron-bench {p.cell.label}"[:100]).remote(
+                                       name=f"trnbench {p.cell.label}"[:100]).remote(
                         p.cell, store.run_id, p.on, cache, extra_env, keep_warm, self._driver)
                     pending[ref] = p
                 if pending:

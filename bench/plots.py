@@ -1,4 +1,4 @@
-"""Plots for `neuron-bench report` (matplotlib, Agg backend, PNG bytes).
+"""Plots for `trnbench report` (matplotlib, Agg backend, PNG bytes).
 
 Each function takes result rows (dicts with "_run_dir" and "_run", as the report reads
 them) and returns a list of (title, caption, png bytes); a plot without data is left out
@@ -36,7 +36,7 @@ def _pyplot():
     except ImportError:
         from bench.errors import UsageError
 
-        raise UsageError("report needs matplotlib: pip install 'neuron-bench[report]'") from None
+        raise UsageError("report needs matplotlib: pip install 'trnbench[report]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

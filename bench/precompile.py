@@ -1,7 +1,7 @@
-"""`neuron-bench compile`: build the cached artifacts of a plan without measuring anything.
+"""`trnbench compile`: build the cached artifacts of a plan without measuring anything.
 
 Each model group gets one spawned worker (the same process code as `run`, so the cache key
-is computed exactly as `run` computes it) with NEURON_BENCH_COMPILE_ONLY=1: the target
+is computed exactly as `run` computes it) with TRNBENCH_COMPILE_ONLY=1: the target
 compiles into the cache and does not load the artifact. On a host with no Neuron device
 the neuron target compiles with `torch_neuronx.trace(..., cpu_backend=True)` and needs
 `--target` in the compiler args, so artifacts can be built on a CPU instance and then
@@ -65,7 +65,7 @@ def compile_plan(plan: Plan, cache_dir: str | Path | None = None,
                                                        "ahead of time (it compiles in the worker)")
                 else:
                     if proc is None:
-                        env = {**target.worker_env(cell, 0), "NEURON_BENCH_COMPILE_ONLY": "1"}
+                        env = {**target.worker_env(cell, 0), "TRNBENCH_COMPILE_ONLY": "1"}
                         proc = WorkerProcess(ctx, cell.target, cell.model, 0, stop_event, env)
                     t0 = time.perf_counter()
                     try:

@@ -1,4 +1,4 @@
-"""`neuron-bench report`: an HTML (self-contained) or Markdown report of one or more runs.
+"""`trnbench report`: an HTML (self-contained) or Markdown report of one or more runs.
 
 Sections: a summary, the environment of each run, the results table (noisy cells flagged
 `unstable` with the figure in words, failures with their error), and plots: the latency
@@ -25,7 +25,7 @@ ENV_FIELDS = [
     ("instance", "instance_type"), ("host", "hostname"), ("CPU", "cpu_model"), ("CPU count", "cpu_count"),
     ("memory GiB", "memory_gib"), ("OS", "os"), ("accelerator", "accelerator"), ("device", "device_name"),
     ("python", "python"), ("torch", "torch"), ("transformers", "transformers"),
-    ("torch-neuronx", "torch_neuronx"), ("neuronx-cc", "neuronx_cc"), ("neuron-bench", "harness_version"),
+    ("torch-neuronx", "torch_neuronx"), ("neuronx-cc", "neuronx_cc"), ("trnbench", "harness_version"),
     ("git commit", "git_commit"),
 ]
 
@@ -61,7 +61,7 @@ def build(paths: Any, title: str | None = None, plots: bool = True) -> Report:
             r["_run"], r["_run_order"] = run["tag"], order
     if title is None:
         names = sorted({str(r["meta"].get("plan", {}).get("name") or "") for r in runs} - {""})
-        title = f"neuron-bench report: {', '.join(names) or 'results'}"
+        title = f"trnbench report: {', '.join(names) or 'results'}"
     report = Report(title, runs, rows, [])
     if plots:
         from bench import plots as p

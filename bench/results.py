@@ -135,7 +135,7 @@ class RunStore:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise UsageError(f"{self.path} is being written by another neuron-bench process") from None
+            raise UsageError(f"{self.path} is being written by another trnbench process") from None
         return handle
 
     def rows(self) -> list[dict[str, Any]]:
@@ -154,13 +154,13 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if not isinstance(meta, dict):
-        raise UsageError(f"{path}: not a neuron-bench run file")
+        raise UsageError(f"{path}: not a trnbench run file")
     version = meta.get("schema_version")
     if not isinstance(version, int):
-        raise UsageError(f"{path}: no schema_version: not a neuron-bench run file")
+        raise UsageError(f"{path}: no schema_version: not a trnbench run file")
     if version > SCHEMA_VERSION:
-        raise UsageError(f"{path} was written by a newer neuron-bench (schema {version}; "
-                         f"this one reads up to {SCHEMA_VERSION}): upgrade neuron-bench")
+        raise UsageError(f"{path} was written by a newer trnbench (schema {version}; "
+                         f"this one reads up to {SCHEMA_VERSION}): upgrade trnbench")
     return meta
 
 

@@ -172,7 +172,7 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     `executor`: None or "local" runs the cells here, one after another; "ray" or a
     `bench.executors.RayExecutor(...)` runs each cell as a Ray task (see bench/executors.py).
     """
-    extra_env = {"NEURON_BENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
+    extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
     environment = host_env.capture(instance)
     if executor is not None and executor != "local":

@@ -214,10 +214,10 @@ class Plan:
                 entry["compiler_args"] = tuple(str(entry.get("compiler_args") or "").split())
                 cell = Cell(**entry, measure=measure)
                 if stored_id and cell.cell_id != stored_id:
-                    raise UsageError(f"{source}: cell {stored_id} was planned by another neuron-bench version")
+                    raise UsageError(f"{source}: cell {stored_id} was planned by another trnbench version")
                 cells.append(cell)
         except (KeyError, TypeError) as exc:
-            raise UsageError(f"{source}: not a neuron-bench plan ({exc})") from None
+            raise UsageError(f"{source}: not a trnbench plan ({exc})") from None
         return cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
 
     # -- construction -------------------------------------------------------------------

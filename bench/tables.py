@@ -98,10 +98,10 @@ def print_rows(rows: list[dict[str, Any]], fmt: str = "table", columns: list[str
     if fmt == "csv":
         import pandas as pd
 
-        df = pd.DataFrame([_clean(r, columns) for r in rows])
+        df = pd.DataFrame([_clean(r, columns) for r in rows], columns=columns)
         df.to_csv(sys.stdout, index=False)
         return
-    if columns:
+    if columns is not None:  # an empty listing still prints its own columns
         headers = columns
         body = [["" if _missing(r.get(c)) else str(r.get(c)) for c in columns] for r in rows]
     else:

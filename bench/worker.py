@@ -47,7 +47,7 @@ class WorkerProcess:
         self.created = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the worker's clock
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=main, args=(child, target_name, model_ref, index, stop_event, env),
-                                name=f"neuron-bench-worker-{index}", daemon=True)
+                                name=f"trnbench-worker-{index}", daemon=True)
         self.proc.start()
         child.close()
 
@@ -130,7 +130,7 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
     """Worker entry point: apply the environment before any SDK import, then serve."""
     _own_process_group()
     os.environ.update(env)
-    _limit_memory(env.get("NEURON_BENCH_WORKER_MEMORY_GB"))
+    _limit_memory(env.get("TRNBENCH_WORKER_MEMORY_GB"))
     kept = keep_freed_memory() if env.get(KEEP_FREED_MEMORY_ENV) else None
     from bench import targets
 
@@ -167,7 +167,7 @@ def _own_process_group() -> None:
             pass
 
 
-KEEP_FREED_MEMORY_ENV = "NEURON_BENCH_KEEP_FREED_MEMORY"
+KEEP_FREED_MEMORY_ENV = "TRNBENCH_KEEP_FREED_MEMORY"
 
 
 def keep_freed_memory() -> bool:

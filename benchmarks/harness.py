@@ -1,4 +1,4 @@
-"""Benchmarks of neuron-bench itself (figures for the README; not unit tests).
+"""Benchmarks of trnbench itself (figures for the README; not unit tests).
 
     .venv/bin/python benchmarks/harness.py overhead   # identity model: harness vs bare loop
     .venv/bin/python benchmarks/harness.py agreement  # p50 vs torch.utils.benchmark and a bare loop
@@ -101,11 +101,11 @@ def overhead(rounds: int, seconds: float) -> None:
             tp = load(run_plan(tp_plan, out=out, progress=False)).iloc[0]["throughput_avg"]
             diffs.append(harness - bare)
             ratios.append(tp / bare_tp)
-            print(f"overhead round {r + 1}: bare p50 {bare:.3f} us, neuron-bench p50 {harness:.3f} us "
+            print(f"overhead round {r + 1}: bare p50 {bare:.3f} us, trnbench p50 {harness:.3f} us "
                   f"(+{harness - bare:.3f} us); throughput 2 procs: bare {bare_tp:,.0f}/s, "
-                  f"neuron-bench {tp:,.0f}/s (ratio {tp / bare_tp:.3f})", flush=True)
+                  f"trnbench {tp:,.0f}/s (ratio {tp / bare_tp:.3f})", flush=True)
     print(f"OVERHEAD identity: median per-request overhead {statistics.median(diffs):+.3f} us "
-          f"(mark: <= 2 us); throughput ratio neuron-bench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
+          f"(mark: <= 2 us); throughput ratio trnbench/bare {statistics.median(ratios):.3f} (mark: >= 0.97)")
 
 
 def _independent_timers(model_name: str, compiler: str, cell, seconds: float, keep: bool, queue) -> None:
@@ -138,12 +138,12 @@ def _independent_timers(model_name: str, compiler: str, cell, seconds: float, ke
 
 
 def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]], keep: bool) -> None:
-    """neuron-bench's p50 against a bare loop and torch.utils.benchmark, round by round.
+    """trnbench's p50 against a bare loop and torch.utils.benchmark, round by round.
 
     The same eager model runs up to ~10 % faster or slower from one process to the next:
     glibc's malloc hands freed memory back to the kernel depending on the heap's history,
     and the next request page-faults it back in. So every round measures each side in a
-    fresh process (the independent timers in a spawned process, neuron-bench in its own
+    fresh process (the independent timers in a spawned process, trnbench in its own
     worker) and prints page faults per request beside each latency; with `keep` both
     processes keep freed memory (Measure.keep_freed_memory) and the lottery is gone.
     """
@@ -174,13 +174,13 @@ def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]], keep:
                 timer_r.append(tm)
                 harness_r.append(harness)
                 print(f"{model_name} {compiler} {malloc} round {r + 1}: bare {bare:.3f} ms "
-                      f"({bare_faults:,.0f} faults/request), Timer {tm:.3f} ms, neuron-bench {harness:.3f} ms "
+                      f"({bare_faults:,.0f} faults/request), Timer {tm:.3f} ms, trnbench {harness:.3f} ms "
                       f"({row['page_faults_per_request']:,.0f} faults/request)", flush=True)
         print(f"AGREEMENT {model_name} b1 cpu/{compiler} ({cell.threads_per_worker} threads, {malloc}), medians "
-              f"of {rounds} rounds: neuron-bench {statistics.median(harness_r):.3f} ms, bare loop "
+              f"of {rounds} rounds: trnbench {statistics.median(harness_r):.3f} ms, bare loop "
               f"{statistics.median(bare_r):.3f} ms, Timer {statistics.median(timer_r):.3f} ms; "
-              f"neuron-bench/bare {statistics.median(harness_r) / statistics.median(bare_r):.3f}, "
-              f"neuron-bench/Timer {statistics.median(harness_r) / statistics.median(timer_r):.3f}", flush=True)
+              f"trnbench/bare {statistics.median(harness_r) / statistics.median(bare_r):.3f}, "
+              f"trnbench/Timer {statistics.median(harness_r) / statistics.median(timer_r):.3f}", flush=True)
 
 
 def time_to_result(rounds: int) -> None:
@@ -214,7 +214,7 @@ def startup(rounds: int) -> None:
             t0 = time.perf_counter()
             subprocess.run([*CLI, *args], capture_output=True, check=True, cwd=ROOT)
             times.append(time.perf_counter() - t0)
-        print(f"STARTUP neuron-bench {' '.join(args)}: median {statistics.median(times) * 1e3:.0f} ms "
+        print(f"STARTUP trnbench {' '.join(args)}: median {statistics.median(times) * 1e3:.0f} ms "
               f"over {rounds} (mark: < 500 ms)")
 
 
@@ -255,7 +255,7 @@ def store(rounds: int) -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT)
         times.append(time.perf_counter() - t0)
-    print(f"PLAN neuron-bench run --dry-run ({len(plan.cells)} cells, whole command): median "
+    print(f"PLAN trnbench run --dry-run ({len(plan.cells)} cells, whole command): median "
           f"{statistics.median(times):.2f} s (mark: < 1 s)")
 
 

@@ -7,7 +7,7 @@
 
     .venv/bin/python scripts/scenario_figures.py [--out results] [--bound 5] [--quick]
 
-Results go to OUT/<run_id>/ like any run (`neuron-bench show` reads them); the tables are
+Results go to OUT/<run_id>/ like any run (`trnbench show` reads them); the tables are
 printed as Markdown. `--quick` shortens every measurement (a smoke check, not figures).
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up neuron-bench with no network beyond the package registry.
+# Set up trnbench with no network beyond the package registry.
 #
 #   bash scripts/setup.sh            # creates ./.venv (or reuses it) and installs into it
 #   bash scripts/setup.sh --here     # installs into the active Python environment

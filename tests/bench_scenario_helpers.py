@@ -39,8 +39,8 @@ class NxdiOnCpu(CpuTarget):
 
     def worker_env(self, cell, model_index: int) -> dict[str, str]:
         # forkserver children inherit the server's environment, not the test's: pass the log on
-        log = os.environ.get("NEURON_BENCH_NXDI_STANDIN_LOG")
-        return {"NEURON_BENCH_NXDI_STANDIN_LOG": log} if log else {}
+        log = os.environ.get("TRNBENCH_NXDI_STANDIN_LOG")
+        return {"TRNBENCH_NXDI_STANDIN_LOG": log} if log else {}
 
     def setup_process(self, model_index: int) -> None:
         if NXDI_STAND_IN not in sys.path:

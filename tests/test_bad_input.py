@@ -21,7 +21,7 @@ def _card_dir(tmp_path, monkeypatch, text):
     d = tmp_path / "cards"
     d.mkdir()
     (d / "bad-card.toml").write_text(text)
-    monkeypatch.setenv("NEURON_BENCH_MODELS", str(d))
+    monkeypatch.setenv("TRNBENCH_MODELS", str(d))
     return ["run", "-m", "tiny-bert"]
 
 
@@ -68,7 +68,7 @@ CASES = {
     "bad format": (["show", "x", "--format", "xml"], "invalid choice: 'xml'"),
     "show missing path": (["show", "/no/such/run"], "no such results directory"),
     "show not a results dir": (lambda t, m: ["show", str(t)], "not a results directory"),
-    "show newer schema": (lambda t, m: ["show", _newer_run(t)], "written by a newer neuron-bench"),
+    "show newer schema": (lambda t, m: ["show", _newer_run(t)], "written by a newer trnbench"),
     "resume not a results dir": (lambda t, m: ["resume", str(t)], "not a results directory"),
     "suite malformed toml": (lambda t, m: _suite(t, "[[sweep]\nmodels = 1"), "malformed TOML"),
     "suite unknown key": (lambda t, m: _suite(t, GOOD_SUITE + "batchsizes = [1]\n"),

@@ -1,4 +1,4 @@
-"""`neuron-bench compare`: ratios with CIs, verdicts, the CI gate, references and pivots."""
+"""`trnbench compare`: ratios with CIs, verdicts, the CI gate, references and pivots."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def nxdi_stand_in(monkeypatch, tmp_path):
     from bench_scenario_helpers import NXDI_STAND_IN
 
     log = tmp_path / "nxdi.jsonl"
-    monkeypatch.setenv("NEURON_BENCH_NXDI_STANDIN_LOG", str(log))
+    monkeypatch.setenv("TRNBENCH_NXDI_STANDIN_LOG", str(log))
     monkeypatch.syspath_prepend(NXDI_STAND_IN)
     yield log
     for name in [m for m in sys.modules if m.startswith("neuronx_distributed_inference")]:
@@ -256,7 +256,7 @@ def test_nxdi_refuses_a_tp_degree_beyond_the_visible_cores(nxdi_stand_in, tmp_pa
 
 def test_nxdi_generate_end_to_end_through_a_worker(tmp_path, monkeypatch):
     log = tmp_path / "nxdi.jsonl"
-    monkeypatch.setenv("NEURON_BENCH_NXDI_STANDIN_LOG", str(log))
+    monkeypatch.setenv("TRNBENCH_NXDI_STANDIN_LOG", str(log))
     plan = Plan.from_grid(models=["tiny-llama"], targets=["bench_scenario_helpers:NxdiOnCpu"], compilers=["nxdi"],
                           scenarios=["generate"], seq_lens=[16], output_lens=[5], measure=QUICK)
     df = load(run_plan(plan, out=tmp_path / "runs", progress=False, cache_dir=tmp_path / "cache"))

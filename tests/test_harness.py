@@ -74,7 +74,7 @@ def test_users_own_module_runs_through_the_python_api(tmp_path, quick):
 
 
 def test_jit_artifact_is_cached_across_runs(tmp_path, quick, monkeypatch):
-    monkeypatch.setenv("NEURON_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TRNBENCH_CACHE", str(tmp_path / "cache"))
     plan = Plan.from_grid(models=["tiny-gpt2"], compilers=["jit"], measure=quick)
     first = load(run_plan(plan, out=tmp_path / "a", progress=False)).iloc[0]
     second = load(run_plan(plan, out=tmp_path / "b", progress=False)).iloc[0]

@@ -3,7 +3,7 @@
 No Neuron device or SDK exists in CI. The stand-in `torch_neuronx` follows the documented
 signatures and records how it was called (keyword names and values, the worker's
 environment at import, its command line); fake `neuron-ls` / `neuron-monitor` print the
-documented JSON formats (tests/stand_ins/README.md). These tests check that neuron-bench
+documented JSON formats (tests/stand_ins/README.md). These tests check that trnbench
 calls the SDK as documented — they say nothing about Neuron performance.
 
 Tests that need the real SDK and a device are marked `neuron` (skipped unless /dev/neuron*
@@ -41,9 +41,9 @@ class Host:
         self.dev = tmp_path / "dev"
         self.dev.mkdir()
         monkeypatch.setenv("PATH", f"{STAND_INS / 'bin'}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("NEURON_BENCH_STANDIN_LOG", str(self.log))
-        monkeypatch.setenv("NEURON_BENCH_STANDIN_LOG_DIR", str(tmp_path))
-        monkeypatch.setenv("NEURON_BENCH_DEV_GLOB", str(self.dev / "neuron*"))
+        monkeypatch.setenv("TRNBENCH_STANDIN_LOG", str(self.log))
+        monkeypatch.setenv("TRNBENCH_STANDIN_LOG_DIR", str(tmp_path))
+        monkeypatch.setenv("TRNBENCH_DEV_GLOB", str(self.dev / "neuron*"))
         self.sdk("sdk")
         self.devices(1)
         self.neuron_ls("inf2.xlarge.json")
@@ -61,7 +61,7 @@ class Host:
             (self.dev / f"neuron{i}").touch()
 
     def neuron_ls(self, name: str) -> None:
-        self.mp.setenv("NEURON_BENCH_STANDIN_NEURON_LS", str(STAND_INS / "neuron_ls" / name))
+        self.mp.setenv("TRNBENCH_STANDIN_NEURON_LS", str(STAND_INS / "neuron_ls" / name))
         nt._LS_CACHE.clear()
 
     def events(self, kind: str | None = None) -> list[dict]:
@@ -123,7 +123,7 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
     # one spawned process per model copy, NEURON_RT_VISIBLE_CORES set before the SDK import
     imports = host.worker_imports()
     assert sorted(e["env"]["NEURON_RT_VISIBLE_CORES"] for e in imports) == ["0", "1"]
-    assert all(e["env"]["NEURON_PROCESS_TAG"].startswith(f"neuron-bench-{os.getpid()}-m") for e in imports)
+    assert all(e["env"]["NEURON_PROCESS_TAG"].startswith(f"trnbench-{os.getpid()}-m") for e in imports)
     assert all("from multiprocessing.spawn import spawn_main" in " ".join(e["argv"]) for e in imports)
     assert len({e["pid"] for e in imports}) == 2 and all(e["ppid"] == os.getpid() for e in imports)
     assert "torch_neuronx" not in sys.modules  # the orchestrator never imports the SDK
@@ -142,7 +142,7 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
 
     # neuron-monitor ran during the throughput cell only, filtered to this run's workers
     config = json.loads((tmp_path / "neuron-monitor-config.json").read_text())
-    assert config["neuron_runtimes"][0]["tag_filter"] == f"^neuron-bench-{os.getpid()}-"
+    assert config["neuron_runtimes"][0]["tag_filter"] == f"^trnbench-{os.getpid()}-"
     assert rows["throughput"]["neuroncore_util_pct"] == pytest.approx(50.0)
     assert rows["throughput"]["neuron_device_mem_gib"] == pytest.approx(1.0)
     assert pd.isna(rows["latency"]["neuroncore_util_pct"])
@@ -189,12 +189,12 @@ def test_no_free_core_is_a_usage_error_not_a_runtime_error(host, tmp_path):
     busy[0]["neuron_processes"] = [{"pid": 999999, "command": "python other.py", "neuron_runtime_version": "2.x"}]
     path = tmp_path / "busy.json"
     path.write_text(json.dumps(busy))
-    host.mp.setenv("NEURON_BENCH_STANDIN_NEURON_LS", str(path))
+    host.mp.setenv("TRNBENCH_STANDIN_NEURON_LS", str(path))
     nt._LS_CACHE.clear()
     with pytest.raises(UsageError, match=r"needs 1 NeuronCore\(s\) but 0 of 2 are free.*pid 999999"):
         _plan()
     # this harness's own processes do not count as other holders
-    busy[0]["neuron_processes"] = [{"pid": os.getpid(), "command": "neuron-bench", "neuron_runtime_version": "2.x"}]
+    busy[0]["neuron_processes"] = [{"pid": os.getpid(), "command": "trnbench", "neuron_runtime_version": "2.x"}]
     path.write_text(json.dumps(busy))
     nt._LS_CACHE.clear()
     assert _plan(scenarios=["throughput"]).cells[0].n_models == 2
@@ -273,7 +273,7 @@ def test_sdk_without_devices_says_so_and_points_to_compile(host):
     host.devices(0)
     a = get_target("neuron").availability()
     assert not a.ok and "no Neuron devices" in a.reason
-    assert "torch-neuronx 0.0.0+standin XLA flow" in a.reason and "neuron-bench compile" in a.reason
+    assert "torch-neuronx 0.0.0+standin XLA flow" in a.reason and "trnbench compile" in a.reason
     host.devices(2)
     a = get_target("neuron").availability()
     assert a.ok and "XLA flow" in a.reason and "native" not in a.reason
@@ -322,7 +322,7 @@ def test_compile_without_devices_uses_cpu_backend_then_run_hits_the_cache(host, 
     (call,) = host.events("trace")
     assert call["kwargs"]["cpu_backend"] is True
     assert call["kwargs"]["compiler_args"] == ["--target=inf2", "--auto-cast=matmult"]
-    assert all(e["env"]["NEURON_BENCH_COMPILE_ONLY"] == "1" for e in host.worker_imports())
+    assert all(e["env"]["TRNBENCH_COMPILE_ONLY"] == "1" for e in host.worker_imports())
 
     host.devices(1)  # now "on the inf2": the run takes the artifact from the cache
     run_dir = tmp_path / "runs"

@@ -45,9 +45,9 @@ def cluster(tmp_path_factory):
     """A local Ray cluster for this module: 2 CPUs; the tests' plug-ins importable on its workers."""
     from ray.cluster_utils import Cluster
 
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "NEURON_BENCH_CACHE")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TRNBENCH_CACHE")}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
-    os.environ["NEURON_BENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    os.environ["TRNBENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, connect=True,
@@ -80,9 +80,9 @@ def _mlp_plan(target: str = "cpu", scenarios=("latency",), compiler_args=(), nam
 
 
 def test_smoke_suite_through_ray_matches_the_local_plan(tmp_path):
-    """`neuron-bench run --suite smoke --executor ray` (no address: a new local Ray instance)."""
+    """`trnbench run --suite smoke --executor ray` (no address: a new local Ray instance)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               NEURON_BENCH_CACHE=str(tmp_path / "cache"))
+               TRNBENCH_CACHE=str(tmp_path / "cache"))
     env.pop("RAY_ADDRESS", None)
     args = ["--warmup", "0.02", "--duration", "0.1", "--max-duration", "0.2", "--min-samples", "10"]
     t0 = time.perf_counter()
@@ -247,7 +247,7 @@ def test_unreachable_cluster_is_one_line_and_no_results_directory(tmp_path):
                            "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "runs")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("neuron-bench: error: cannot connect to the Ray cluster")
+    assert proc.stderr.strip().splitlines()[-1].startswith("trnbench: error: cannot connect to the Ray cluster")
     assert not (tmp_path / "runs").exists()
 
 

@@ -1,4 +1,4 @@
-"""`neuron-bench report`: self-contained HTML and Markdown with tables and plots."""
+"""`trnbench report`: self-contained HTML and Markdown with tables and plots."""
 
 from __future__ import annotations
 

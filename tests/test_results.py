@@ -42,7 +42,7 @@ def test_newer_schema_is_refused_older_is_read(tmp_path):
     meta = json.loads((store.path / "run.json").read_text())
     meta["schema_version"] = SCHEMA_VERSION + 1
     (store.path / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(UsageError, match="newer neuron-bench"):
+    with pytest.raises(UsageError, match="newer trnbench"):
         load(store.path)
 
 

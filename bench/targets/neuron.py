@@ -43,12 +43,12 @@ from bench.targets.base import Availability, Prepared, Target, to_device
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
 NXDI = "nxdi"  # NxD Inference, generate scenario (bench.generate_nxd)
-COMPILE_ONLY_ENV = "NEURON_BENCH_COMPILE_ONLY"  # set by `neuron-bench compile`: build, do not load
-CORE_ERROR_ENV = "NEURON_BENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
+COMPILE_ONLY_ENV = "TRNBENCH_COMPILE_ONLY"  # set by `trnbench compile`: build, do not load
+CORE_ERROR_ENV = "TRNBENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
 
 
 def _not_loaded(*_args):
-    """Stands for the model under `neuron-bench compile`: the artifact is built, never run."""
+    """Stands for the model under `trnbench compile`: the artifact is built, never run."""
     return None
 
 
@@ -79,7 +79,7 @@ class NeuronTarget(Target):
         if dev_reason:
             extra = ""
             if probe.xla and "cpu_backend" in probe.trace_params:
-                extra = ("; artifacts can still be built here: neuron-bench compile ... "
+                extra = ("; artifacts can still be built here: trnbench compile ... "
                          "--compiler-args '--target=inf2 ...'")
             return Availability(False, f"{dev_reason} (SDK present: {probe.stacks}){extra}")
         return Availability(True, f"SDK: {probe.stacks}")
@@ -159,7 +159,7 @@ class NeuronTarget(Target):
         return blocks[: cell.n_models] if cell.n_models else blocks
 
     def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
-        env = {"NEURON_PROCESS_TAG": f"neuron-bench-{os.getpid()}-m{model_index}"}
+        env = {"NEURON_PROCESS_TAG": f"trnbench-{os.getpid()}-m{model_index}"}
         flags = self._flags(cell)
         if "logical-nc-config" in flags:  # the runtime's LNC must equal the compiler's -lnc
             env["NEURON_LOGICAL_NC_CONFIG"] = flags["logical-nc-config"]
@@ -181,10 +181,10 @@ class NeuronTarget(Target):
         exe = nt.find_tool("neuron-monitor")
         if exe is None:
             return None
-        return nt.MonitorWatch(exe, tag_regex=f"^neuron-bench-{os.getpid()}-").start()
+        return nt.MonitorWatch(exe, tag_regex=f"^trnbench-{os.getpid()}-").start()
 
     def compile_preflight(self, cells: list[Cell]) -> None:
-        """Checks for `neuron-bench compile`: an SDK with trace, and --target when there is no device."""
+        """Checks for `trnbench compile`: an SDK with trace, and --target when there is no device."""
         probe = nt.probe_sdk()
         reason = nt.sdk_unavailable_reason(probe)
         if reason:

@@ -25,7 +25,7 @@ Documentation this module follows (checked against the aws-neuron-sdk sources):
 - Logical NeuronCore config (the runtime's NEURON_LOGICAL_NC_CONFIG must equal the compiler's -lnc):
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/about-neuron/arch/neuron-features/logical-neuroncore-config.html
 
-Test hooks (documented in tests/stand_ins/README.md): NEURON_BENCH_DEV_GLOB replaces the
+Test hooks (documented in tests/stand_ins/README.md): TRNBENCH_DEV_GLOB replaces the
 `/dev/neuron*` pattern; fake `neuron-ls` / `neuron-monitor` executables are found on PATH.
 """
 
@@ -63,8 +63,8 @@ DEVICE_NAMES = {"inf2": "AWS Inferentia2", "trn1": "AWS Trainium", "trn1n": "AWS
 
 
 def device_paths() -> list[str]:
-    """The Neuron device nodes (`/dev/neuron0`, ...); NEURON_BENCH_DEV_GLOB overrides the pattern."""
-    return sorted(glob.glob(os.environ.get("NEURON_BENCH_DEV_GLOB", "/dev/neuron*")))
+    """The Neuron device nodes (`/dev/neuron0`, ...); TRNBENCH_DEV_GLOB overrides the pattern."""
+    return sorted(glob.glob(os.environ.get("TRNBENCH_DEV_GLOB", "/dev/neuron*")))
 
 
 def find_tool(name: str) -> str | None:
@@ -452,7 +452,7 @@ class MonitorWatch:
         config = {"period": self.period,
                   "neuron_runtimes": [{"tag_filter": self.tag_regex,
                                        "metrics": [{"type": "neuroncore_counters"}, {"type": "memory_used"}]}]}
-        fd, self._config_path = tempfile.mkstemp(prefix="neuron-bench-monitor-", suffix=".json")
+        fd, self._config_path = tempfile.mkstemp(prefix="trnbench-monitor-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(config, f)
         try:

@@ -18,7 +18,7 @@ It runs the checkpoint's transformers model on CPU, so that CI can check that
   runs one forward (`self(...)`) per new token, greedy on the raw logits, and calls no
   streamer, like the real adapter's `_sample` (utils/hf_adapter.py).
 
-Each call is appended as one JSON line to $NEURON_BENCH_NXDI_STANDIN_LOG when that is set
+Each call is appended as one JSON line to $TRNBENCH_NXDI_STANDIN_LOG when that is set
 (the calls happen in worker processes).
 """
 
@@ -31,7 +31,7 @@ __version__ = "0.0.0+standin"
 
 
 def log(event: str, **fields) -> None:
-    path = os.environ.get("NEURON_BENCH_NXDI_STANDIN_LOG")
+    path = os.environ.get("TRNBENCH_NXDI_STANDIN_LOG")
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"event": event, "pid": os.getpid(), **fields}, default=str) + "\n")

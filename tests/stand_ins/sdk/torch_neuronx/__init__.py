@@ -1,6 +1,6 @@
 """TEST STAND-IN for `torch_neuronx`. It is NOT the Neuron SDK and compiles nothing.
 
-It exists only so that CI, which has no Neuron device or SDK, can check that neuron-bench
+It exists only so that CI, which has no Neuron device or SDK, can check that trnbench
 calls the SDK the way its documentation says (contract tests, tests/test_neuron_contract.py):
 
 - `trace` has the documented signature
@@ -14,7 +14,7 @@ calls the SDK the way its documentation says (contract tests, tests/test_neuron_
   over the process's visible cores and runs the chunks one after another on CPU.
 
 Every call, and the import itself (with the worker's NEURON_* environment and command line),
-is appended as one JSON line to $NEURON_BENCH_STANDIN_LOG when that is set.
+is appended as one JSON line to $TRNBENCH_STANDIN_LOG when that is set.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ STAND_IN = True
 
 
 def _record(event: str, **data) -> None:
-    path = os.environ.get("NEURON_BENCH_STANDIN_LOG")
+    path = os.environ.get("TRNBENCH_STANDIN_LOG")
     if not path:
         return
     rec = {"event": event, "pid": os.getpid(), "ppid": os.getppid(), "time": time.time(), **data}
@@ -43,7 +43,7 @@ def _record(event: str, **data) -> None:
 
 _record("import",
         env={k: os.environ.get(k) for k in ("NEURON_RT_VISIBLE_CORES", "NEURON_LOGICAL_NC_CONFIG",
-                                            "NEURON_PROCESS_TAG", "NEURON_BENCH_COMPILE_ONLY")},
+                                            "NEURON_PROCESS_TAG", "TRNBENCH_COMPILE_ONLY")},
         argv=list(getattr(sys, "orig_argv", sys.argv)))
 
 
