@@ -194,7 +194,7 @@ def _events(log):
 
 
 def test_nxdi_unavailable_says_where_to_get_it():
-    from bench import generate_nxd
+    from bench.targets.neuron import nxdi as generate_nxd
 
     ok, reason = generate_nxd.availability()
     if "neuronx_distributed_inference" not in sys.modules:
@@ -202,7 +202,7 @@ def test_nxdi_unavailable_says_where_to_get_it():
 
 
 def test_nxdi_neuron_config_follows_the_cell():
-    from bench import generate_nxd
+    from bench.targets.neuron import nxdi as generate_nxd
 
     cell = Cell(model="tiny-llama", target="neuron", compiler="nxdi", scenario="generate", batch_size=4,
                 seq_len=128, output_len=64, dtype="bf16", compiler_args=("tp_degree=2", "enable_bucketing=true"))
@@ -217,7 +217,8 @@ def test_nxdi_neuron_config_follows_the_cell():
 def test_nxdi_compiles_once_loads_and_times_every_token(nxdi_stand_in, tmp_path):
     import torch
 
-    from bench import generate_nxd, models
+    from bench import models
+    from bench.targets.neuron import nxdi as generate_nxd
 
     card, hf = _tiny_llama()
     cell = Cell(model="tiny-llama", compiler="nxdi", scenario="generate", batch_size=2, seq_len=16,
@@ -244,7 +245,7 @@ def test_nxdi_compiles_once_loads_and_times_every_token(nxdi_stand_in, tmp_path)
 
 
 def test_nxdi_refuses_a_tp_degree_beyond_the_visible_cores(nxdi_stand_in, tmp_path, monkeypatch):
-    from bench import generate_nxd
+    from bench.targets.neuron import nxdi as generate_nxd
 
     card, hf = _tiny_llama()
     monkeypatch.setenv("NEURON_RT_VISIBLE_CORES", "3")
@@ -272,7 +273,7 @@ def test_nxdi_generate_end_to_end_through_a_worker(tmp_path, monkeypatch):
 
 @pytest.mark.neuron
 def test_generate_on_neuron_through_nxd_inference(tmp_path):
-    from bench import generate_nxd
+    from bench.targets.neuron import nxdi as generate_nxd
 
     ok, reason = generate_nxd.availability()
     if not ok:

@@ -24,7 +24,7 @@ from bench import Measure, Plan, load, run_plan
 from bench.cli import main as cli_main
 from bench.errors import UsageError
 from bench.targets import get as get_target
-from bench.targets import neuron_tools as nt
+from bench.targets.neuron import flags, inventory, monitor, sdk
 
 STAND_INS = Path(__file__).parent / "stand_ins"
 QUICK = Measure(warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
@@ -62,7 +62,7 @@ class Host:
 
     def neuron_ls(self, name: str) -> None:
         self.mp.setenv("TRNBENCH_STANDIN_NEURON_LS", str(STAND_INS / "neuron_ls" / name))
-        nt._LS_CACHE.clear()
+        inventory.clear_cache()
 
     def events(self, kind: str | None = None) -> list[dict]:
         if not self.log.exists():
@@ -79,7 +79,7 @@ class Host:
 def host(tmp_path, monkeypatch):
     h = Host(tmp_path, monkeypatch)
     yield h
-    nt._LS_CACHE.clear()
+    inventory.clear_cache()
 
 
 def _plan(**kw) -> Plan:
@@ -190,13 +190,13 @@ def test_no_free_core_is_a_usage_error_not_a_runtime_error(host, tmp_path):
     path = tmp_path / "busy.json"
     path.write_text(json.dumps(busy))
     host.mp.setenv("TRNBENCH_STANDIN_NEURON_LS", str(path))
-    nt._LS_CACHE.clear()
+    inventory.clear_cache()
     with pytest.raises(UsageError, match=r"needs 1 NeuronCore\(s\) but 0 of 2 are free.*pid 999999"):
         _plan()
     # this harness's own processes do not count as other holders
     busy[0]["neuron_processes"] = [{"pid": os.getpid(), "command": "trnbench", "neuron_runtime_version": "2.x"}]
     path.write_text(json.dumps(busy))
-    nt._LS_CACHE.clear()
+    inventory.clear_cache()
     assert _plan(scenarios=["throughput"]).cells[0].n_models == 2
 
 
@@ -233,17 +233,17 @@ def test_outputs_are_judged_at_the_auto_cast_precision():
 
 
 def test_compiler_flags_are_validated_but_kept_verbatim():
-    assert nt.parse_compiler_args(["--auto-cast", "matmult", "-O3", "--model-type=transformer",
+    assert flags.parse_compiler_args(["--auto-cast", "matmult", "-O3", "--model-type=transformer",
                                    "--target", "trn1", "--some-new-flag"]) == {
         "auto-cast": "matmult", "optlevel": "3", "model-type": "transformer", "target": "trn1"}
-    assert nt.parse_compiler_args(["-lnc", "2", "--auto-cast-type=fp8_e4m3"]) == {
+    assert flags.parse_compiler_args(["-lnc", "2", "--auto-cast-type=fp8_e4m3"]) == {
         "logical-nc-config": "2", "auto-cast-type": "fp8_e4m3"}
     with pytest.raises(UsageError, match="spells it 'matmult'"):
-        nt.parse_compiler_args(["--auto-cast=matmul"])
+        flags.parse_compiler_args(["--auto-cast=matmul"])
     with pytest.raises(UsageError, match="--optlevel"):
-        nt.parse_compiler_args(["--optlevel=4"])
+        flags.parse_compiler_args(["--optlevel=4"])
     with pytest.raises(UsageError, match="needs a value"):
-        nt.parse_compiler_args(["--target"])
+        flags.parse_compiler_args(["--target"])
 
 
 # -- detection -------------------------------------------------------------------------------
@@ -339,16 +339,16 @@ def test_compile_without_devices_uses_cpu_backend_then_run_hits_the_cache(host, 
 
 
 def test_inventory_from_documented_neuron_ls_json():
-    devices = nt.parse_neuron_ls((STAND_INS / "neuron_ls" / "trn2-2devices-lnc2.json").read_text())
-    inv = nt.Inventory(devices)
+    devices = inventory.parse_neuron_ls((STAND_INS / "neuron_ls" / "trn2-2devices-lnc2.json").read_text())
+    inv = inventory.Inventory(devices)
     assert (inv.nc_total, inv.lnc, inv.memory_bytes) == (8, 2, 2 * 103079215104)
     assert inv.free_cores() == list(range(8)) and inv.free_cores(1) == list(range(16))
-    assert nt.format_cores([4, 5, 6]) == "4-6" and nt.format_cores([3]) == "3"
+    assert inventory.format_cores([4, 5, 6]) == "4-6" and inventory.format_cores([3]) == "3"
 
 
 def test_monitor_summary():
     report = json.loads((STAND_INS / "neuron_monitor" / "report.json").read_text())
-    out = nt.summarise_monitor([report, report])
+    out = monitor.summarise_monitor([report, report])
     assert out == {"neuron_monitor_reports": 2, "neuroncore_util_pct": 50.0, "neuron_device_mem_gib": 1.0}
 
 
@@ -371,7 +371,7 @@ def test_real_sdk_trace_tiny_bert(tmp_path):
 
 @pytest.mark.neuron
 def test_real_sdk_detection_and_neuron_ls():
-    inv = nt.neuron_ls(fresh=True)
+    inv = inventory.neuron_ls(fresh=True)
     assert inv.devices and inv.nc_total >= 2
-    probe = nt.probe_sdk()
+    probe = sdk.probe_sdk()
     assert probe.import_ok and (probe.xla or probe.native), probe

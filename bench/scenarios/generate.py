@@ -24,7 +24,7 @@ How tokens are timed
   transformers hands the streamer `tokens.cpu()`, which already waits for the GPU.
 - neuron (compiler `nxdi`): NxD Inference's `HuggingFaceGenerationAdapter` runs its own
   decoding loop without a streamer, so the timer is a forward hook on the adapter: one
-  timestamp per forward, i.e. per generated token (see `bench.generate_nxd`).
+  timestamp per forward, i.e. per generated token (see `bench.targets.neuron.nxdi`).
 
 Hooks into the worker (see `bench.scenarios`): `worker_prepare` replaces the worker's
 plain preparation (for cpu/cuda it runs it, then swaps the prepared callable for a
@@ -126,7 +126,7 @@ def check(cell: Cell) -> None:
         raise UsageError(f"{card.name}: {cell.seq_len} input + {out} output tokens is beyond its limit of "
                          f"{limit} tokens")
     if cell.compiler == NXDI:
-        pass  # NxD Inference (bench.generate_nxd)
+        pass  # NxD Inference (bench.targets.neuron.nxdi)
     elif cell.target == "neuron":
         raise UsageError("generate on neuron runs through NxD Inference: use compiler nxdi (-c nxdi)")
     elif cell.compiler != "eager":
@@ -192,9 +192,9 @@ def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
     """Worker hook for `prepare`: the usual preparation, then a generator in `state.current`."""
     cell: Cell = payload["cell"]
     if cell.compiler == NXDI:
-        from bench import generate_nxd
+        from bench.targets.neuron import nxdi
 
-        return generate_nxd.worker_prepare(state, payload)
+        return nxdi.worker_prepare(state, payload)
     from bench import worker
 
     result = worker._prepare(state, payload)  # build, place, accuracy of the forward, first call

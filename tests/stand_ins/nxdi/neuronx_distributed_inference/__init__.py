@@ -1,7 +1,7 @@
 """TEST STAND-IN for `neuronx_distributed_inference` (NxD Inference). NOT the Neuron SDK.
 
 It runs the checkpoint's transformers model on CPU, so that CI can check that
-`bench.generate_nxd` drives NxD Inference the way its documentation says
+`bench.targets.neuron.nxdi` drives NxD Inference the way its documentation says
 (tests/test_generate.py):
 
 - `NeuronConfig(**kwargs)` keeps its keyword arguments (tp_degree, batch_size, seq_len,

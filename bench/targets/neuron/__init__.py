@@ -10,7 +10,7 @@ Compilers
   `torch_neuronx.DataParallel(model, dim=0, set_dynamic_batching=False)` over the cores
   given to one worker process (by default one process over all free cores).
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/api-reference-guide/inference/api-torch-neuronx-data-parallel.html
-- `nxdi`: NxD Inference for the `generate` scenario (bench.generate_nxd builds and runs it);
+- `nxdi`: NxD Inference for the `generate` scenario (bench.targets.neuron.nxdi builds and runs it);
   its compiler args are NeuronConfig overrides (key=value) and a copy takes tp_degree cores.
 - `native-eager`, `native-compile`: TorchNeuron (Neuron SDK 2.32+, Trainium 2/3), which
   retires the XLA flow: a PyTorch PrivateUse1 device `neuron` (`module.to("neuron")`,
@@ -37,12 +37,12 @@ from typing import Any
 from bench import env as host_env
 from bench.errors import UsageError
 from bench.spec import Cell
-from bench.targets import neuron_tools as nt
 from bench.targets.base import Availability, Prepared, Target, to_device
+from bench.targets.neuron import flags, inventory, monitor, sdk
 
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
-NXDI = "nxdi"  # NxD Inference, generate scenario (bench.generate_nxd)
+NXDI = "nxdi"  # NxD Inference, generate scenario (bench.targets.neuron.nxdi)
 COMPILE_ONLY_ENV = "TRNBENCH_COMPILE_ONLY"  # set by `trnbench compile`: build, do not load
 CORE_ERROR_ENV = "TRNBENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
 
@@ -66,9 +66,9 @@ class NeuronTarget(Target):
     # -- orchestrator side ----------------------------------------------------------------
 
     def availability(self) -> Availability:
-        probe = nt.probe_sdk()
-        devices = nt.device_paths()
-        sdk_reason = nt.sdk_unavailable_reason(probe)
+        probe = sdk.probe_sdk()
+        devices = inventory.device_paths()
+        sdk_reason = sdk.sdk_unavailable_reason(probe)
         dev_reason = ("" if devices else
                       "no Neuron devices (no /dev/neuron*): this is not an inf2/trn1/trn2 instance, "
                       "or the Neuron driver (aws-neuronx-dkms) is not loaded")
@@ -91,9 +91,9 @@ class NeuronTarget(Target):
         if cell.compiler in NATIVE and cell.compiler_args:
             raise UsageError(f"--compiler-args apply to the trace compilers (neuronx-cc flags), "
                              f"not to {cell.compiler}")
-        family = nt.instance_family(host_env.instance_type())
+        family = inventory.instance_family(host_env.instance_type())
         target = flags.get("target")
-        if target and family in _ALL_FAMILIES and family not in nt.TARGET_FAMILIES.get(target, ()):
+        if target and family in _ALL_FAMILIES and family not in flags.TARGET_FAMILIES.get(target, ()):
             raise UsageError(f"compiler args say --target={target} but this host is a {host_env.instance_type()}: "
                              f"its artifacts would not run here")
         if cell.scenario == "latency":  # SingleStream: one copy, one request in flight
@@ -102,7 +102,7 @@ class NeuronTarget(Target):
             default_n = 1 if cell.compiler == "trace-dp" else 0
             cell = replace(cell, n_models=cell.n_models or default_n,
                            workers_per_model=cell.workers_per_model or (2 if cell.scenario == "throughput" else 1))
-        inv = nt.try_neuron_ls()
+        inv = inventory.try_neuron_ls()
         if inv is None:  # planning on a host without neuron-ls: nothing to check against
             return replace(cell, n_models=cell.n_models or 1)
         free = inv.free_cores(self._lnc(flags))
@@ -120,7 +120,7 @@ class NeuronTarget(Target):
                                  f"NeuronCores; give a batch size divisible by {each}")
         return cell
 
-    def _no_cores_message(self, cell: Cell, inv: nt.Inventory, free: list[int], needed: int) -> str:
+    def _no_cores_message(self, cell: Cell, inv: inventory.Inventory, free: list[int], needed: int) -> str:
         busy = inv.busy_summary()
         return (f"{cell.label}: needs {needed} NeuronCore(s) but {len(free)} of {inv.nc_total} are free"
                 + (f" (held: {busy})" if busy else "")
@@ -129,7 +129,7 @@ class NeuronTarget(Target):
     @staticmethod
     def _flags(cell: Cell) -> dict[str, str]:
         """The neuronx-cc flags of a cell (nxdi's args are NeuronConfig overrides instead)."""
-        return {} if cell.compiler == NXDI else nt.parse_compiler_args(cell.compiler_args)
+        return {} if cell.compiler == NXDI else flags.parse_compiler_args(cell.compiler_args)
 
     @staticmethod
     def _lnc(flags: dict[str, str]) -> int | None:
@@ -139,7 +139,7 @@ class NeuronTarget(Target):
     def _cores_each(cell: Cell, free: list[int]) -> int:
         """NeuronCores per model process: 1, tp_degree for nxdi, or for trace-dp the free cores split."""
         if cell.compiler == NXDI:
-            from bench.generate_nxd import parse_overrides
+            from bench.targets.neuron.nxdi import parse_overrides
 
             return max(1, int(parse_overrides(cell.compiler_args).get("tp_degree", 1)))
         if cell.compiler != "trace-dp":
@@ -163,12 +163,12 @@ class NeuronTarget(Target):
         flags = self._flags(cell)
         if "logical-nc-config" in flags:  # the runtime's LNC must equal the compiler's -lnc
             env["NEURON_LOGICAL_NC_CONFIG"] = flags["logical-nc-config"]
-        inv = nt.try_neuron_ls()
+        inv = inventory.try_neuron_ls()
         if inv is None:
             return env
         blocks = self._blocks(cell, inv.free_cores(self._lnc(flags)))
         if model_index < len(blocks):
-            env["NEURON_RT_VISIBLE_CORES"] = nt.format_cores(blocks[model_index])
+            env["NEURON_RT_VISIBLE_CORES"] = inventory.format_cores(blocks[model_index])
         else:
             env[CORE_ERROR_ENV] = ("no free NeuronCore left for model copy "
                                    f"{model_index + 1} of {cell.n_models}: {inv.busy_summary() or 'all in use'}")
@@ -178,27 +178,27 @@ class NeuronTarget(Target):
         """neuron-monitor during throughput cells, when it is installed (runner calls stop())."""
         if cell.scenario != "throughput":
             return None
-        exe = nt.find_tool("neuron-monitor")
+        exe = inventory.find_tool("neuron-monitor")
         if exe is None:
             return None
-        return nt.MonitorWatch(exe, tag_regex=f"^trnbench-{os.getpid()}-").start()
+        return monitor.MonitorWatch(exe, tag_regex=f"^trnbench-{os.getpid()}-").start()
 
     def compile_preflight(self, cells: list[Cell]) -> None:
         """Checks for `trnbench compile`: an SDK with trace, and --target when there is no device."""
-        probe = nt.probe_sdk()
-        reason = nt.sdk_unavailable_reason(probe)
+        probe = sdk.probe_sdk()
+        reason = sdk.sdk_unavailable_reason(probe)
         if reason:
             raise UsageError(f"cannot compile for neuron: {reason}")
         if not probe.xla:
             raise UsageError(f"cannot compile for neuron: {probe.stacks} has no torch_neuronx.trace "
                              "(TorchNeuron compiles on first call, on Trainium)")
-        if nt.device_paths():
+        if inventory.device_paths():
             return
         if "cpu_backend" not in probe.trace_params:
             raise UsageError(f"no Neuron device here and torch-neuronx {probe.version} has no "
                              "trace(cpu_backend=...): compile on an inf2/trn1/trn2 instance, or upgrade the SDK")
         for c in cells:
-            if c.compiler in TRACE and "target" not in nt.parse_compiler_args(c.compiler_args):
+            if c.compiler in TRACE and "target" not in flags.parse_compiler_args(c.compiler_args):
                 raise UsageError(f"{c.label}: compiling without a Neuron device (cpu_backend=True) needs "
                                  "--target in the compiler args, e.g. --compiler-args '--target=inf2'")
 
@@ -214,20 +214,20 @@ class NeuronTarget(Target):
     # -- worker side -------------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        return {"torch": nt.dist_version("torch"), **nt.sdk_versions()}
+        return {"torch": sdk.dist_version("torch"), **sdk.sdk_versions()}
 
     def configure_cell(self, cell: Cell) -> None:
         self._native_sync = cell.compiler in NATIVE
 
     def describe(self) -> dict[str, Any]:
-        family = nt.instance_family(host_env.instance_type())
-        out: dict[str, Any] = {"accelerator": "neuron", "device_name": nt.DEVICE_NAMES.get(family, "AWS Neuron device"),
+        family = inventory.instance_family(host_env.instance_type())
+        out: dict[str, Any] = {"accelerator": "neuron", "device_name": inventory.DEVICE_NAMES.get(family, "AWS Neuron device"),
                                "neuron_visible_cores": os.environ.get("NEURON_RT_VISIBLE_CORES", ""),
-                               "neuron_runtime": nt.runtime_version(), "neuron_driver": nt.driver_version(),
+                               "neuron_runtime": sdk.runtime_version(), "neuron_driver": sdk.driver_version(),
                                "neuron_cc_flags": os.environ.get("NEURON_CC_FLAGS", "")}
-        out.update({k: v for k, v in nt.sdk_versions().items() if v})
+        out.update({k: v for k, v in sdk.sdk_versions().items() if v})
         try:
-            inv = nt.neuron_ls(fresh=True)
+            inv = inventory.neuron_ls(fresh=True)
         except RuntimeError as exc:
             out["neuron_ls_error"] = str(exc)
             return out
@@ -263,7 +263,7 @@ class NeuronTarget(Target):
             import torch_neuronx
         except ImportError as exc:
             raise RuntimeError(f"import torch_neuronx failed: {exc}"
-                               + (f"; {nt.REAL_SDK_HINT}" if "WRONG PACKAGE" in str(exc) else "")) from None
+                               + (f"; {sdk.REAL_SDK_HINT}" if "WRONG PACKAGE" in str(exc) else "")) from None
         if cell.compiler in TRACE and not callable(getattr(torch_neuronx, "trace", None)):
             raise RuntimeError(f"compiler {cell.compiler} needs torch_neuronx.trace (the XLA flow, retired in "
                                f"SDK 2.32): this torch-neuronx {getattr(torch_neuronx, '__version__', '')} is "
@@ -291,7 +291,7 @@ class NeuronTarget(Target):
         """What changes the NEFF beyond the base key: the chip, NEURON_CC_FLAGS, trace-dp's split."""
         flags = self._flags(cell)
         facts: dict[str, Any] = {
-            "target": flags.get("target") or nt.instance_family(host_env.instance_type()) or "unknown",
+            "target": flags.get("target") or inventory.instance_family(host_env.instance_type()) or "unknown",
             "NEURON_CC_FLAGS": os.environ.get("NEURON_CC_FLAGS", ""),
         }
         if cell.compiler == "trace-dp":
@@ -322,7 +322,7 @@ class NeuronTarget(Target):
         kwargs: dict[str, Any] = {"compiler_workdir": str(workdir / "compiler")}
         if cell.compiler_args:
             kwargs["compiler_args"] = list(cell.compiler_args)
-        if not nt.device_paths():
+        if not inventory.device_paths():
             if "cpu_backend" not in inspect.signature(torch_neuronx.trace).parameters:
                 raise RuntimeError("no Neuron device here, and this torch_neuronx.trace has no cpu_backend")
             kwargs["cpu_backend"] = True
@@ -349,4 +349,4 @@ class NeuronTarget(Target):
         return model
 
 
-_ALL_FAMILIES = {f for fams in nt.TARGET_FAMILIES.values() for f in fams}
+_ALL_FAMILIES = {f for fams in flags.TARGET_FAMILIES.values() for f in fams}
