@@ -254,6 +254,12 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bench.doctor import run
+
+    return run(bundle=args.bundle, do_check=not args.no_check)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import run_cli
 
@@ -331,6 +337,14 @@ def make_parser() -> argparse.ArgumentParser:
     env.add_argument("--instance-type")
     env.add_argument("--format", choices=("text", "json"), default="text")
     env.set_defaults(func=cmd_env)
+
+    doc = sub.add_parser("doctor", help="one screen on what a first run will do on this host, and why "
+                                        "(with a Neuron device: compiles and runs tiny-bert)")
+    doc.add_argument("--bundle", metavar="FILE",
+                     help="also write FILE (.tar.gz): neuron-ls in both forms, a neuron-monitor report, the "
+                          "compile's work-directory listing and log, `pytest -m neuron` output")
+    doc.add_argument("--no-check", action="store_true", help="do not compile and run tiny-bert")
+    doc.set_defaults(func=cmd_doctor)
 
     cmp = sub.add_parser("compare", help="compare runs (B/A with 95%% CIs, a CI gate), a run with published "
                                          "figures (--reference), or runs side by side (--by)")

@@ -26,8 +26,8 @@ def instance_type(override: str | None = None) -> str:
     """e.g. 'inf2.xlarge' on EC2 (DMI product_name), '' elsewhere."""
     if override:
         return override
-    try:
-        name = DMI_PRODUCT.read_text(encoding="utf-8").strip()
+    try:  # TRNBENCH_DMI_PATH: a test hook standing for the DMI file (tests/stand_ins/README.md)
+        name = Path(os.environ.get("TRNBENCH_DMI_PATH") or DMI_PRODUCT).read_text(encoding="utf-8").strip()
     except OSError:
         return ""
     # EC2 Nitro instances report their type ("inf2.xlarge"); others report a product name.
@@ -35,10 +35,41 @@ def instance_type(override: str | None = None) -> str:
 
 
 def package_version(dist: str) -> str:
+    """The installed version of a distribution, '' if absent or a PyPI placeholder."""
     try:
-        return metadata.version(dist)
+        version = metadata.version(dist)
     except metadata.PackageNotFoundError:
         return ""
+    return "" if is_placeholder(dist) else version
+
+
+PLACEHOLDER_TEXT = "WRONG PACKAGE"
+
+
+def is_placeholder(dist: str) -> bool:
+    """PyPI's torch-neuronx 1.0, neuronx-cc 1.0.post1, libneuronxla 1.0 ... are stubs whose only
+    module is `raise ImportError("WRONG PACKAGE. Please install the package from Neuron
+    Repository - pip.repos.neuron.amazonaws.com")` (read from the wheels); their version is
+    not an SDK version. Checked without importing anything: the top-level __init__.py text.
+    neuronx-cc's stub even names its folder `neuronx-cc`, so `import neuronxcc` fails with
+    ModuleNotFoundError."""
+    if not dist.startswith(NEURON_DIST_PREFIXES):
+        return False
+    try:
+        files = metadata.distribution(dist).files or []
+    except metadata.PackageNotFoundError:
+        return False
+    for f in files:
+        if f.name == "__init__.py" and len(f.parts) == 2:
+            try:
+                if PLACEHOLDER_TEXT in f.read_text(encoding="utf-8"):
+                    return True
+            except (OSError, UnicodeDecodeError):
+                continue
+    return False
+
+
+NEURON_DIST_PREFIXES = ("torch-neuron", "neuron", "libneuronxla", "torch-xla", "aws-neuronx")
 
 
 def git_state() -> tuple[str, bool | None]:

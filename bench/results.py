@@ -51,6 +51,10 @@ COLUMNS = [
     "output_tokens", "output_tokens_per_s", "requests_per_s",
     "compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit",
     "max_abs_err", "cosine",
+    # neuron: the compiler's auto-cast in effect, and what neuron-monitor saw during the cell
+    "effective_auto_cast", "neuronx_cc_default_auto_cast", "device_latency_ms_p50", "device_latency_ms_p99",
+    "runtime_latency_ms_p50", "runtime_latency_ms_p99", "host_overhead_ms_p50", "device_executions",
+    "neuron_errors", "neuroncore_util_pct", "neuron_device_mem_gib", "neuron_ls_format",
     "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s",
     "keep_freed_memory", "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
     "accelerator", "device_name", "torch_threads",

@@ -129,7 +129,12 @@ def execute_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     summary, samples = scenarios.get(cell.scenario).summarise(parts, cell)
     row.update(summary)
     row["stability"] = summary["stability"] if "stability" in summary else stats.instability(summary, cell.scenario)
-    if not accuracy_ok:
+    if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
+        # what the host adds to the device's own execution time (a device monitor's figure)
+        row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
+    if row.get("device_error"):  # the device reported hardware or numerical errors
+        row.update(status="failed", error=row["device_error"])
+    elif not accuracy_ok:
         row.update(status="inaccurate", error=accuracy_error)
     elif not summary.get("samples"):
         row.update(status="failed", error="no samples were measured")
@@ -157,6 +162,7 @@ def _base_row(cell: Cell, run_id: str, environment: dict[str, Any]) -> dict[str,
         "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
         "keep_freed_memory": m.keep_freed_memory,
         **environment, "target_notes": cell.target_notes,
+        **targets.get(cell.target).cell_facts(cell),
     }
 
 

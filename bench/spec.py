@@ -130,8 +130,13 @@ class Cell:
     burstiness: float | None = None
     output_len: int | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
-    # Not part of the key: why `-t auto` picked this target (recorded in the row).
+    # Not part of the key: why `-t auto` (or a target's default compiler) chose as it did
+    # (recorded in the row).
     target_notes: str = field(default="", compare=False)
+    # Not part of the key: the accelerator cores each model copy gets, where a target plans
+    # them (neuron trace-dp: the cores DataParallel splits a batch over; nxdi: tp_degree).
+    # Planned, so a compile on a host without devices splits as the run will.
+    cores_per_model: int | None = field(default=None, compare=False)
 
     @property
     def model_name(self) -> str:
@@ -196,7 +201,10 @@ class Plan:
         return {
             "name": self.name,
             "description": self.description,
-            "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure)) for c in self.cells],
+            "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure),
+                           **({"cores_per_model": c.cores_per_model} if c.cores_per_model else {}),
+                           **({"target_notes": c.target_notes} if c.target_notes else {}))
+                      for c in self.cells],
         }
 
     @classmethod
@@ -250,8 +258,9 @@ class Plan:
     ) -> Plan:
         """Cross product of the given axes, validated against the model cards and targets.
 
-        `compilers=None` means each target's first compiler (eager on cpu/cuda, trace on
-        neuron); the target `auto` is the first available of neuron, cuda, cpu.
+        `compilers=None` means each target's default compiler (eager on cpu/cuda; trace on
+        neuron, or TorchNeuron's native-compile on Trn2/Trn3, where PyTorch/XLA inference
+        ends with Neuron 2.34); the target `auto` is the first available of neuron, cuda, cpu.
         """
         from bench import models as model_registry
         from bench import targets as target_registry
@@ -297,7 +306,9 @@ class Plan:
                 if target_name == "auto":
                     target_name, notes = target_registry.pick_auto()
                 target = target_registry.get(target_name)
-                for compiler in compilers or target.compilers[:1]:
+                chosen, why = (list(compilers), "") if compilers else target.default_compiler()
+                notes = "; ".join(n for n in (notes, why) if n)
+                for compiler in chosen:
                     try:
                         target.check_compiler(compiler)
                     except UsageError as exc:

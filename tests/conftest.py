@@ -52,3 +52,15 @@ def quick():
 
     return Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05,
                    trim_s=0.05)
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """A fake Neuron host (tests/neuron_helpers.py): stand-in SDK, tools and devices."""
+    from neuron_helpers import Host
+
+    from bench.targets.neuron import inventory
+
+    h = Host(tmp_path, monkeypatch)
+    yield h
+    inventory.clear_cache()

@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from neuron_helpers import STAND_INS
 
 from bench import Measure, Plan, load, run_plan
 from bench.cli import main as cli_main
@@ -26,60 +26,8 @@ from bench.errors import UsageError
 from bench.targets import get as get_target
 from bench.targets.neuron import flags, inventory, monitor, sdk
 
-STAND_INS = Path(__file__).parent / "stand_ins"
 QUICK = Measure(warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
 ARGS = ["--auto-cast=matmult", "--auto-cast-type=bf16", "--optlevel=2", "--model-type=transformer"]
-
-
-class Host:
-    """A fake Neuron host: stand-in SDK importable, fake tools on PATH, fake /dev/neuron*."""
-
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-        self.tmp = tmp_path
-        self.mp = monkeypatch
-        self.log = tmp_path / "standin.jsonl"
-        self.dev = tmp_path / "dev"
-        self.dev.mkdir()
-        monkeypatch.setenv("PATH", f"{STAND_INS / 'bin'}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("TRNBENCH_STANDIN_LOG", str(self.log))
-        monkeypatch.setenv("TRNBENCH_STANDIN_LOG_DIR", str(tmp_path))
-        monkeypatch.setenv("TRNBENCH_DEV_GLOB", str(self.dev / "neuron*"))
-        self.sdk("sdk")
-        self.devices(1)
-        self.neuron_ls("inf2.xlarge.json")
-
-    def sdk(self, flavour: str) -> None:
-        """Put a stand-in torch_neuronx on PYTHONPATH (probe subprocess) and sys.path (spawned workers)."""
-        path = str(STAND_INS / flavour)
-        self.mp.setenv("PYTHONPATH", path)
-        self.mp.syspath_prepend(path)
-
-    def devices(self, n: int) -> None:
-        for p in self.dev.glob("neuron*"):
-            p.unlink()
-        for i in range(n):
-            (self.dev / f"neuron{i}").touch()
-
-    def neuron_ls(self, name: str) -> None:
-        self.mp.setenv("TRNBENCH_STANDIN_NEURON_LS", str(STAND_INS / "neuron_ls" / name))
-        inventory.clear_cache()
-
-    def events(self, kind: str | None = None) -> list[dict]:
-        if not self.log.exists():
-            return []
-        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-        return [r for r in rows if kind is None or r["event"] == kind]
-
-    def worker_imports(self) -> list[dict]:
-        """Import events from worker processes (not from the availability probe)."""
-        return [e for e in self.events("import") if any("spawn_main" in a for a in e["argv"])]
-
-
-@pytest.fixture
-def host(tmp_path, monkeypatch):
-    h = Host(tmp_path, monkeypatch)
-    yield h
-    inventory.clear_cache()
 
 
 def _plan(**kw) -> Plan:
@@ -109,16 +57,21 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
     assert call["n_positional"] == 2  # trace(func, example_inputs, **kwargs)
     assert call["positional"][1] == [{"shape": [1, 32], "dtype": "torch.int64"}] * 2
     assert set(call["kwargs"]) == {"compiler_workdir", "compiler_args"}
-    assert call["kwargs"]["compiler_args"] == ARGS
     artifact = Path(df.iloc[0]["artifact"])
-    assert Path(call["kwargs"]["compiler_workdir"]).name == "compiler"
-    assert Path(call["kwargs"]["compiler_workdir"]).parent.name.startswith(artifact.name)  # tmp dir, then renamed
+    workdir = Path(call["kwargs"]["compiler_workdir"])
+    assert workdir.name == "compiler" and workdir.parent.name.startswith(artifact.name)  # tmp dir, then renamed
+    # the user's flags verbatim, then neuronx-cc's log pointed into the artifact's compiler dir
+    assert call["kwargs"]["compiler_args"] == [*ARGS, f"--logfile={workdir / 'log-neuron-cc.txt'}"]
     assert (artifact / "compiler" / "log-neuron-cc.txt").is_file()  # the compiler log beside the artifact
-    assert not list(artifact.rglob("*.neff"))  # the NEFF lives inside model.pt
+    assert (artifact / "compiler" / "command.txt").is_file()
+    # the compiler's copies of the graph and the weights are gone: model.pt holds them
+    assert not list(artifact.rglob("*.neff")) and not list(artifact.rglob("*.hlo"))
+    assert not list(artifact.rglob("*.npy")) and not list(artifact.rglob("weights"))
     record = json.loads((artifact / "compile.json").read_text())
-    assert record["kwargs"]["compiler_args"] == ARGS and record["versions"]["torch_neuronx"] == "0.0.0+standin"
+    assert record["kwargs"]["compiler_args"][:-1] == ARGS and record["versions"]["torch_neuronx"] == "0.0.0+standin"
+    assert record["removed_from_workdir"]["files"] >= 3 and record["removed_from_workdir"]["bytes"] > 10_000
     key = json.loads((artifact / "key.json").read_text())
-    assert key["compiler_args"] == ARGS and key["versions"]["neuronx_cc"] == "0.0.0+standin"
+    assert key["compiler_args"] == ARGS and key["versions"]["neuronx_cc"] == "2.28.7631.0+standin"
 
     # one spawned process per model copy, NEURON_RT_VISIBLE_CORES set before the SDK import
     imports = host.worker_imports()
@@ -126,6 +79,7 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
     assert all(e["env"]["NEURON_PROCESS_TAG"].startswith(f"trnbench-{os.getpid()}-m") for e in imports)
     assert all("from multiprocessing.spawn import spawn_main" in " ".join(e["argv"]) for e in imports)
     assert len({e["pid"] for e in imports}) == 2 and all(e["ppid"] == os.getpid() for e in imports)
+    assert all(e["env"]["NEURON_PLATFORM_TARGET_OVERRIDE"] is None for e in imports)  # a device is here
     assert "torch_neuronx" not in sys.modules  # the orchestrator never imports the SDK
 
     # the row: exact compiler args, the environment, the device facts
@@ -135,17 +89,27 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
     assert rows["latency"]["compile_s"] > 0
     assert bool(rows["throughput"]["cache_hit"]) is True
     for r in rows.values():
-        assert r["accelerator"] == "neuron"
+        assert r["accelerator"] == "neuron" and r["neuron_ls_format"] == "--json-output"
         assert (r["device_count"], r["neuron_cores"], r["device_memory_gib"]) == (1, 2, 32.0)
-        assert r["torch_neuronx"] == "0.0.0+standin" and r["neuronx_cc"] == "0.0.0+standin"
+        assert r["torch_neuronx"] == "0.0.0+standin" and r["neuronx_cc"] == "2.28.7631.0+standin"
+        assert r["effective_auto_cast"] == "matmult" and r["neuronx_cc_default_auto_cast"] == "none"
         assert r["cosine"] > 0.9999
 
-    # neuron-monitor ran during the throughput cell only, filtered to this run's workers
+    # neuron-monitor ran during both cells, filtered to this run's workers: the stand-in
+    # alternates reports at 40 % and 60 % utilisation, device p50 2 ms and 3 ms; a foreign
+    # runtime (100 %, 8 GiB, 5 hardware errors) shares the host and must not count
     config = json.loads((tmp_path / "neuron-monitor-config.json").read_text())
     assert config["neuron_runtimes"][0]["tag_filter"] == f"^trnbench-{os.getpid()}-"
-    assert rows["throughput"]["neuroncore_util_pct"] == pytest.approx(50.0)
-    assert rows["throughput"]["neuron_device_mem_gib"] == pytest.approx(1.0)
-    assert pd.isna(rows["latency"]["neuroncore_util_pct"])
+    assert {m["type"] for m in config["neuron_runtimes"][0]["metrics"]} >= {"execution_stats", "neuroncore_counters"}
+    for r in rows.values():
+        n = int(r["neuron_monitor_reports"])
+        first, second = (n + 1) // 2, n // 2  # the stream starts with report a
+        assert r["neuroncore_util_pct"] == pytest.approx((40 * first + 60 * second) / n, abs=0.01)
+        assert r["device_latency_ms_p50"] == pytest.approx((2.0 * first + 3.0 * second) / n)
+        assert r["runtime_latency_ms_p50"] == pytest.approx((3.0 * first + 4.0 * second) / n)
+        assert r["host_overhead_ms_p50"] == pytest.approx(r["latency_ms_p50"] - r["device_latency_ms_p50"])
+        assert r["neuron_device_mem_gib"] == pytest.approx(1.0) and not r["neuron_errors"]
+        assert r["status"] in ("ok", "unstable")
 
     # second run: every artifact comes from the cache, trace is not called again
     df2 = load(run_plan(plan, out=tmp_path / "r2", cache_dir=cache, progress=False))
@@ -216,12 +180,13 @@ def test_nxdi_copies_take_tp_degree_cores(host):
 def test_logical_nc_config_on_trn2(host):
     host.neuron_ls("trn2-2devices-lnc2.json")  # 2 devices x 4 logical cores at LNC=2
     assert _plan(scenarios=["throughput"]).cells[0].n_models == 8
-    cell = _plan(scenarios=["throughput"], compiler_args=["--target=trn2", "-lnc=1"]).cells[0]
-    assert cell.n_models == 16  # the same 16 physical cores, one per logical core at LNC=1
-    env = get_target("neuron").worker_env(cell, 15)
-    assert env["NEURON_RT_VISIBLE_CORES"] == "15" and env["NEURON_LOGICAL_NC_CONFIG"] == "1"
-    with pytest.raises(UsageError, match="trn2 only"):
-        _plan(compiler_args=["--target=inf2", "--logical-nc-config=1"])
+    for spelling in (["-lnc=1"], ["--lnc", "1"], ["--lnc=1"], ["--logical-nc-config", "1"]):
+        cell = _plan(scenarios=["throughput"], compiler_args=["--target=trn2", *spelling]).cells[0]
+        assert cell.n_models == 16  # the same 16 physical cores, one per logical core at LNC=1
+        env = get_target("neuron").worker_env(cell, 15)
+        assert env["NEURON_RT_VISIBLE_CORES"] == "15" and env["NEURON_LOGICAL_NC_CONFIG"] == "1"
+    with pytest.raises(UsageError, match="trn2 and trn3 only.*NCC_EARG001"):
+        _plan(compiler_args=["--target=inf2", "--lnc=2"])
 
 
 def test_outputs_are_judged_at_the_auto_cast_precision():
@@ -321,8 +286,11 @@ def test_compile_without_devices_uses_cpu_backend_then_run_hits_the_cache(host, 
     assert ",compiled," in capsys.readouterr().out
     (call,) = host.events("trace")
     assert call["kwargs"]["cpu_backend"] is True
-    assert call["kwargs"]["compiler_args"] == ["--target=inf2", "--auto-cast=matmult"]
+    assert call["kwargs"]["compiler_args"][:2] == ["--target=inf2", "--auto-cast=matmult"]
+    assert call["kwargs"]["compiler_args"][2].startswith("--logfile=")
+    # the platform is set before the SDK is imported, as optimum-neuron does (inf2 -> trn1)
     assert all(e["env"]["TRNBENCH_COMPILE_ONLY"] == "1" for e in host.worker_imports())
+    assert [e["env"]["NEURON_PLATFORM_TARGET_OVERRIDE"] for e in host.worker_imports()] == ["trn1"]
 
     host.devices(1)  # now "on the inf2": the run takes the artifact from the cache
     run_dir = tmp_path / "runs"
@@ -346,10 +314,19 @@ def test_inventory_from_documented_neuron_ls_json():
     assert inventory.format_cores([4, 5, 6]) == "4-6" and inventory.format_cores([3]) == "3"
 
 
-def test_monitor_summary():
-    report = json.loads((STAND_INS / "neuron_monitor" / "report.json").read_text())
-    out = monitor.summarise_monitor([report, report])
-    assert out == {"neuron_monitor_reports": 2, "neuroncore_util_pct": 50.0, "neuron_device_mem_gib": 1.0}
+def test_monitor_summary_averages_distinct_reports_and_leaves_other_runtimes_out():
+    a, b = (json.loads((STAND_INS / "neuron_monitor" / f"report-{x}.json").read_text()) for x in "ab")
+    for rep in (a, b):
+        rep["neuron_runtime_data"][0]["neuron_runtime_tag"] = "trnbench-1-m0"
+    out = monitor.summarise_monitor([a, b], tag_regex="^trnbench-1-")
+    assert out["neuron_monitor_reports"] == 2 and out["neuroncore_util_pct"] == 50.0  # 40 and 60
+    assert out["device_latency_ms_p50"] == pytest.approx(2.5) and out["runtime_latency_ms_p99"] == pytest.approx(3.5)
+    assert out["neuron_device_mem_gib"] == 1.0 and out["device_executions"] == 200
+    assert out["neuron_errors"] == "" and "device_error" not in out
+    assert out["neuron_monitor_excluded"] == "other-app-7"
+    # without the filter the foreign runtime would count: its hardware errors fail the cell
+    leaked = monitor.summarise_monitor([a, b])
+    assert leaked["neuroncore_util_pct"] == 75.0 and "10 hardware error(s)" in leaked["device_error"]
 
 
 # -- the real SDK (inf2 / trn1 only) ----------------------------------------------------------

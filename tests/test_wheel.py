@@ -30,6 +30,8 @@ def installed(tmp_path_factory) -> Path:
     assert "bench/data/models/tiny-bert.toml" in names and "bench/data/suites/smoke.toml" in names
     assert "bench/data/reference/neuron-published.csv" in names
     assert not any(n.startswith(("models/", "suites/", "results/")) for n in names)
+    sources = {str(p.relative_to(ROOT)) for p in (ROOT / "bench").rglob("*.py")}
+    assert sources <= set(names), f"modules left out of the wheel: {sorted(sources - set(names))}"
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry).decode()
     assert "trnbench = bench.cli:main" in scripts and "neuron-bench" not in scripts

@@ -70,6 +70,14 @@ class Target:
                 f"unknown compiler {compiler!r} for target {self.name} (choose from {', '.join(self.compilers)})"
             )
 
+    def default_compiler(self) -> tuple[list[str], str]:
+        """The compiler a cell gets when none is asked for, and why (recorded in target_notes)."""
+        return [self.compilers[0]], ""
+
+    def cell_facts(self, cell: Cell) -> dict[str, Any]:
+        """Row columns a target knows about a cell at plan time (no SDK import)."""
+        return {}
+
     def resolve(self, cell: Cell) -> Cell:
         """Fill defaults (n_models, workers, threads) and validate the cell for this target."""
         if cell.dtype not in self.dtypes:

@@ -1,34 +1,45 @@
-"""Neuron target: AWS Inferentia2 / Trainium (inf2, trn1, trn2) through the Neuron SDK.
+"""Neuron target: AWS Inferentia2 / Trainium (inf2, trn1, trn2, trn3) through the Neuron SDK.
 
 Compilers
 - `trace`: `torch_neuronx.trace(module, example_inputs, compiler_workdir=..., compiler_args=[...])`
-  -> `torch.jit.save` -> `torch.jit.load` in each worker. The compiler's work directory
-  (with its log) is kept inside the cached artifact. On a host with no Neuron device the
-  compile passes `cpu_backend=True`, which needs `--target` in the compiler args.
-  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/api-reference-guide/inference/api-torch-neuronx-trace.html
+  -> `torch.jit.save` -> `torch.jit.load` in each worker. neuronx-cc's log goes to
+  `--logfile` inside the artifact's compiler directory; after the save, the HLO and weight
+  copies the compiler leaves in its work directory are removed (the NEFF and the weights
+  live in model.pt). On a host with no Neuron device the compile passes `cpu_backend=True`
+  (which needs `--target`, "This keyword needs to be used with the compiler_args option to
+  set the --target flag") and its worker gets NEURON_PLATFORM_TARGET_OVERRIDE before the SDK
+  is imported, as optimum-neuron does (optimum/commands/export/neuronx.py; PR
+  huggingface/optimum-neuron#961: "you can still compile, provided you set the platform
+  target before importing NeuronX libraries").
+  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/archive/frameworks/torch/torch-neuronx/api-reference-guide/inference/inference-api-guide-torch-neuronx.html (trace: api-torch-neuronx-trace.rst in aws-neuron/aws-neuron-sdk)
 - `trace-dp`: the same artifact compiled at batch_size / cores, run through
   `torch_neuronx.DataParallel(model, dim=0, set_dynamic_batching=False)` over the cores
-  given to one worker process (by default one process over all free cores).
-  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/api-reference-guide/inference/api-torch-neuronx-data-parallel.html
+  given to one worker process (by default one process over all free cores). The split is
+  planned (`Cell.cores_per_model`): from the free cores where neuron-ls answers, else from
+  `--target` (one device of that chip), so an artifact built on a CPU host hits the cache
+  on the Neuron host.
+  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/archive/frameworks/torch/torch-neuronx/api-reference-guide/inference/inference-api-guide-torch-neuronx.html (DataParallel: api-torch-neuronx-data-parallel.rst)
 - `nxdi`: NxD Inference for the `generate` scenario (bench.targets.neuron.nxdi builds and runs it);
   its compiler args are NeuronConfig overrides (key=value) and a copy takes tp_degree cores.
-- `native-eager`, `native-compile`: TorchNeuron (Neuron SDK 2.32+, Trainium 2/3), which
-  retires the XLA flow: a PyTorch PrivateUse1 device `neuron` (`module.to("neuron")`,
-  autoloaded by PyTorch 2.9+) and `torch.compile(backend="neuron")`. Each timed call is
-  followed by a device synchronize.
+- `native-eager`, `native-compile`: TorchNeuron, the native PyTorch backend (public beta
+  from Neuron 2.33, Trainium 2/3): a PyTorch PrivateUse1 device `neuron`
+  (`module.to("neuron")`, autoloaded by PyTorch) and `torch.compile(backend="neuron")`. Each
+  timed call is followed by a device synchronize. On Trn2/Trn3, where PyTorch/XLA inference
+  is unsupported from Neuron 2.34, `native-compile` is the default compiler.
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/torch/index.html
-  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/torch/about-pytorch-neuron.html
 
 Placement: every model copy is its own spawned process whose NEURON_RT_VISIBLE_CORES is
 set before the SDK is imported (bench.worker.main applies the environment first). Cores
-held by other processes (per `neuron-ls --json-output`) are not used; asking for more
-copies than there are free cores is a UsageError at plan time.
+held by other processes (per neuron-ls) are not used; asking for more copies than there
+are free cores is a UsageError at plan time, and so is a host with Neuron devices whose
+inventory cannot be read: a worker never runs without NEURON_RT_VISIBLE_CORES.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -38,13 +49,23 @@ from bench import env as host_env
 from bench.errors import UsageError
 from bench.spec import Cell
 from bench.targets.base import Availability, Prepared, Target, to_device
-from bench.targets.neuron import flags, inventory, monitor, sdk
+from bench.targets.neuron import flags as ncc
+from bench.targets.neuron import inventory, monitor, sdk
 
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
 NXDI = "nxdi"  # NxD Inference, generate scenario (bench.targets.neuron.nxdi)
 COMPILE_ONLY_ENV = "TRNBENCH_COMPILE_ONLY"  # set by `trnbench compile`: build, do not load
 CORE_ERROR_ENV = "TRNBENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
+PLATFORM_ENV = "NEURON_PLATFORM_TARGET_OVERRIDE"
+TRN2_OR_LATER = ("trn2", "trn2n", "trn2u", "trn3", "trn3u")
+# NeuronCores of one device, per --target: what a trace-dp copy splits over when planned on a
+# host without devices (inf2.xlarge / trn1.2xlarge: 1 device, 2 NeuronCores; trn1n: 2 per
+# device; trn2: 4 logical cores per device at LNC=2, 8 at LNC=1 -- DESIGN.md's instance facts).
+ONE_DEVICE_CORES = {"inf2": 2, "trn1": 2, "trn1n": 2, "trn2": 4, "trn2n": 4}
+# What neuronx-cc leaves in its work directory that the saved model.pt already holds:
+# the HLO, its weights (model/weights/*.npy in torch_neuronx's layout) and the NEFF.
+WORKDIR_COPIES = ("*.neff", "*.hlo", "*.hlo_module.pb", "*.npy", "*.safetensors")
 
 
 def _not_loaded(*_args):
@@ -70,7 +91,7 @@ class NeuronTarget(Target):
         devices = inventory.device_paths()
         sdk_reason = sdk.sdk_unavailable_reason(probe)
         dev_reason = ("" if devices else
-                      "no Neuron devices (no /dev/neuron*): this is not an inf2/trn1/trn2 instance, "
+                      "no Neuron devices (no /dev/neuron*): this is not an inf2/trn1/trn2/trn3 instance, "
                       "or the Neuron driver (aws-neuronx-dkms) is not loaded")
         if sdk_reason and dev_reason:
             return Availability(False, f"{sdk_reason}; and {dev_reason}")
@@ -84,6 +105,25 @@ class NeuronTarget(Target):
             return Availability(False, f"{dev_reason} (SDK present: {probe.stacks}){extra}")
         return Availability(True, f"SDK: {probe.stacks}")
 
+    def default_compiler(self) -> tuple[list[str], str]:
+        """trace, except on Trn2/Trn3 with TorchNeuron: PyTorch/XLA inference ends there in 2.34."""
+        family = inventory.instance_family(host_env.instance_type())
+        if family not in TRN2_OR_LATER:
+            return ["trace"], ""
+        if sdk.probe_sdk().native:
+            return ["native-compile"], (f"{family}: default compiler native-compile (TorchNeuron): PyTorch/XLA "
+                                        "inference is not supported on Trn2/Trn3 from Neuron 2.34")
+        return ["trace"], (f"{family}: default compiler trace (no TorchNeuron here); PyTorch/XLA inference is "
+                           "not supported on Trn2/Trn3 from Neuron 2.34, where TorchNeuron's native-compile "
+                           "replaces it")
+
+    def cell_facts(self, cell: Cell) -> dict[str, Any]:
+        if cell.compiler not in TRACE:
+            return {}
+        version = sdk.compiler_version()
+        return {"effective_auto_cast": ncc.effective_auto_cast(self._flags(cell), version),
+                "neuronx_cc_default_auto_cast": ncc.default_auto_cast(version)}
+
     def resolve(self, cell: Cell) -> Cell:
         if cell.dtype not in self.dtypes:
             raise UsageError(f"target neuron does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
@@ -91,9 +131,13 @@ class NeuronTarget(Target):
         if cell.compiler in NATIVE and cell.compiler_args:
             raise UsageError(f"--compiler-args apply to the trace compilers (neuronx-cc flags), "
                              f"not to {cell.compiler}")
+        if cell.compiler == NXDI:
+            from bench.targets.neuron.nxdi import check_overrides
+
+            check_overrides(cell.compiler_args)
         family = inventory.instance_family(host_env.instance_type())
         target = flags.get("target")
-        if target and family in _ALL_FAMILIES and family not in flags.TARGET_FAMILIES.get(target, ()):
+        if target and family in _ALL_FAMILIES and family not in ncc.TARGET_FAMILIES.get(target, ()):
             raise UsageError(f"compiler args say --target={target} but this host is a {host_env.instance_type()}: "
                              f"its artifacts would not run here")
         if cell.scenario == "latency":  # SingleStream: one copy, one request in flight
@@ -102,10 +146,16 @@ class NeuronTarget(Target):
             default_n = 1 if cell.compiler == "trace-dp" else 0
             cell = replace(cell, n_models=cell.n_models or default_n,
                            workers_per_model=cell.workers_per_model or (2 if cell.scenario == "throughput" else 1))
-        inv = inventory.try_neuron_ls()
-        if inv is None:  # planning on a host without neuron-ls: nothing to check against
-            return replace(cell, n_models=cell.n_models or 1)
-        free = inv.free_cores(self._lnc(flags))
+        inv, why = inventory.inventory_or_reason()
+        if inv is None:
+            devices = inventory.device_paths()
+            if devices:
+                raise UsageError(f"{cell.label}: this host has {len(devices)} Neuron device(s) but no NeuronCore "
+                                 f"inventory ({why}); trnbench never starts a Neuron worker without "
+                                 "NEURON_RT_VISIBLE_CORES: install aws-neuronx-tools (neuron-ls)")
+            # no device here: planning a compile (or a run that will be skipped)
+            return replace(cell, n_models=cell.n_models or 1, cores_per_model=self._cores_without_device(cell, flags))
+        free = inv.free_cores(ncc.lnc(flags))
         if not cell.n_models:
             if not free:
                 raise UsageError(self._no_cores_message(cell, inv, free, 1))
@@ -113,12 +163,31 @@ class NeuronTarget(Target):
         blocks = self._blocks(cell, free)
         if len(blocks) < cell.n_models:
             raise UsageError(self._no_cores_message(cell, inv, free, cell.n_models * self._cores_each(cell, free)))
-        if cell.compiler == "trace-dp":
-            each = len(blocks[0])
-            if cell.batch_size % each:
-                raise UsageError(f"{cell.label}: trace-dp splits a batch of {cell.batch_size} over {each} "
-                                 f"NeuronCores; give a batch size divisible by {each}")
+        cell = replace(cell, cores_per_model=len(blocks[0]) if cell.compiler in ("trace-dp", NXDI) else None)
+        self._check_split(cell)
         return cell
+
+    def _cores_without_device(self, cell: Cell, flags: dict[str, str]) -> int | None:
+        """cores_per_model planned without an inventory: nxdi's tp_degree, trace-dp's chip."""
+        if cell.compiler == NXDI:
+            return self._cores_each(cell, [])
+        if cell.compiler != "trace-dp":
+            return None
+        target = flags.get("target")
+        if target not in ONE_DEVICE_CORES:
+            raise UsageError(f"{cell.label}: planning trace-dp without a Neuron device needs --target "
+                             f"({', '.join(ONE_DEVICE_CORES)}) to know how many NeuronCores a copy splits over")
+        each = ONE_DEVICE_CORES[target] * (2 if target.startswith("trn2") and ncc.lnc(flags) == 1 else 1)
+        cell = replace(cell, cores_per_model=each)
+        self._check_split(cell)
+        return each
+
+    @staticmethod
+    def _check_split(cell: Cell) -> None:
+        each = cell.cores_per_model
+        if cell.compiler == "trace-dp" and each and cell.batch_size % each:
+            raise UsageError(f"{cell.label}: trace-dp splits a batch of {cell.batch_size} over {each} "
+                             f"NeuronCores; give a batch size divisible by {each}")
 
     def _no_cores_message(self, cell: Cell, inv: inventory.Inventory, free: list[int], needed: int) -> str:
         busy = inv.busy_summary()
@@ -129,11 +198,7 @@ class NeuronTarget(Target):
     @staticmethod
     def _flags(cell: Cell) -> dict[str, str]:
         """The neuronx-cc flags of a cell (nxdi's args are NeuronConfig overrides instead)."""
-        return {} if cell.compiler == NXDI else flags.parse_compiler_args(cell.compiler_args)
-
-    @staticmethod
-    def _lnc(flags: dict[str, str]) -> int | None:
-        return int(flags["logical-nc-config"]) if "logical-nc-config" in flags else None
+        return {} if cell.compiler == NXDI else ncc.parse_compiler_args(cell.compiler_args)
 
     @staticmethod
     def _cores_each(cell: Cell, free: list[int]) -> int:
@@ -144,6 +209,8 @@ class NeuronTarget(Target):
             return max(1, int(parse_overrides(cell.compiler_args).get("tp_degree", 1)))
         if cell.compiler != "trace-dp":
             return 1
+        if cell.cores_per_model:
+            return cell.cores_per_model
         return max(1, len(free) // max(1, cell.n_models))
 
     def _blocks(self, cell: Cell, free: list[int]) -> list[list[int]]:
@@ -161,12 +228,19 @@ class NeuronTarget(Target):
     def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
         env = {"NEURON_PROCESS_TAG": f"trnbench-{os.getpid()}-m{model_index}"}
         flags = self._flags(cell)
-        if "logical-nc-config" in flags:  # the runtime's LNC must equal the compiler's -lnc
+        if "logical-nc-config" in flags:  # the runtime's LNC must equal the compiler's (any spelling)
             env["NEURON_LOGICAL_NC_CONFIG"] = flags["logical-nc-config"]
-        inv = inventory.try_neuron_ls()
-        if inv is None:
+        if not inventory.device_paths():  # compiling on a host without devices (trnbench compile)
+            target = flags.get("target")
+            if target and not os.environ.get(PLATFORM_ENV):
+                env[PLATFORM_ENV] = ncc.PLATFORM_OVERRIDE[target]
             return env
-        blocks = self._blocks(cell, inv.free_cores(self._lnc(flags)))
+        inv, why = inventory.inventory_or_reason()
+        if inv is None:
+            env[CORE_ERROR_ENV] = (f"no NeuronCore inventory ({why}): a Neuron worker never starts "
+                                   "without NEURON_RT_VISIBLE_CORES")
+            return env
+        blocks = self._blocks(cell, inv.free_cores(ncc.lnc(flags)))
         if model_index < len(blocks):
             env["NEURON_RT_VISIBLE_CORES"] = inventory.format_cores(blocks[model_index])
         else:
@@ -175,9 +249,7 @@ class NeuronTarget(Target):
         return env
 
     def watch(self, cell: Cell):
-        """neuron-monitor during throughput cells, when it is installed (runner calls stop())."""
-        if cell.scenario != "throughput":
-            return None
+        """neuron-monitor during the cell, when it is installed (the runner calls stop())."""
         exe = inventory.find_tool("neuron-monitor")
         if exe is None:
             return None
@@ -198,14 +270,17 @@ class NeuronTarget(Target):
             raise UsageError(f"no Neuron device here and torch-neuronx {probe.version} has no "
                              "trace(cpu_backend=...): compile on an inf2/trn1/trn2 instance, or upgrade the SDK")
         for c in cells:
-            if c.compiler in TRACE and "target" not in flags.parse_compiler_args(c.compiler_args):
+            if c.compiler in TRACE and "target" not in ncc.parse_compiler_args(c.compiler_args):
                 raise UsageError(f"{c.label}: compiling without a Neuron device (cpu_backend=True) needs "
                                  "--target in the compiler args, e.g. --compiler-args '--target=inf2'")
 
     def accuracy_dtype(self, cell: Cell) -> str:
-        """The precision to judge outputs by: neuronx-cc --auto-cast casts fp32 ops to --auto-cast-type."""
+        """The precision to judge outputs by: neuronx-cc --auto-cast casts fp32 ops to --auto-cast-type.
+
+        Without the flag, the installed compiler's default (matmult before Neuron 2.27).
+        """
         flags = self._flags(cell)
-        if flags.get("auto-cast", "none") == "none":
+        if cell.compiler not in TRACE or ncc.effective_auto_cast(flags, sdk.compiler_version()) == "none":
             return cell.dtype
         cast = {"fp8_e4m3": "fp8"}.get(flags.get("auto-cast-type", "bf16"), flags.get("auto-cast-type", "bf16"))
         order = ["fp32", "tf32", "fp16", "bf16", "fp8"]
@@ -221,7 +296,8 @@ class NeuronTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         family = inventory.instance_family(host_env.instance_type())
-        out: dict[str, Any] = {"accelerator": "neuron", "device_name": inventory.DEVICE_NAMES.get(family, "AWS Neuron device"),
+        out: dict[str, Any] = {"accelerator": "neuron",
+                               "device_name": inventory.DEVICE_NAMES.get(family, "AWS Neuron device"),
                                "neuron_visible_cores": os.environ.get("NEURON_RT_VISIBLE_CORES", ""),
                                "neuron_runtime": sdk.runtime_version(), "neuron_driver": sdk.driver_version(),
                                "neuron_cc_flags": os.environ.get("NEURON_CC_FLAGS", "")}
@@ -232,7 +308,7 @@ class NeuronTarget(Target):
             out["neuron_ls_error"] = str(exc)
             return out
         out.update(device_count=len(inv.devices), neuron_cores=inv.nc_total, neuron_lnc=inv.lnc,
-                   device_memory_gib=round(inv.memory_bytes / 2**30, 1))
+                   device_memory_gib=round(inv.memory_bytes / 2**30, 1), neuron_ls_format=inv.format)
         return out
 
     def sync(self) -> None:
@@ -265,9 +341,9 @@ class NeuronTarget(Target):
             raise RuntimeError(f"import torch_neuronx failed: {exc}"
                                + (f"; {sdk.REAL_SDK_HINT}" if "WRONG PACKAGE" in str(exc) else "")) from None
         if cell.compiler in TRACE and not callable(getattr(torch_neuronx, "trace", None)):
-            raise RuntimeError(f"compiler {cell.compiler} needs torch_neuronx.trace (the XLA flow, retired in "
-                               f"SDK 2.32): this torch-neuronx {getattr(torch_neuronx, '__version__', '')} is "
-                               "TorchNeuron; use native-eager or native-compile")
+            raise RuntimeError(f"compiler {cell.compiler} needs torch_neuronx.trace (the XLA flow, in maintenance "
+                               f"from SDK 2.31/2.32): this torch-neuronx {getattr(torch_neuronx, '__version__', '')} "
+                               "is TorchNeuron; use native-eager or native-compile")
         if cell.compiler == "trace-dp" and not callable(getattr(torch_neuronx, "DataParallel", None)):
             raise RuntimeError("compiler trace-dp needs torch_neuronx.DataParallel")
         if cell.compiler in NATIVE:
@@ -277,15 +353,13 @@ class NeuronTarget(Target):
             except AttributeError:
                 pass
             if not native:
-                raise RuntimeError(f"compiler {cell.compiler} needs TorchNeuron (Neuron SDK 2.32+, trn2/trn3): "
+                raise RuntimeError(f"compiler {cell.compiler} needs TorchNeuron (Neuron SDK 2.33+, trn2/trn3): "
                                    "no PyTorch device 'neuron' is registered in this environment")
 
-    def _dp_cores(self) -> int:
-        visible = os.environ.get("NEURON_RT_VISIBLE_CORES", "")
-        if "-" in visible:
-            lo, hi = visible.split("-", 1)
-            return int(hi) - int(lo) + 1
-        return len([v for v in visible.split(",") if v.strip()]) or 1
+    def _per_core(self, cell: Cell) -> int:
+        """trace-dp: the batch each NeuronCore is compiled for (the planned split, never the env)."""
+        each = cell.cores_per_model or 1
+        return max(1, cell.batch_size // each)
 
     def _artifact_facts(self, cell: Cell) -> dict[str, Any]:
         """What changes the NEFF beyond the base key: the chip, NEURON_CC_FLAGS, trace-dp's split."""
@@ -295,7 +369,7 @@ class NeuronTarget(Target):
             "NEURON_CC_FLAGS": os.environ.get("NEURON_CC_FLAGS", ""),
         }
         if cell.compiler == "trace-dp":
-            facts["dp_cores"] = self._dp_cores()
+            facts["per_core_batch"] = self._per_core(cell)
         return facts
 
     def place(self, module, inputs: tuple, cell: Cell):
@@ -317,11 +391,12 @@ class NeuronTarget(Target):
         import torch_neuronx
 
         if cell.compiler == "trace-dp":  # compiled per core; DataParallel splits the batch at run time
-            per_core = cell.batch_size // self._dp_cores()
-            inputs = tuple(t[:per_core] for t in inputs)
-        kwargs: dict[str, Any] = {"compiler_workdir": str(workdir / "compiler")}
-        if cell.compiler_args:
-            kwargs["compiler_args"] = list(cell.compiler_args)
+            inputs = tuple(t[:self._per_core(cell)] for t in inputs)
+        compiler_dir = workdir / "compiler"
+        args = list(cell.compiler_args)
+        if "logfile" not in self._flags(cell):
+            args.append(f"--logfile={compiler_dir / ncc.LOGFILE}")
+        kwargs: dict[str, Any] = {"compiler_workdir": str(compiler_dir), "compiler_args": args}
         if not inventory.device_paths():
             if "cpu_backend" not in inspect.signature(torch_neuronx.trace).parameters:
                 raise RuntimeError("no Neuron device here, and this torch_neuronx.trace has no cpu_backend")
@@ -330,10 +405,11 @@ class NeuronTarget(Target):
             warnings.simplefilter("ignore")  # TracerWarnings from transformers' shape checks
             traced = torch_neuronx.trace(module, inputs, **kwargs)
         torch.jit.save(traced, str(workdir / "model.pt"))
-        for neff in (workdir / "compiler").rglob("*.neff"):
-            neff.unlink()  # embedded in model.pt; the logs and the rest of the workdir are kept
+        removed = _remove_workdir_copies(compiler_dir)
         record = {"call": "torch_neuronx.trace", "kwargs": kwargs,
                   "example_inputs": [[list(t.shape), str(t.dtype)] for t in inputs],
+                  "platform_target_override": os.environ.get(PLATFORM_ENV, ""),
+                  "removed_from_workdir": removed,
                   "versions": self.versions(), "neuron": self._artifact_facts(cell)}
         (workdir / "compile.json").write_text(json.dumps(record, indent=1, default=str))
 
@@ -345,8 +421,40 @@ class NeuronTarget(Target):
 
         model = torch.jit.load(str(workdir / "model.pt"))  # loads onto this process's visible core(s)
         if cell.compiler == "trace-dp":
+            visible = _count_cores(os.environ.get("NEURON_RT_VISIBLE_CORES", ""))
+            if cell.cores_per_model and visible != cell.cores_per_model:
+                raise RuntimeError(f"trace-dp was planned over {cell.cores_per_model} NeuronCores per copy, "
+                                   f"but this process sees {visible} (NEURON_RT_VISIBLE_CORES="
+                                   f"{os.environ.get('NEURON_RT_VISIBLE_CORES', '')})")
             model = torch_neuronx.DataParallel(model, dim=0, set_dynamic_batching=False)
         return model
 
 
-_ALL_FAMILIES = {f for fams in flags.TARGET_FAMILIES.values() for f in fams}
+def _count_cores(visible: str) -> int:
+    """'0-3' -> 4, '0,2' -> 2, '' -> 0."""
+    n = 0
+    for part in (p.strip() for p in visible.split(",") if p.strip()):
+        lo, _, hi = part.partition("-")
+        n += int(hi) - int(lo) + 1 if hi else 1
+    return n
+
+
+def _remove_workdir_copies(compiler_dir: Path) -> dict[str, int]:
+    """Delete the compiler's copies of the graph and the weights (model.pt holds them); keep logs."""
+    files, size = 0, 0
+    for pattern in WORKDIR_COPIES:
+        for path in compiler_dir.rglob(pattern):
+            if path.is_file():
+                size += path.stat().st_size
+                files += 1
+                path.unlink()
+    for weights in [p for p in compiler_dir.rglob("weights") if p.is_dir()]:
+        for path in weights.rglob("*"):
+            if path.is_file():
+                size += path.stat().st_size
+                files += 1
+        shutil.rmtree(weights, ignore_errors=True)
+    return {"files": files, "bytes": size}
+
+
+_ALL_FAMILIES = {f for fams in ncc.TARGET_FAMILIES.values() for f in fams}

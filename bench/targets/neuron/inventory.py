@@ -2,10 +2,12 @@
 
 Runs in the orchestrator (or in a worker for `describe`) and never imports the SDK.
 
-neuron-ls, `--json-output` / `-j` (a JSON list, one object per device: neuron_device,
-bdf, cpu_affinity, numa_node, connected_to, nc_count, logical_neuroncore_config (trn2),
-memory_size (bytes), neuroncore_ids, neuron_processes [{pid, command,
-neuron_runtime_version}]):
+neuron-ls, `--json-output` / `-j` up to Neuron 2.33 (a JSON list, one object per device:
+neuron_device, bdf, cpu_affinity, numa_node, connected_to, nc_count,
+logical_neuroncore_config (trn2), memory_size (bytes), neuroncore_ids, neuron_processes
+[{pid, command, neuron_runtime_version}]; tools/neuron-sys-tools/neuron-ls.rst in
+aws-neuron/aws-neuron-sdk), and `--output-format json` from 2.34, which wraps the devices
+in an object with instance and UltraServer fields (see LS_FORMATS):
 https://awsdocs-neuron.readthedocs-hosted.com/en/latest/tools/neuron-sys-tools/neuron-ls.html
 
 Test hook (tests/stand_ins/README.md): TRNBENCH_DEV_GLOB replaces the `/dev/neuron*`
@@ -20,7 +22,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TOOL_DIRS = ("/opt/aws/neuron/bin",)
@@ -58,10 +60,12 @@ def instance_family(instance_type: str) -> str:
 
 @dataclass
 class Inventory:
-    """What `neuron-ls --json-output` says about this host, at the runtime's current LNC."""
+    """What neuron-ls says about this host, at the runtime's current LNC."""
 
     devices: list[dict[str, Any]]
     own_pids: frozenset[int] = frozenset()
+    format: str = ""  # which neuron-ls JSON form answered (LS_FORMATS)
+    host: dict[str, Any] = field(default_factory=dict)  # the 2.34 form's top-level facts
 
     @property
     def lnc(self) -> int:
@@ -130,13 +134,60 @@ def format_cores(ids: list[int]) -> str:
     return ",".join(str(i) for i in ids)
 
 
+# The two JSON forms neuron-ls answers in, newest first. From Neuron 2.34 `--json-output`
+# / `-j` are gone and `--output-format json` replaces them, with "top-level fields for
+# information that applies to more than one device, such as instance and UltraServer
+# details" (about-neuron/announcements/neuron2.x/announce-intent-eos-neuron-ls-json.rst,
+# 16 Oct 2026). Before 2.34 `--output-format` does not exist and `-j` prints a bare list.
+LS_FORMATS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("--output-format json", ("--output-format", "json")),
+    ("--json-output", ("--json-output",)),
+)
+
+
+def _is_device(d: Any) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("nc_count"), int)
+
+
+def _find_devices(data: Any, depth: int = 0) -> list[dict[str, Any]] | None:
+    """The list of device objects wherever it sits (the 2.34 layout wraps it; its key is not
+    documented, so it is found by shape: a list of objects with an integer `nc_count`)."""
+    if isinstance(data, list):
+        if data and all(_is_device(d) for d in data):
+            return data
+        if not data and depth == 0:
+            return []
+    if isinstance(data, dict) and depth < 4:
+        for key in ("neuron_devices", "devices"):  # the likeliest names first
+            found = _find_devices(data.get(key), depth + 1)
+            if found is not None:
+                return found
+        for value in data.values():
+            found = _find_devices(value, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def parse_neuron_ls(text: str) -> list[dict[str, Any]]:
+    """Device objects from either neuron-ls JSON form (bare list, or wrapped in an object)."""
+    return parse_neuron_ls_full(text)[0]
+
+
+def parse_neuron_ls_full(text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(devices, the top-level scalar facts of the 2.34 form: instance, UltraServer...)."""
     data = json.loads(text)
-    if isinstance(data, dict):  # tolerate a wrapper object ({"neuron_devices": [...]}) in newer tools
-        data = data.get("neuron_devices") or data.get("devices") or []
-    if not isinstance(data, list):
-        raise ValueError("expected a JSON list of devices")
-    return [d for d in data if isinstance(d, dict) and isinstance(d.get("nc_count"), int)]
+    devices = _find_devices(data)
+    if devices is None:
+        raise ValueError("no list of devices (objects with nc_count) in the JSON")
+    top: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                top[key] = value
+            elif isinstance(value, dict):
+                top.update({f"{key}.{k}": v for k, v in value.items() if isinstance(v, (str, int, float, bool))})
+    return [d for d in devices if _is_device(d)], top
 
 
 def own_pids() -> frozenset[int]:
@@ -159,41 +210,60 @@ def own_pids() -> frozenset[int]:
     return frozenset(pids)
 
 
-_LS_CACHE: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+_LS_CACHE: dict[str, tuple[float, list[dict[str, Any]], str, dict[str, Any]]] = {}
 LS_TTL_S = 5.0
 
 
+def _run_ls(exe: str, args: tuple[str, ...]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"neuron-ls failed: {exc}") from None
+
+
 def neuron_ls(fresh: bool = False) -> Inventory:
-    """Run `neuron-ls --json-output`; raises RuntimeError with the reason when it cannot."""
+    """Ask neuron-ls for JSON, `--output-format json` (2.34+) first, then `--json-output`.
+
+    Raises RuntimeError naming what each form answered when neither gives an inventory.
+    """
     exe = find_tool("neuron-ls")
     if exe is None:
-        raise RuntimeError("neuron-ls not found (it comes with the aws-neuronx-tools package)")
+        raise RuntimeError("neuron-ls not found (it comes with the aws-neuronx-tools package, in /opt/aws/neuron/bin)")
     now = time.monotonic()
     cached = _LS_CACHE.get(exe)
     if cached and not fresh and now - cached[0] < LS_TTL_S:
-        devices = cached[1]
-    else:
-        try:
-            proc = subprocess.run([exe, "--json-output"], capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise RuntimeError(f"neuron-ls failed: {exc}") from None
+        _, devices, form, top = cached
+        return Inventory(devices=devices, own_pids=own_pids(), format=form, host=top)
+    tried = []
+    for form, args in LS_FORMATS:
+        proc = _run_ls(exe, args)
         if proc.returncode != 0:
             msg = (proc.stderr or proc.stdout).strip().splitlines()
-            raise RuntimeError(f"neuron-ls --json-output exited {proc.returncode}: {msg[0] if msg else ''}")
+            tried.append(f"`neuron-ls {form}` exited {proc.returncode}" + (f" ({msg[0][:120]})" if msg else ""))
+            continue
         try:
-            devices = parse_neuron_ls(proc.stdout)
+            devices, top = parse_neuron_ls_full(proc.stdout)
         except ValueError as exc:
-            raise RuntimeError(f"cannot read neuron-ls --json-output: {exc}") from None
-        _LS_CACHE[exe] = (now, devices)
-    return Inventory(devices=devices, own_pids=own_pids())
+            tried.append(f"`neuron-ls {form}` printed no inventory ({exc})")
+            continue
+        _LS_CACHE[exe] = (now, devices, form, top)
+        return Inventory(devices=devices, own_pids=own_pids(), format=form, host=top)
+    raise RuntimeError("cannot read neuron-ls: " + "; ".join(tried))
 
 
 def try_neuron_ls() -> Inventory | None:
+    return inventory_or_reason()[0]
+
+
+def inventory_or_reason() -> tuple[Inventory | None, str]:
+    """(inventory, '') or (None, why not): an inventory has at least one device."""
     try:
         inv = neuron_ls()
-    except RuntimeError:
-        return None
-    return inv if inv.devices else None
+    except RuntimeError as exc:
+        return None, str(exc)
+    if not inv.devices:
+        return None, f"neuron-ls {inv.format} lists no device"
+    return inv, ""
 
 
 def clear_cache() -> None:

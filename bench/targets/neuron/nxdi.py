@@ -25,13 +25,26 @@ https://github.com/aws-neuron/neuronx-distributed-inference (utils/hf_adapter.py
   they parse (numbers, true/false) and as strings otherwise.
 - The compiled model is cached under `<cache>/nxdi/<key>/` (key: card digest, weights,
   shapes, dtype, overrides, NxD Inference / compiler versions); a hit skips `compile`.
-- Token timing: the adapter overrides transformers' `_sample` and never calls a streamer,
-  so a forward hook on the adapter takes one timestamp per forward, i.e. per generated
-  token (the first forward is the context encoding and yields the first token). Before
-  each request `model.reset()` clears the KV cache, as NxD Inference's own benchmark does.
-- The adapter samples from the raw logits (transformers' logits processors, and with them
-  `min_new_tokens`, do not apply), so a sequence could end at EOS: the request loop checks
-  every request produced exactly `output_len` tokens and fails the cell otherwise.
+- Token timing: the adapter (`HuggingFaceGenerationAdapter(PreTrainedModel, GenerationMixin)`)
+  overrides transformers' `_sample` and never hands new tokens to a streamer, but makes one
+  `self(**model_inputs)` call per generated token (the first is the context encoding and
+  yields the first token), so a forward hook on the adapter takes one timestamp per token.
+- The adapter's `generate()` calls `self.neuron_model.reset()` itself ("Keep generation
+  stateless", utils/hf_adapter.py), so each request starts with a fresh KV cache without a
+  reset of ours.
+- Exactly `output_len` tokens: with CPU sampling (NeuronConfig's default,
+  `on_device_sampling_config=None`) the adapter applies transformers' logits processors,
+  so `min_new_tokens` holds back EOS; with on-device sampling it takes `outputs.tokens` and
+  the processors do not apply, so, as NxD Inference's own benchmark does
+  (utils/benchmark.py: "on_device_sampling flow does not support min_new_tokens"), EOS is
+  switched off with `eos_token_id=[]`. The request loop still checks every request
+  produced exactly `output_len` tokens and fails the cell otherwise.
+- NeuronConfig only logs a warning for a keyword it does not know ("NeuronConfig init:
+  Unexpected keyword arguments", models/config.py), so a misspelt override would be
+  silently ignored: overrides are checked at plan time against the keys NeuronConfig reads
+  (parsed from the installed package's models/config.py, else the list below).
+- NxD Inference is not in DLAMIs / DLCs from Neuron 2.32 and is in maintenance; it is
+  unsupported on Trn2/Trn3 from 2.34. Install it with `sdk.NXDI_INSTALL`.
 - A model copy with `tp_degree` N needs N NeuronCores: the process's
   NEURON_RT_VISIBLE_CORES must name at least N cores, or the cell fails saying so.
 """
@@ -39,10 +52,12 @@ https://github.com/aws-neuron/neuronx-distributed-inference (utils/hf_adapter.py
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import importlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -57,8 +72,8 @@ PACKAGE = "neuronx_distributed_inference"
 MODELS: dict[str, tuple[str, str, str]] = {
     "llama": ("neuronx_distributed_inference.models.llama.modeling_llama", "LlamaInferenceConfig",
               "NeuronLlamaForCausalLM"),
-    "mistral": ("neuronx_distributed_inference.models.llama.modeling_llama", "LlamaInferenceConfig",
-                "NeuronLlamaForCausalLM"),
+    "mistral": ("neuronx_distributed_inference.models.mistral.modeling_mistral", "MistralInferenceConfig",
+                "NeuronMistralForCausalLM"),
     "qwen2": ("neuronx_distributed_inference.models.qwen2.modeling_qwen2", "Qwen2InferenceConfig",
               "NeuronQwen2ForCausalLM"),
 }
@@ -90,6 +105,82 @@ def parse_overrides(args: tuple[str, ...] | list[str]) -> dict[str, Any]:
             value = {"True": True, "False": False}.get(text, text)
         out[key] = value
     return out
+
+
+# The keywords NeuronConfig.__init__ reads (`kwargs.pop(...)`), from
+# aws-neuron/neuronx-distributed-inference @ 4bcdc54 src/neuronx_distributed_inference/models/
+# config.py: the fallback when no installed package can be read.
+NEURON_CONFIG_KEYS = frozenset("""
+batch_size padding_side allow_input_truncation seq_len n_active_tokens n_positions on_cpu output_logits
+torch_dtype overrides_torch_dtype cast_type rpl_reduce_dtype attention_dtype max_context_length max_new_tokens
+max_length vocab_parallel enable_cte_modular_flow layer_boundary_markers fused_qkv sequence_parallel_enabled
+weight_gather_seq_len_threshold attn_cls ctx_batch_size tkg_batch_size max_batch_size is_continuous_batching
+kv_cache_batch_size kv_cache_padding_size on_device_sampling_config disable_argmax_kernel async_mode
+enable_bucketing buckets bucket_n_active_tokens context_encoding_buckets prefix_buckets token_generation_buckets
+token_generation_batches quantized quantized_checkpoints_path quantization_type quantization_dtype
+quantization_block_size quantization_block_axis quantization_scale_dtype is_mxfp4_compute is_full_model_shuffled
+modules_to_not_convert draft_model_modules_to_not_convert kv_cache_quant kv_quant_config speculation_length
+spec_batch_size enable_fused_speculation enable_eagle_speculation eagle_rolling_buffer_kernel_enabled is_eagle3
+is_eagle_draft enable_eagle_draft_input_norm token_tree_config is_medusa medusa_speculation_length
+num_medusa_heads medusa_tree is_block_kv_layout pa_num_blocks pa_block_size is_prefix_caching
+windowed_context_encoding_size chunked_prefill_config tensor_replacement_config tensor_capture_config lora_config
+tp_degree cp_degree mlp_cp_degree attention_dp_degree pp_degree ep_degree save_sharded_checkpoint skip_sharding
+enable_ve_data_parallel qk_layernorm pre_rope_rmsnorm world_size start_rank_id local_ranks_size
+flash_decoding_enabled disable_kv_cache_tiling k_cache_transposed attn_kernel_enabled
+strided_context_parallel_kernel_enabled qkv_kernel_enabled qkv_nki_kernel_enabled qkv_cte_nki_kernel_fuse_rope
+qkv_kernel_nbsd_layout mlp_kernel_enabled mlp_tkg_nki_kernel_enabled fused_rmsnorm_skip_gamma
+mlp_kernel_fuse_residual_add qkv_kernel_fuse_residual_add quantized_mlp_kernel_enabled out_proj_kernel_enabled
+activation_quantization_type attn_tkg_nki_kernel_enabled attn_tkg_builtin_kernel_enabled
+attn_block_tkg_nki_kernel_enabled attn_block_tkg_nki_kernel_cache_update
+attn_block_tkg_nki_kernel_cascaded_attention attn_block_tkg_nki_kernel_use_online_softmax
+attn_block_tkg_nki_kernel_disable_gpsimd_sb2sb attn_block_cte_nki_kernel_enabled rmsnorm_quantize_kernel_enabled
+quantize_clamp_bound moe_fused_nki_kernel_enabled router_topk_nki_kernel_enabled expert_mlp_nki_kernel_enabled
+shared_mlp_nki_kernel_enabled logical_nc_config logical_neuron_cores lm_head_pad lm_head_pad_alignment_size
+cc_pipeline_tiling_factor seq_len_threshold_for_cc_tiling target enable_spill_reload_dge
+weights_to_skip_layout_optimization dma_order_config apply_seq_ids_mask skip_warmup scratchpad_page_size
+enable_output_completion_notifications padded_hidden_size padded_intermediate_size disable_numeric_cc_token
+switch_cc ep_dispatch_cc_option
+""".split())
+_POP = re.compile(r"""kwargs\.(?:pop|get)\(\s*["']([A-Za-z_]\w*)["']|["']([A-Za-z_]\w*)["']\s+in\s+kwargs""")
+
+
+def neuron_config_keys() -> tuple[frozenset[str], str]:
+    """(the keywords NeuronConfig reads, where that list came from).
+
+    Read from the installed package's source without importing it (importing NxD Inference
+    imports torch_neuronx, which the orchestrator must not do); else NEURON_CONFIG_KEYS.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(root) / "models" / "config.py"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        start = text.find("class NeuronConfig")
+        end = text.find("\nclass ", start + 1)
+        body = text[start:end if end > 0 else None] if start >= 0 else ""
+        keys = {a or b for a, b in _POP.findall(body)}
+        if keys:
+            return frozenset(keys), str(path)
+    return NEURON_CONFIG_KEYS, "neuronx-distributed-inference @ 4bcdc54 (models/config.py)"
+
+
+def check_overrides(args: tuple[str, ...] | list[str]) -> None:
+    """Refuse a NeuronConfig override that NeuronConfig would only warn about and ignore."""
+    overrides = parse_overrides(args)
+    keys, source = neuron_config_keys()
+    unknown = sorted(set(overrides) - keys)
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], sorted(keys), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise UsageError(f"compiler nxdi: NeuronConfig has no setting {unknown[0]!r}{hint}; it would be ignored "
+                         f"with a warning (keys read from {source})")
 
 
 def neuron_config_kwargs(cell: Cell) -> dict[str, Any]:
@@ -150,15 +241,19 @@ def visible_core_count(value: str | None) -> int | None:
 
 
 class NxdGenerator:
-    """One request = `model.reset()` then the adapter's greedy generate; one tick per forward."""
+    """One request = the adapter's greedy generate (which resets the KV cache); one tick per forward."""
 
-    def __init__(self, model, adapter, input_ids, attention_mask, output_len: int, pad_token_id: int):
+    def __init__(self, model, adapter, input_ids, attention_mask, output_len: int, pad_token_id: int,
+                 on_device_sampling: bool = False):
         self.model = model
         self.adapter = adapter
         self.input_ids = input_ids
         self.attention_mask = attention_mask
         self.output_len = output_len
         self.pad_token_id = pad_token_id
+        # min_new_tokens works through the logits processors, which on-device sampling skips:
+        # there EOS is switched off instead, as NxD Inference's benchmark does.
+        self.extra = {"eos_token_id": []} if on_device_sampling else {}
         self._on_token: Callable[[], None] | None = None
         adapter.register_forward_hook(self._hook)
 
@@ -167,12 +262,11 @@ class NxdGenerator:
             self._on_token()
 
     def __call__(self, on_token: Callable[[], None]) -> int:
-        self.model.reset()
-        self._on_token = on_token
+        self._on_token = on_token  # the adapter's generate() resets the KV cache itself
         try:
             out = self.adapter.generate(self.input_ids, attention_mask=self.attention_mask,
                                         max_new_tokens=self.output_len, min_new_tokens=self.output_len,
-                                        do_sample=False, pad_token_id=self.pad_token_id)
+                                        do_sample=False, pad_token_id=self.pad_token_id, **self.extra)
         finally:
             self._on_token = None
         return int(out.shape[-1] - self.input_ids.shape[-1])
@@ -237,7 +331,8 @@ def build(card, cell: Cell, hf_model_fn: Callable[[], Any], cache_root: Path) ->
     input_ids, attention_mask = models.make_inputs(card, cell.batch_size, cell.seq_len, None)
     eos = card.config.get("eos_token_id", 0)
     pad = int(card.config.get("pad_token_id", eos[0] if isinstance(eos, list) else eos) or 0)
-    generator = NxdGenerator(model, adapter, input_ids, attention_mask, cell.output_len, pad)
+    generator = NxdGenerator(model, adapter, input_ids, attention_mask, cell.output_len, pad,
+                             on_device_sampling=kwargs.get("on_device_sampling_config") is not None)
     return {"generator": generator, "inputs": (input_ids, attention_mask), "compile_s": compile_s,
             "load_s": load_s, "cache_hit": hit, "artifact": str(final)}
 

@@ -2,6 +2,21 @@
 
 The orchestrator never imports torch_neuronx in-process, so it never initialises a Neuron
 runtime (DESIGN.md: never fork after that).
+
+The stacks, as of Neuron 2.34 (aws-neuron/aws-neuron-sdk docs source and release notes):
+- torch-neuronx's XLA flow (`torch_neuronx.trace`, package 2.9.0.2.15.x): in maintenance
+  (critical fixes only) for inference on Inf2/Trn1 from 2.31 ("Torch/XLA support for
+  Inference on Inf2 and Trn1 instances is now in maintenance mode starting with Neuron
+  2.31", announce-maintenance-pytorch-xla-inference.rst; the archived inference page says
+  "maintenance status as of Neuron SDK 2.32 ... It is not end-of-support"); not shipped
+  from 2.32 (setup/pytorch/manual.rst pins the 2.31 package); PyTorch/XLA inference on
+  Trn2/Trn3 is unsupported from 2.34 (announce-no-support-torch-xla-inference-trn).
+- TorchNeuron, the native backend (device `neuron`, `torch.compile(backend="neuron")`,
+  package torch-neuronx 2.13.x / 2.14.x tracking the PyTorch version): public beta in 2.33,
+  Trn2 and Trn3 (release-notes/components/torchneuron.rst, torch/index.rst).
+- NxD Inference: not in DLAMIs / DLCs from 2.32 (release-notes/components/dlamis.rst,
+  containers.rst), in maintenance; unsupported on Trn2/Trn3 from 2.34
+  (announce-no-support-nxdi-nxd-core-inference-trn). Install it with NXDI_INSTALL.
 """
 
 from __future__ import annotations
@@ -15,7 +30,12 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
+from bench.env import is_placeholder, package_version
+
 NEURON_PIP_REPO = "https://pip.repos.neuron.amazonaws.com"
+# libraries/nxd-inference/nxdi-setup.rst ("Option 3: Manually Install NxD Inference")
+NXDI_INSTALL = (f"pip install --upgrade neuronx-cc==2.* neuronx-distributed-inference "
+                f"--extra-index-url {NEURON_PIP_REPO}")
 REAL_SDK_HINT = (f"the real SDK comes from the Neuron pip repository "
                  f"(pip install --extra-index-url {NEURON_PIP_REPO} torch-neuronx neuronx-cc) "
                  "or a Neuron DLAMI / Deep Learning Container")
@@ -26,7 +46,13 @@ REAL_SDK_HINT = (f"the real SDK comes from the Neuron pip repository "
 _PROBE = r"""
 import json, sys
 out = {"import_ok": False, "error": "", "error_type": "", "xla": False, "native": False,
-       "trace_params": [], "data_parallel": False, "version": ""}
+       "trace_params": [], "data_parallel": False, "version": "", "compiler_version": "",
+       "compiler_error": ""}
+try:
+    import neuronxcc  # the compiler's own version (its wheel version carries a +hash too)
+    out["compiler_version"] = str(getattr(neuronxcc, "__version__", ""))
+except BaseException as exc:
+    out["compiler_error"] = type(exc).__name__ + ": " + str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 try:
     import torch
 except BaseException as exc:
@@ -66,6 +92,8 @@ class SdkProbe:
     trace_params: tuple[str, ...] = ()
     data_parallel: bool = False
     version: str = ""
+    compiler_version: str = ""  # neuronxcc.__version__ ('' when neuronx-cc is absent or PyPI's stub)
+    compiler_error: str = ""
 
     @property
     def wrong_package(self) -> bool:
@@ -136,14 +164,44 @@ SDK_DISTS = {"torch_neuronx": "torch-neuronx", "neuronx_cc": "neuronx-cc", "libn
 
 
 def dist_version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return ""
+    """A distribution's version from its metadata; '' when absent or a PyPI placeholder."""
+    return package_version(dist)
 
 
 def sdk_versions() -> dict[str, str]:
     return {col: dist_version(dist) for col, dist in SDK_DISTS.items()}
+
+
+def placeholders() -> list[str]:
+    """The Neuron distributions installed here that are PyPI's placeholder stubs."""
+    dists = ("torch-neuronx", "neuronx-cc", "libneuronxla", "neuronperf", "neuronx-distributed-inference")
+    found = []
+    for dist in dists:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        if is_placeholder(dist):
+            found.append(f"{dist} {version}")
+    return found
+
+
+def compiler_version() -> str:
+    """neuronx-cc's installed version (package metadata, '' for PyPI's stub); no import, so a
+    worker or the planner can ask. The probe reads `neuronxcc.__version__` for `doctor`."""
+    return dist_version("neuronx-cc")
+
+
+def nxdi_facts() -> dict[str, str]:
+    """NxD Inference: installed version ('' if not) and where its package lives (no import)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("neuronx_distributed_inference")
+    except (ImportError, ValueError):
+        spec = None
+    return {"version": dist_version("neuronx-distributed-inference"),
+            "path": str(spec.origin) if spec is not None and spec.origin else ""}
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,8 +4,8 @@ It runs the checkpoint's transformers model on CPU, so that CI can check that
 `bench.targets.neuron.nxdi` drives NxD Inference the way its documentation says
 (tests/test_generate.py):
 
-- `NeuronConfig(**kwargs)` keeps its keyword arguments (tp_degree, batch_size, seq_len,
-  max_context_length, torch_dtype, ...);
+- `NeuronConfig(**kwargs)` keeps the keyword arguments it knows and only logs a warning for
+  others, as the real one does (models/config.py);
   `LlamaInferenceConfig(neuron_config, load_config=load_pretrained_config(path))` loads the
   HF config through the hook, as the real InferenceConfig does;
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/libraries/nxd-inference/api-guides/api-guide.html
@@ -15,8 +15,10 @@ It runs the checkpoint's transformers model on CPU, so that CI can check that
   prompt <= max_context_length, prompt + output <= seq_len); `reset()` clears the KV cache;
   `forward` returns an object with `.logits`.
 - `HuggingFaceGenerationAdapter(model).generate(input_ids, attention_mask=..., max_new_tokens=...)`
-  runs one forward (`self(...)`) per new token, greedy on the raw logits, and calls no
-  streamer, like the real adapter's `_sample` (utils/hf_adapter.py).
+  resets the model, runs one forward (`self(...)`) per new token, applies `min_new_tokens`
+  only with CPU sampling, stops at EOS, and calls no streamer, like the real adapter's
+  `generate` / `_sample` (utils/hf_adapter.py @ 4bcdc54).
+- `models.mistral.modeling_mistral`: Mistral's own classes, as in the real model hub.
 
 Each call is appended as one JSON line to $TRNBENCH_NXDI_STANDIN_LOG when that is set
 (the calls happen in worker processes).

@@ -6,10 +6,22 @@ calls the SDK the way its documentation says (contract tests, tests/test_neuron_
 - `trace` has the documented signature
   `trace(func, example_inputs, *_, input_output_aliases={}, compiler_workdir=None,
   compiler_args=None, partitioner_config=None, inline_weights_to_neff=True, cpu_backend=False)`
-  (https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/api-reference-guide/inference/api-torch-neuronx-trace.html),
-  rejects unknown keywords and keyword arguments passed positionally, requires `--target`
-  with `cpu_backend=True` (as documented), and returns `torch.jit.trace` of the module on CPU
-  (a ScriptModule that `torch.jit.save` / `torch.jit.load` handle) plus a fake compiler log.
+  (api-torch-neuronx-trace.rst in aws-neuron/aws-neuron-sdk) plus `**kwargs`: like the real
+  one (torch_neuronx/xla_impl/trace.py, as seen in a public copy and a `help()` dump), an
+  unknown keyword is a `UserWarning` "Unexpected keyword arguments: [...]" and is ignored;
+  keyword arguments passed positionally are refused (deprecated since 2.15).
+- `cpu_backend=True` needs `--target` ("This keyword needs to be used with the compiler_args
+  option to set the --target flag") and, on a host with no device, a platform: the
+  NEURON_PLATFORM_TARGET_OVERRIDE present when the module was imported, else the error
+  quoted in huggingface/optimum-neuron#961 ("If you want to compile on CPU, please supply
+  compiler argument target ..."). Whether the real one needs the override for `trace` itself
+  is not public (its source is closed); optimum-neuron sets it before any Neuron import.
+- It returns `torch.jit.trace` of the module on CPU (a ScriptModule that `torch.jit.save` /
+  `torch.jit.load` handle) and leaves in `compiler_workdir` what torch_neuronx's own
+  `_trace`/`hlo_compile` left there in the public copy: `model/graph.hlo`,
+  `model/metadata.json`, `model/weights/<name>.npy` (a copy of every weight), `graph.neff`,
+  `command.txt`; neuronx-cc's log goes to `--logfile` (default `log-neuron-cc.txt` in the
+  working directory, compiler/neuronx-cc/api-reference-guide/index.rst).
 - `DataParallel(model, device_ids=None, dim=0, set_dynamic_batching=True)` splits the batch
   over the process's visible cores and runs the chunks one after another on CPU.
 
@@ -20,13 +32,20 @@ is appended as one JSON line to $TRNBENCH_STANDIN_LOG when that is set.
 from __future__ import annotations
 
 import functools
+import glob
 import inspect
 import json
 import os
 import sys
 import time
+import warnings
 
 import torch
+
+# The platform is settled when the SDK is imported (optimum-neuron PR #988: "Once the import
+# has been done we're stuck with whatever target was guessed by the runtime").
+_HAS_DEVICE = bool(glob.glob(os.environ.get("TRNBENCH_DEV_GLOB", "/dev/neuron*")))
+_PLATFORM = os.environ.get("NEURON_PLATFORM_TARGET_OVERRIDE") or ("device" if _HAS_DEVICE else None)
 
 __version__ = "0.0.0+standin"
 STAND_IN = True
@@ -43,7 +62,8 @@ def _record(event: str, **data) -> None:
 
 _record("import",
         env={k: os.environ.get(k) for k in ("NEURON_RT_VISIBLE_CORES", "NEURON_LOGICAL_NC_CONFIG",
-                                            "NEURON_PROCESS_TAG", "TRNBENCH_COMPILE_ONLY")},
+                                            "NEURON_PROCESS_TAG", "TRNBENCH_COMPILE_ONLY",
+                                            "NEURON_PLATFORM_TARGET_OVERRIDE")},
         argv=list(getattr(sys, "orig_argv", sys.argv)))
 
 
@@ -73,24 +93,53 @@ def _recorded(fn):
 
 @_recorded
 def trace(func, example_inputs, *_, input_output_aliases={}, compiler_workdir=None,  # noqa: B006 - documented default
-          compiler_args=None, partitioner_config=None, inline_weights_to_neff=True, cpu_backend=False):
+          compiler_args=None, partitioner_config=None, inline_weights_to_neff=True, cpu_backend=False, **kwargs):
     if _:
         raise TypeError("stand-in torch_neuronx.trace: pass keyword arguments by name "
                         "(positional kwargs are deprecated since torch-neuronx for Neuron 2.15)")
+    if kwargs:
+        warnings.warn(f"Unexpected keyword arguments: {list(kwargs.keys())}", category=UserWarning, stacklevel=2)
     args = compiler_args.split() if isinstance(compiler_args, str) else list(compiler_args or [])
-    if cpu_backend and not any(a == "--target" or a.startswith("--target=") for a in args):
+    has_target = any(a == "--target" or a.startswith("--target=") for a in args)
+    if cpu_backend and not has_target:
         raise ValueError("cpu_backend=True needs the --target flag in compiler_args")
+    if cpu_backend and _PLATFORM is None:
+        raise RuntimeError('If you want to compile on CPU, please supply compiler argument target, with one of '
+                           'options trn1, inf2, trn1n, or trn2. Ex: "--target trn1"')
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     traced = torch.jit.trace(func, tuple(example_inputs), check_trace=False)
-    if compiler_workdir:
-        os.makedirs(compiler_workdir, exist_ok=True)
-        with open(os.path.join(compiler_workdir, "log-neuron-cc.txt"), "w", encoding="utf-8") as f:
-            f.write("STAND-IN torch_neuronx (tests/stand_ins): neuronx-cc did not run.\n"
-                    f"compiler_args: {args}\ncpu_backend: {cpu_backend}\n")
-        with open(os.path.join(compiler_workdir, "graph.neff"), "wb") as f:
-            f.write(b"stand-in: not a NEFF")
+    workdir = compiler_workdir or os.getcwd()
+    _write_workdir(workdir, func, args, cpu_backend)
     return traced
+
+
+def _write_workdir(workdir: str, func, args: list, cpu_backend: bool) -> None:
+    """What torch_neuronx leaves in compiler_workdir: the HLO, a copy of every weight, the NEFF."""
+    import numpy as np
+
+    model_dir = os.path.join(workdir, "model")
+    os.makedirs(os.path.join(model_dir, "weights"), exist_ok=True)
+    names = []
+    for i, (name, p) in enumerate(getattr(func, "state_dict", dict)().items()):
+        if i >= 8:  # a few real copies are enough to show they are removed
+            break
+        np.save(os.path.join(model_dir, "weights", f"{name}.npy"), p.detach().float().cpu().numpy())
+        names.append(f"weights/{name}.npy")
+    with open(os.path.join(model_dir, "graph.hlo"), "wb") as f:
+        f.write(b"stand-in HLO" * 1024)
+    with open(os.path.join(model_dir, "metadata.json"), "w", encoding="utf-8") as f:
+        json.dump({"model_files": "graph.hlo", "version": "1.0", "weights": names}, f)
+    with open(os.path.join(workdir, "graph.neff"), "wb") as f:
+        f.write(b"stand-in: not a NEFF")
+    with open(os.path.join(workdir, "command.txt"), "w", encoding="utf-8") as f:
+        f.write(" ".join(["neuronx-cc", "compile", "model", "--framework", "XLA", *map(str, args)]))
+    logfile = next((a.split("=", 1)[1] for a in args if a.startswith("--logfile=")), None)
+    if logfile is None and "--logfile" in args:
+        logfile = args[args.index("--logfile") + 1]
+    with open(logfile or "log-neuron-cc.txt", "w", encoding="utf-8") as f:
+        f.write("STAND-IN torch_neuronx (tests/stand_ins): neuronx-cc did not run.\n"
+                f"compiler_args: {args}\ncpu_backend: {cpu_backend}\n")
 
 
 def _visible_cores() -> int:
