@@ -20,8 +20,8 @@ __all__ = ["Cell", "Measure", "Plan", "UsageError", "UserModel", "load", "run_pl
 
 
 def run_plan(*args, **kwargs):
-    """Run a Plan and return its results directory (see bench.runner.run_plan)."""
-    from bench.runner import run_plan as _run
+    """Run a Plan and return its results directory (see bench.execute.runner.run_plan)."""
+    from bench.execute.runner import run_plan as _run
 
     return _run(*args, **kwargs)
 

@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_plan(args: argparse.Namespace, plan) -> int:
     if args.dry_run:
-        from bench.tables import print_rows
+        from bench.render.tables import print_rows
 
         cells = [c.key() for c in plan.ordered()]
         shown = cells if args.format in ("csv", "json") or len(cells) <= DRY_RUN_ROWS else cells[:DRY_RUN_ROWS]
@@ -156,10 +156,10 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
         more = f" (first {len(shown)} shown; --format csv lists all)" if len(shown) < len(cells) else ""
         print(f"{len(cells)} cells{more}", file=sys.stderr)
         return 0
-    from bench.executors import from_args
+    from bench.execute.executors import from_args
+    from bench.execute.runner import run_plan
+    from bench.render.tables import print_rows
     from bench.results import read_rows
-    from bench.runner import run_plan
-    from bench.tables import print_rows
 
     run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
                        instance=args.instance_type, progress=not args.no_progress,
@@ -173,8 +173,8 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile a plan's artifacts into the cache without measuring (e.g. on a CPU host for inf2)."""
-    from bench.precompile import compile_plan
-    from bench.tables import print_rows
+    from bench.execute.precompile import compile_plan
+    from bench.render.tables import print_rows
 
     plan = build_plan(args)
     rows = compile_plan(plan, args.cache_dir)
@@ -184,8 +184,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from bench.render.tables import print_rows
     from bench.results import read_meta, read_rows, run_dirs
-    from bench.tables import print_rows
 
     rows = []
     for d in run_dirs(args.runs):
@@ -196,7 +196,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.tables import print_rows
+    from bench.render.tables import print_rows
 
     if args.what == "models":
         from bench import models
@@ -267,7 +267,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import run_cli
+    from bench.render.report import run_cli
 
     return run_cli(args)
 

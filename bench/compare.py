@@ -13,7 +13,7 @@ interval computed from the raw samples (`samples/<cell_id>.npz`):
   the k-th smallest of a resample is <= x(j) iff Binomial(n, j/n) >= k -- so each
   replicate is drawn by inverting that CDF with one uniform number: O(n + B log n), no
   resampling of the n samples, and a fixed seed makes it reproducible. A quantile whose
-  distribution-free interval (`bench.stats.quantile_ci_ranks`) is unbounded at this sample
+  distribution-free interval (`bench.analysis.stats.quantile_ci_ranks`) is unbounded at this sample
   size (p99 needs about 370 samples) gets no CI: the bootstrap of an extreme order
   statistic would be falsely tight.
 - mean latency: normal approximation (central limit theorem) of each side's mean.
@@ -25,7 +25,7 @@ interval computed from the raw samples (`samples/<cell_id>.npz`):
   matters say so in their notes.
 - throughput (scenarios other than `latency`, where throughput is only 1/latency): samples
   (requests x batch size) completed per second, by batch means. The steady window (as in
-  `bench.stats.throughput_summary`) is cut into K equal intervals, K = min(20,
+  `bench.analysis.stats.throughput_summary`) is cut into K equal intervals, K = min(20,
   completions // 8) and at least 5; the completions in each give a rate, and the mean of
   the rates is the run's throughput. The CI is the percentile
   bootstrap of the ratio of the mean rates. Intervals this wide keep neighbouring rates
@@ -313,7 +313,7 @@ class _Samples:
     def rates(self) -> np.ndarray | None:
         """Batch-means throughput: samples/s in each of K equal intervals of the steady window."""
         if self._rates is False:
-            from bench.stats import steady_window
+            from bench.analysis.stats import steady_window
 
             parts = []
             for row, s in self._load():
@@ -346,7 +346,7 @@ def _quantile_draws(x: np.ndarray, q: float, rng: np.random.Generator, n_boot: i
 
 
 def _bounded(n: int, q: float, alpha: float) -> bool:
-    from bench.stats import quantile_ci_ranks
+    from bench.analysis.stats import quantile_ci_ranks
 
     lo, hi = quantile_ci_ranks(n, q, 1 - alpha)
     return lo is not None and hi is not None
@@ -1058,7 +1058,7 @@ def fmt_p(p: float) -> str:
 
 def _emit(headers: list[str], body: list[list[str]], fmt: str, title: str | None = None,
           styles: list[str] | None = None) -> None:
-    from bench.tables import markdown
+    from bench.render.tables import markdown
 
     if fmt == "md":
         if title:
@@ -1069,7 +1069,7 @@ def _emit(headers: list[str], body: list[list[str]], fmt: str, title: str | None
     from rich.console import Console
     from rich.table import Table
 
-    from bench.tables import _numeric
+    from bench.render.tables import _numeric
 
     if title:
         print(title)

@@ -110,7 +110,7 @@ def overhead(rounds: int, seconds: float) -> None:
 
 def _independent_timers(model_name: str, compiler: str, cell, seconds: float, keep: bool, queue) -> None:
     """In a fresh process (as the harness's worker is): a bare loop, then torch's Timer."""
-    from bench.worker import keep_freed_memory, minor_faults
+    from bench.execute.worker import keep_freed_memory, minor_faults
 
     if keep:  # before torch allocates anything, as in the harness's worker
         keep_freed_memory()

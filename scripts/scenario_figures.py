@@ -20,7 +20,7 @@ import os
 import sys
 
 from bench import Measure, Plan, load, run_plan
-from bench.tables import markdown
+from bench.render.tables import markdown
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import stats
+from bench.analysis import stats
 from bench.results import SCHEMA_VERSION, RunStore, load_samples, read_rows
 
 BASE_KEY: dict[str, Any] = {

@@ -21,7 +21,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from bench import Measure, Plan, UsageError, UserModel  # noqa: E402
-from bench.executors import (  # noqa: E402
+from bench.execute.executors import (  # noqa: E402
     NEURON_CORES,
     RayExecutor,
     _OnRayCores,
@@ -30,8 +30,8 @@ from bench.executors import (  # noqa: E402
     from_args,
     need_for,
 )
+from bench.execute.runner import run_plan  # noqa: E402
 from bench.results import read_meta, read_rows  # noqa: E402
-from bench.runner import run_plan  # noqa: E402
 from bench.spec import Cell  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import stats
+from bench.analysis import stats
 
 
 @pytest.mark.parametrize("q,n", [(0.5, 200), (0.99, 1500)])

@@ -195,7 +195,7 @@ def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
         from bench.targets.neuron import nxdi
 
         return nxdi.worker_prepare(state, payload)
-    from bench import worker
+    from bench.execute import worker
 
     result = worker._prepare(state, payload)  # build, place, accuracy of the forward, first call
     prepared = state.current
@@ -225,7 +225,7 @@ def worker_measure(state, payload: dict[str, Any]) -> dict[str, np.ndarray]:
 def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, stop_event=None,
                  leader: bool = True, context: Callable[[], Any] = nullcontext) -> dict[str, np.ndarray]:
     """Closed loop of generate requests: warm-up (flagged), then until the stopping rule says."""
-    from bench.stats import StopRule
+    from bench.analysis.stats import StopRule
 
     m = cell.measure
     rule = StopRule(m.min_duration_s, m.max_s, m.min_samples, m.target_ci)
@@ -276,7 +276,7 @@ def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, s
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.stats import latency_summary
+    from bench.analysis.stats import latency_summary
 
     starts: list[int] = []
     token_lists: list[np.ndarray] = []

@@ -126,7 +126,7 @@ def run_open_loop(call: Callable[[], Any], sync: Callable[[], None], context: Ca
                   stop_event=None) -> dict[str, np.ndarray]:
     """Serve share `share` of `n_shares` of the cell's arrival schedule; raw per-request times."""
     if cell.rate_qps is None:
-        raise ValueError("a server cell without a rate is a max-rate search: run it with bench.runner.execute")
+        raise ValueError("a server cell without a rate is a max-rate search: run it with bench.execute.runner.execute")
     m = cell.measure
     offsets, window = build_schedule(m, float(cell.rate_qps), cell.burstiness)
     warm_ns = int(m.warmup_s * 1e9)
@@ -219,7 +219,7 @@ def run_open_loop(call: Callable[[], Any], sync: Callable[[], None], context: Ca
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.stats import latency_summary
+    from bench.analysis.stats import latency_summary
 
     def cat(name: str) -> np.ndarray:
         return np.concatenate([np.asarray(p[name]) for p in parts])
@@ -288,7 +288,7 @@ def validity(row: dict[str, Any], cell: Cell, stop_reasons: set[str]) -> tuple[s
 
 def execute(pool, cell: Cell, cache_root, record: Callable[[Cell, dict, dict | None], None] | None = None):
     """Runner hook: one cell at its rate, or (rate None) the max-rate search on the same pool."""
-    from bench.runner import execute_cell
+    from bench.execute.runner import execute_cell
 
     def run(c: Cell):
         return execute_cell(pool, c, cache_root)

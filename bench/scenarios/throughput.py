@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.analysis.stats import latency_summary, throughput_summary
 from bench.scenarios.closed_loop import run_closed_loop
 from bench.spec import Cell
-from bench.stats import latency_summary, throughput_summary
 
 
 def run(fn, inputs: tuple, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ Compilers
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/torch/index.html
 
 Placement: every model copy is its own spawned process whose NEURON_RT_VISIBLE_CORES is
-set before the SDK is imported (bench.worker.main applies the environment first). Cores
+set before the SDK is imported (bench.execute.worker.main applies the environment first). Cores
 held by other processes (per neuron-ls) are not used; asking for more copies than there
 are free cores is a UsageError at plan time, and so is a host with Neuron devices whose
 inventory cannot be read: a worker never runs without NEURON_RT_VISIBLE_CORES.

@@ -339,7 +339,8 @@ def build(card, cell: Cell, hf_model_fn: Callable[[], Any], cache_root: Path) ->
 
 def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
     """Worker hook (via bench.scenarios.generate) for compiler nxdi: build, load, one cold request."""
-    from bench import models, worker
+    from bench import models
+    from bench.execute import worker
     from bench.targets.base import Prepared
 
     cell: Cell = payload["cell"]

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
+from bench.execute.worker import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
 from bench.paths import cache_dir as default_cache_dir
 from bench.spec import Cell, Plan, UserModel
-from bench.worker import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
 
 COMPILE_TIMEOUT_S = 3 * 3600.0
 

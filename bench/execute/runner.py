@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench import env as host_env
-from bench import scenarios, stats, targets
-from bench.paths import cache_dir as default_cache_dir
-from bench.results import SCHEMA_VERSION, RunStore, read_meta
-from bench.spec import Cell, Plan
-from bench.worker import (
+from bench import scenarios, targets
+from bench.analysis import stats
+from bench.execute.worker import (
     KEEP_FREED_MEMORY_ENV,
     WorkerDied,
     WorkerError,
     WorkerProcess,
     WorkerTimeout,
 )
+from bench.paths import cache_dir as default_cache_dir
+from bench.results import SCHEMA_VERSION, RunStore, read_meta
+from bench.spec import Cell, Plan
 
 PREPARE_TIMEOUT_S = 3600.0  # compiling a large model for Neuron can take many minutes
 _preload_set = False
@@ -37,7 +38,7 @@ def _context(start_method: str):
     ctx = mp.get_context(start_method)
     if start_method == "forkserver" and not _preload_set:
         # The server imports torch + transformers once; each worker forks from it.
-        ctx.set_forkserver_preload(["bench._preload"])
+        ctx.set_forkserver_preload(["bench.execute.preload"])
         _preload_set = True
     return ctx
 
@@ -176,17 +177,17 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     `worker_memory_gb` caps each worker's address space (a runaway allocation becomes a
     failed row instead of the OOM killer's target).
     `executor`: None or "local" runs the cells here, one after another; "ray" or a
-    `bench.executors.RayExecutor(...)` runs each cell as a Ray task (see bench/executors.py).
+    `bench.execute.executors.RayExecutor(...)` runs each cell as a Ray task (see bench/executors.py).
     """
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
     environment = host_env.capture(instance)
     if executor is not None and executor != "local":
-        from bench.executors import run_with
+        from bench.execute.executors import run_with
 
         return run_with(executor, plan, out, resume, environment, cache_dir, progress, on_row, extra_env)
     if resume is not None:
-        from bench.executors import refuse_local_resume
+        from bench.execute.executors import refuse_local_resume
 
         refuse_local_resume(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
         store = RunStore(Path(resume))

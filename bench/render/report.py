@@ -64,7 +64,7 @@ def build(paths: Any, title: str | None = None, plots: bool = True) -> Report:
         title = f"trnbench report: {', '.join(names) or 'results'}"
     report = Report(title, runs, rows, [])
     if plots:
-        from bench import plots as p
+        from bench.render import plots as p
 
         report.plots = p.all_plots(report.usable)
     return report
@@ -112,7 +112,7 @@ def _status_counts(rows: list[dict[str, Any]]) -> str:
 
 def results_table(report: Report) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, body, status per row): the compact summary plus stability in words."""
-    from bench.tables import summary_rows
+    from bench.render.tables import summary_rows
 
     rows = report.rows
     headers, body = summary_rows(rows)
@@ -182,7 +182,7 @@ figcaption{font-size:.9em;color:#444;max-width:60em}
 
 
 def _html_table(headers: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
-    from bench.tables import _numeric
+    from bench.render.tables import _numeric
 
     numeric = [_numeric([b[i] for b in body]) for i in range(len(headers))]
     out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>",
@@ -232,7 +232,7 @@ def _slug(text: str) -> str:
 
 def to_markdown(report: Report, out: Path) -> str:
     """Markdown text; images are written to `<out stem>_files/` and linked relatively."""
-    from bench.tables import markdown
+    from bench.render.tables import markdown
 
     env_h, env_b = environment_table(report)
     res_h, res_b, _ = results_table(report)

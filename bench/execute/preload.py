@@ -7,6 +7,6 @@ must not fork (the child gets NRT_STATE_CHILD).
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
+import bench.execute.worker  # noqa: F401
 import bench.models  # noqa: F401
 import bench.scenarios.closed_loop  # noqa: F401
-import bench.worker  # noqa: F401

@@ -265,7 +265,7 @@ def _as_numpy(output):
 def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from bench import accuracy
+    from bench.analysis import accuracy
 
     cell: Cell = payload["cell"]
     leader: bool = payload["leader"]

@@ -1,13 +1,13 @@
 """Where a plan's cells run: here, one after another (the default), or as Ray tasks.
 
-`local`: `bench.runner` runs the cells in this process's worker pools, one at a time.
+`local`: `bench.execute.runner` runs the cells in this process's worker pools, one at a time.
 
 `ray`: every cell (times every instance type named with `on`) becomes one Ray task that
 asks for what the cell uses -- NeuronCores (`neuron_cores`) for a neuron cell, GPUs for a
 cuda cell -- plus all the CPUs of the node it lands on, so that a node measures one cell at
 a time as the local executor does; with `on`, also one unit of the custom resource
 `instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`).
-Inside the task the cell runs exactly as it does locally: `bench.runner.WorkerPool` +
+Inside the task the cell runs exactly as it does locally: `bench.execute.runner.WorkerPool` +
 `execute_cell` (spawned/forkserver workers, the same measurement), with the node's own
 compile cache and the node's own environment columns (`bench.env.capture()` there). Rows
 stream back to the driver as tasks finish (`ray.wait`) and are appended to the one results
@@ -94,7 +94,7 @@ def from_args(args) -> RayExecutor | None:
 
 def run_with(executor, plan: Plan, out, resume, environment: dict[str, Any], cache_dir,
              progress: bool, on_row, extra_env: dict[str, str]) -> Path:
-    """bench.runner.run_plan for an executor other than the default: same store, same resume."""
+    """bench.execute.runner.run_plan for an executor other than the default: same store, same resume."""
     from bench.results import RunStore, read_meta
 
     if isinstance(executor, str):
@@ -136,7 +136,7 @@ class LocalExecutor:
         refuse_local_resume(meta, run_dir)
 
     def run(self, plan, store, done, environment, cache_dir, progress, on_row, extra_env) -> Path:
-        from bench.runner import _run_cells
+        from bench.execute.runner import _run_cells
 
         return _run_cells(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
 
@@ -326,8 +326,8 @@ class RayExecutor:
         import ray
 
         from bench import targets
+        from bench.execute.runner import _progress
         from bench.paths import cache_dir as default_cache_dir
-        from bench.runner import _progress
 
         if cache_dir is None and self.local:  # the nodes are this machine: share its cache
             cache_dir = default_cache_dir() / "artifacts"
@@ -404,7 +404,7 @@ class RayExecutor:
 
     @staticmethod
     def _row_without_node(p: _Placement, run_id: str, status: str, error: str) -> dict[str, Any]:
-        from bench.runner import _base_row
+        from bench.execute.runner import _base_row
 
         # No node reported its environment: only the instance type asked for is known.
         row = _base_row(p.cell, run_id, {"instance_type": p.on or ""})
@@ -548,11 +548,11 @@ class _OnRayCores:
 
 def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, extra_env: dict[str, str],
                keep_warm: bool, driver: dict[str, str]) -> tuple[dict[str, Any], dict | None, list]:
-    """One cell on this node, as bench.runner runs it locally: (row, samples, extra rows)."""
+    """One cell on this node, as bench.execute.runner runs it locally: (row, samples, extra rows)."""
     global _warm
     import ray
 
-    from bench import runner, scenarios, targets
+    from bench.execute import runner, scenarios, targets
     from bench.paths import cache_dir as default_cache_dir
 
     row = runner._base_row(cell, run_id, _environment(on, driver))
@@ -581,7 +581,7 @@ def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, e
                        "ray_node_id": row["ray_node_id"]}, samples))
 
     hook = getattr(scenarios, "hook", None)
-    execute = hook(cell.scenario, "execute") if hook else None  # as bench.runner._run_cells does
+    execute = hook(cell.scenario, "execute") if hook else None  # as bench.execute.runner._run_cells does
     try:
         if execute is None:
             fields, samples = runner.execute_cell(pool, cell, root)

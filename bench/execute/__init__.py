@@ -1,0 +1,1 @@
+"""Running a plan: worker processes, the sweep, the Ray executor, compile-only."""
