@@ -12,22 +12,22 @@ A user's own model: ``bench.UserModel(factory)`` where ``factory()`` returns
 """
 
 from bench.errors import UsageError
-from bench.spec import Cell, Measure, Plan, UserModel
-
-__version__ = "0.1.0"
+from bench.plan.cell import Cell, Measure, UserModel
+from bench.plan.grid import Plan
+from bench.version import __version__
 
 __all__ = ["Cell", "Measure", "Plan", "UsageError", "UserModel", "load", "run_plan", "__version__"]
 
 
 def run_plan(*args, **kwargs):
-    """Run a Plan and return its results directory (see bench.execute.runner.run_plan)."""
-    from bench.execute.runner import run_plan as _run
+    """Run a Plan and return its results directory (see bench.execute.sweep.run_plan)."""
+    from bench.execute.sweep import run_plan as _run
 
     return _run(*args, **kwargs)
 
 
 def load(*args, **kwargs):
-    """Load one or more results directories into a pandas DataFrame (bench.results.load)."""
-    from bench.results import load as _load
+    """Load one or more results directories into a pandas DataFrame (bench.results.store.load)."""
+    from bench.results.store import load as _load
 
     return _load(*args, **kwargs)

@@ -99,7 +99,7 @@ def _first(values: list | None):
 
 
 def build_plan(args: argparse.Namespace):
-    from bench.spec import Plan
+    from bench.plan.grid import Plan
 
     measure = {"warmup_s": args.warmup, "min_duration_s": args.duration, "max_duration_s": args.max_duration,
                "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
@@ -118,7 +118,7 @@ def build_plan(args: argparse.Namespace):
         return Plan.from_suite(args.suite, measure=measure, **axes)
     if not args.model:
         raise UsageError("give --suite NAME or -m MODEL (see `trnbench list models`)")
-    from bench.spec import Measure
+    from bench.plan.cell import Measure
 
     m = Measure(**{k: v for k, v in measure.items() if v is not None})
     return Plan.from_grid(measure=m, **{k: v for k, v in axes.items() if v is not None})
@@ -127,8 +127,8 @@ def build_plan(args: argparse.Namespace):
 def _plan_to_resume(run_dir: str):
     from pathlib import Path
 
-    from bench.results import read_meta
-    from bench.spec import Plan
+    from bench.plan.grid import Plan
+    from bench.results.store import read_meta
 
     return Plan.from_dict(read_meta(Path(run_dir))["plan"], source=f"{run_dir}/run.json")
 
@@ -156,14 +156,13 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
         more = f" (first {len(shown)} shown; --format csv lists all)" if len(shown) < len(cells) else ""
         print(f"{len(cells)} cells{more}", file=sys.stderr)
         return 0
-    from bench.execute.executors import from_args
-    from bench.execute.runner import run_plan
+    from bench.execute.sweep import executor_from_args, run_plan
     from bench.render.tables import print_rows
-    from bench.results import read_rows
+    from bench.results.store import read_rows
 
     run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
                        instance=args.instance_type, progress=not args.no_progress,
-                       worker_memory_gb=args.worker_memory_gb, executor=from_args(args))
+                       worker_memory_gb=args.worker_memory_gb, executor=executor_from_args(args))
     rows = read_rows(run_dir)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
     print(f"results: {run_dir}", file=sys.stderr)
@@ -185,7 +184,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from bench.render.tables import print_rows
-    from bench.results import read_meta, read_rows, run_dirs
+    from bench.results.store import read_meta, read_rows, run_dirs
 
     rows = []
     for d in run_dirs(args.runs):
@@ -211,7 +210,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                          "pretrained": c.pretrained or ""})
         print_rows(rows, args.format, columns=MODEL_COLUMNS)
     elif args.what == "suites":
-        from bench.spec import find_suite, list_suites
+        from bench.plan.suite import find_suite, list_suites
         from bench.tomlfile import read_toml
 
         rows = [{"suite": n, "description": read_toml(find_suite(n)).get("description", "")}
@@ -233,7 +232,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     import json
 
-    from bench import env, targets
+    from bench import targets
+    from bench.results import env
 
     info = env.capture(args.instance_type)
     info["targets"] = {}
@@ -261,9 +261,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import run_cli
+    """Run vs run (exit 1 on a regression with --fail-on-regression), run vs published
+    figures (--reference), or a pivot (--by)."""
+    from bench.analysis.compare import compare_runs
+    from bench.analysis.pivot import pivot
+    from bench.analysis.reference import compare_reference
+    from bench.render.compare import render_comparison, render_pivot, render_reference
 
-    return run_cli(args)
+    if args.reference and args.by:
+        raise UsageError("give either --reference or --by, not both")
+    if args.reference:
+        rows, missing = compare_reference(args.runs, args.reference)
+        if not rows and not missing:
+            raise UsageError("no usable rows (status ok or unstable) in the given runs")
+        render_reference(rows, missing, args.reference, args.format)
+        return 0
+    if args.by:
+        render_pivot(pivot(args.runs, args.by, args.metric), args.format)
+        return 0
+    if len(args.runs) != 2:
+        raise UsageError(f"compare needs two runs, A and B (got {len(args.runs)}); "
+                         "for more runs side by side use --by run")
+    ignore = [c.strip() for c in (args.ignore_key or "").split(",") if c.strip()]
+    comparison = compare_runs(args.runs[0], args.runs[1], metrics=args.metric, threshold=args.threshold,
+                              alpha=args.alpha, ignore=ignore)
+    render_comparison(comparison, args.format)
+    if args.fail_on_regression and comparison.regressions:
+        print(f"regression: {comparison.summary()}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -296,7 +322,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="trnbench",
                      description="Benchmark models on AWS Neuron (trn1/trn2/inf2), CUDA and CPU, "
                                  "and record comparable results.")
-    from bench import __version__
+    from bench.version import __version__
 
     parser.add_argument("--version", action="version", version=f"trnbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

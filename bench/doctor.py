@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import env as host_env
 from bench import targets
 from bench.paths import ROOT, cache_dir
+from bench.results import env as host_env
 from bench.targets.neuron import flags as ncc
 from bench.targets.neuron import inventory, sdk
 
@@ -114,8 +114,10 @@ def _sdk_line(probe: sdk.SdkProbe) -> str:
 
 def check(out_dir: Path, seconds: float = 2.0) -> dict[str, Any]:
     """Compile and run tiny-bert on the neuron target (a device must be here): its row."""
-    from bench import Measure, Plan, run_plan
-    from bench.results import read_rows
+    from bench.execute.sweep import run_plan
+    from bench.plan.cell import Measure
+    from bench.plan.grid import Plan
+    from bench.results.store import read_rows
 
     measure = Measure(warmup_s=0.5, min_duration_s=seconds, max_duration_s=3 * seconds, min_samples=50)
     plan = Plan.from_grid(models=["tiny-bert"], targets=["neuron"], measure=measure, name="doctor")

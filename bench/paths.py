@@ -51,6 +51,11 @@ def reference_dir() -> Path:
     return _shipped("bench.data.reference", ROOT / "results" / "reference") or ROOT / "results" / "reference"
 
 
+def seeds_dir() -> Path | None:
+    """Fixed-seed inputs and reference outputs per card (seeds/, shipped as bench.data.seeds)."""
+    return _shipped("bench.data.seeds", ROOT / "seeds")
+
+
 def cache_dir() -> Path:
     """Compiled-artifact cache: $TRNBENCH_CACHE or ~/.cache/trnbench."""
     env = os.environ.get("TRNBENCH_CACHE")

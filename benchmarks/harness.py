@@ -220,8 +220,9 @@ def startup(rounds: int) -> None:
 
 def store(rounds: int) -> None:
     from bench import load
-    from bench.results import RunStore
-    from bench.spec import Measure, Plan
+    from bench.plan.cell import Measure
+    from bench.plan.grid import Plan
+    from bench.results.store import RunStore
 
     row = json.loads((ROOT / "benchmarks" / "sample_row.json").read_text())
     with tempfile.TemporaryDirectory() as out:
@@ -266,7 +267,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--configs", default="bert-base-uncased:eager,bert-base-uncased:jit,tiny-bert:eager")
     p.add_argument("--keep-freed-memory", action="store_true",
-                   help="agreement: both sides' processes keep freed memory (see bench.spec.Measure)")
+                   help="agreement: both sides' processes keep freed memory (see bench.plan.cell.Measure)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     configs = [tuple(c.split(":")) for c in args.configs.split(",")]

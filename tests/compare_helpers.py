@@ -1,13 +1,12 @@
 """Helpers for the compare/report tests: synthetic run directories and models of known speed.
 
-Synthetic runs are written with bench.results.RunStore, with latencies drawn from a known
+Synthetic runs are written with bench.results.store.RunStore, with latencies drawn from a known
 distribution, so a test can assert an exact ratio (B = A x 1.2 -> B/A = 1.20). The model
 factories are imported by name inside worker processes (like bench_test_plugins).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from bench.analysis import stats
-from bench.results import SCHEMA_VERSION, RunStore, load_samples, read_rows
+from bench.plan.cell import Cell
+from bench.results.schema import SCHEMA_VERSION
+from bench.results.store import RunStore, load_samples, read_rows
 
 BASE_KEY: dict[str, Any] = {
     "model": "syn-bert", "weights": "random", "target": "cpu", "compiler": "eager", "dtype": "fp32",
@@ -32,7 +33,7 @@ BASE_ENV: dict[str, Any] = {
 
 
 def cell_id(key: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return Cell.from_key(key).cell_id
 
 
 def closed_loop(latency_ns: np.ndarray, in_flight: int, t0: int = 10**12) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ def _card_dir(tmp_path, monkeypatch, text):
 
 
 def _newer_run(tmp_path):
-    from bench.results import SCHEMA_VERSION, RunStore
+    from bench.results.schema import SCHEMA_VERSION
+    from bench.results.store import RunStore
 
     store = RunStore.create(tmp_path / "runs", {"name": "x", "cells": []}, {})
     meta = json.loads((store.path / "run.json").read_text())

@@ -12,17 +12,12 @@ import pytest
 from compare_helpers import make_run, scaled_copy
 
 from bench import Measure, Plan, UserModel, run_plan
+from bench.analysis.compare import compare_runs, parse_threshold
+from bench.analysis.estimate import holm, parse_metrics
+from bench.analysis.estimate import quantile_draws as _quantile_draws
+from bench.analysis.pivot import pivot
+from bench.analysis.reference import compare_reference, load_reference
 from bench.cli import main
-from bench.compare import (
-    _quantile_draws,
-    compare_reference,
-    compare_runs,
-    holm,
-    load_reference,
-    parse_metrics,
-    parse_threshold,
-    pivot,
-)
 from bench.errors import UsageError
 
 HERE = os.path.dirname(__file__)
@@ -216,7 +211,7 @@ def test_compare_is_reproducible_and_fast(tmp_path):
 def test_generate_metrics_ttft_and_tpot(tmp_path):
     from compare_helpers import BASE_ENV, BASE_KEY, cell_id
 
-    from bench.results import RunStore
+    from bench.results.store import RunStore
 
     key = dict(BASE_KEY, model="syn-llama", scenario="generate", output_len=16)
     runs = []

@@ -14,7 +14,7 @@ import pytest
 
 from bench import Measure, Plan, UserModel, load, run_plan
 from bench.errors import UsageError
-from bench.results import RunStore
+from bench.results.store import RunStore
 
 
 def _plan(factories, quick, **measure):

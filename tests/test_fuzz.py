@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bench import models
 from bench.errors import UsageError
-from bench.results import load
-from bench.spec import Plan
+from bench.plan.grid import Plan
+from bench.results.store import load
 
 KEYS = ["models", "targets", "compilers", "dtypes", "scenarios", "batch_sizes", "seq_lens", "image_sizes",
         "weights", "compiler_args", "n_models", "workers_per_model", "threads_per_worker", "rates", "bogus"]

@@ -10,9 +10,10 @@ import pytest
 
 from bench import Plan, load, run_plan
 from bench.errors import UsageError
-from bench.results import COLUMNS, load_samples
+from bench.plan.cell import Cell, Measure
+from bench.results.schema import COLUMNS
+from bench.results.store import load_samples
 from bench.scenarios import generate
-from bench.spec import Cell, Measure
 
 MS = 1_000_000
 QUICK = Measure(warmup_s=0.1, min_duration_s=0.3, max_duration_s=0.6, min_samples=3, target_ci=0.0)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from bench import Plan, UserModel, load, run_plan
-from bench.results import COLUMNS, load_samples
+from bench.results.schema import COLUMNS
+from bench.results.store import load_samples
 
 
 def test_smoke_suite_runs_end_to_end_and_loads_back(tmp_path):

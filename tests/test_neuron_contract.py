@@ -267,7 +267,7 @@ def test_native_sync_synchronises_the_device(monkeypatch):
 
 
 def _cell(compiler, compiler_args=()):
-    from bench.spec import Cell
+    from bench.plan.cell import Cell
 
     return Cell(model="tiny-bert", target="neuron", compiler=compiler, compiler_args=tuple(compiler_args))
 

@@ -19,7 +19,7 @@ from neuron_helpers import STAND_INS
 from bench import Measure, Plan, load, run_plan
 from bench.cli import main as cli_main
 from bench.errors import UsageError
-from bench.spec import Cell
+from bench.plan.cell import Cell
 from bench.targets import get as get_target
 from bench.targets.neuron import flags, inventory, sdk
 
@@ -188,7 +188,7 @@ def test_auto_cast_follows_the_installed_compiler_when_the_flag_is_absent(host, 
 
 def test_pypi_placeholders_give_no_versions(host, tmp_path):
     host.sdk("wrong_package")  # torch-neuronx 1.0 and neuronx-cc 1.0.post1, as PyPI ships them
-    from bench import env
+    from bench.results import env
 
     assert env.package_version("neuronx-cc") == "" and env.package_version("torch-neuronx") == ""
     captured = env.capture()

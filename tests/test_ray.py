@@ -21,18 +21,18 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from bench import Measure, Plan, UsageError, UserModel  # noqa: E402
-from bench.execute.executors import (  # noqa: E402
+from bench.execute.ray import (  # noqa: E402
     NEURON_CORES,
     RayExecutor,
     _OnRayCores,
     _Placement,
     _why_not,
-    from_args,
     need_for,
 )
-from bench.execute.runner import run_plan  # noqa: E402
-from bench.results import read_meta, read_rows  # noqa: E402
-from bench.spec import Cell  # noqa: E402
+from bench.execute.sweep import executor_from_args as from_args  # noqa: E402
+from bench.execute.sweep import run_plan  # noqa: E402
+from bench.plan.cell import Cell  # noqa: E402
+from bench.results.store import read_meta, read_rows  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -9,7 +9,8 @@ import pytest
 
 from bench import load
 from bench.errors import UsageError
-from bench.results import SCHEMA_VERSION, RunStore, load_samples, read_rows
+from bench.results.schema import SCHEMA_VERSION
+from bench.results.store import RunStore, load_samples, read_rows
 
 
 def _store(tmp_path, n=3):

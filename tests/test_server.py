@@ -16,9 +16,10 @@ import pytest
 
 from bench import Plan, UserModel, load, run_plan
 from bench.errors import UsageError
-from bench.results import COLUMNS, KEY_COLUMNS, load_samples
+from bench.plan.cell import Cell, Measure
+from bench.results.schema import COLUMNS, KEY_COLUMNS
+from bench.results.store import load_samples
 from bench.scenarios import arrivals, server
-from bench.spec import Cell, Measure
 
 SERVICE_S = 0.010
 THREADS = 2

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 PERCENTILES: dict[str, float] = {
     "p0": 0.0, "p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9, "p100": 100.0,
@@ -31,9 +30,11 @@ def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int |
     """
     if n <= 0:
         return None, None
+    from scipy.stats import binom  # imported here: planning and the CLI never pay for scipy
+
     alpha = 1.0 - confidence
-    r = int(sps.binom.ppf(alpha / 2, n, q))  # 1-based rank: P(B <= r-1) < alpha/2
-    s = int(sps.binom.ppf(1 - alpha / 2, n, q)) + 1  # P(B >= s) <= alpha/2
+    r = int(binom.ppf(alpha / 2, n, q))  # 1-based rank: P(B <= r-1) < alpha/2
+    s = int(binom.ppf(1 - alpha / 2, n, q)) + 1  # P(B >= s) <= alpha/2
     lo = r - 1 if r >= 1 else None
     hi = s - 1 if s <= n else None
     return lo, hi
@@ -140,6 +141,11 @@ class StopRule:
     max_duration_s: float
     min_samples: int
     target_ci: float
+
+    def __post_init__(self) -> None:
+        # scipy is imported lazily (planning never pays for it), but never inside a timed loop:
+        # an import holds the GIL for ~1 s and would stall every other request thread
+        import scipy.stats  # noqa: F401
 
     def should_stop(self, latency_ns: np.ndarray | list[int], elapsed_s: float) -> bool:
         return self.decide(len(latency_ns), elapsed_s, lambda: np.asarray(latency_ns))

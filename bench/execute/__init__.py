@@ -1,1 +1,2 @@
-"""Running a plan: worker processes, the sweep, the Ray executor, compile-only."""
+"""Running a plan: worker processes (pool, worker), one cell to one row (cell), the sweep
+(sweep: local, or ray), and compile-only (precompile)."""

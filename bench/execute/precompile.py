@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
-from bench.execute.worker import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
+from bench.execute.pool import WorkerDied, WorkerError, WorkerProcess, WorkerTimeout
 from bench.paths import cache_dir as default_cache_dir
-from bench.spec import Cell, Plan, UserModel
+from bench.plan.cell import Cell, UserModel
+from bench.plan.grid import Plan
 
 COMPILE_TIMEOUT_S = 3 * 3600.0
 
@@ -78,8 +79,8 @@ def compile_plan(plan: Plan, cache_dir: str | Path | None = None,
                         proc = None
                         row.update(status="failed", error=str(exc))
                     else:
-                        row.update(status="cached" if res.get("cache_hit") else "compiled",
-                                   compile_s=res.get("compile_s"), artifact=res.get("artifact"), error="")
+                        row.update(status="cached" if res.cache_hit else "compiled",
+                                   compile_s=res.compile_s, artifact=res.artifact, error="")
                     row["wall_s"] = round(time.perf_counter() - t0, 3)
                 rows.append(row)
                 if on_row:

@@ -1,9 +1,11 @@
 """The worker process: builds the model once, compiles/loads it per cell, issues requests.
 
 The orchestrator talks to a worker over a pipe with small messages:
-  ("prepare", {"cell", "leader", "cache_root"}) -> compile/load, accuracy, first call
-  ("measure", {"cell", "leader"})               -> the scenario's raw sample arrays
+  ("prepare", {"cell", "leader", "cache_root"})  -> a PrepareReport (compile/load, accuracy, first call)
+  ("measure", {"cell", "leader", "start_ns"})    -> a MeasureReport (the scenario's raw arrays)
   ("close", None)
+The cell's scenario does the work (bench.scenarios.base.Scenario.prepare / .measure), seeing
+this process through `Worker`, its WorkerContext.
 Replies are ("ok", result) or ("error", message, traceback). Workers start with `spawn`
 or from a `forkserver` that has imported torch and transformers but never a Neuron
 runtime, so the start-up cost is paid once per model group, not once per cell.
@@ -15,114 +17,43 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from bench.spec import Cell, UserModel
+from bench.plan.cell import Cell, UserModel
+from bench.scenarios.base import MeasureReport, PrepareReport, WorkerContext
 
 
-class WorkerError(Exception):
-    """The worker reported an exception; `detail` holds its traceback."""
+class Worker(WorkerContext):
+    """The worker's state, as scenarios see it (bench.scenarios.base.WorkerContext)."""
 
-    def __init__(self, message: str, detail: str = ""):
-        super().__init__(message)
-        self.detail = detail
-
-
-class WorkerDied(Exception):
-    """The worker process exited (crash, signal, out of memory)."""
-
-
-class WorkerTimeout(Exception):
-    """The worker did not answer within the allowed time."""
-
-
-class WorkerProcess:
-    """Parent-side handle of one worker process (one model copy)."""
-
-    def __init__(self, ctx, target_name: str, model_ref: str | UserModel, index: int, stop_event,
-                 env: dict[str, str]):
+    def __init__(self, target, model_ref: str | UserModel, index: int, stop_event, malloc_kept: bool | None):
+        self.target = target
+        self.model_ref = model_ref
         self.index = index
-        self.created = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the worker's clock
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=main, args=(child, target_name, model_ref, index, stop_event, env),
-                                name=f"trnbench-worker-{index}", daemon=True)
-        self.proc.start()
-        child.close()
+        self.stop_event = stop_event
+        self.prepared = None  # Prepared of the last prepared cell
+        self.malloc_kept = malloc_kept  # keep_freed_memory asked for: did mallopt take it?
+        # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output; "user_inputs"
+        self.modules: dict[Any, Any] = {}
+        self._described = False
 
-    def send(self, op: str, payload: Any = None) -> None:
-        try:
-            self.conn.send((op, payload))
-        except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
-            raise WorkerDied(self._death()) from exc
+    def module(self, cell: Cell, dtype: str = "fp32"):
+        return _module(self, cell, dtype)
 
-    def recv(self, timeout_s: float) -> Any:
-        """Wait (sleeping, not spinning) for the reply to the last request."""
-        ready = wait([self.conn, self.proc.sentinel], timeout=timeout_s)
-        if not ready:
-            raise WorkerTimeout(f"timed out after {timeout_s:.0f} s")
-        if self.conn in ready or self.conn.poll():
-            try:
-                reply = self.conn.recv()
-            except (EOFError, ConnectionResetError, OSError) as exc:
-                raise WorkerDied(self._death()) from exc
-            if reply[0] == "ok":
-                return reply[1]
-            raise WorkerError(reply[1], reply[2])
-        raise WorkerDied(self._death())
+    def describe(self) -> dict[str, Any] | None:
+        if self._described:
+            return None
+        import torch
 
-    def _death(self) -> str:
-        self.proc.join(timeout=5)
-        code = self.proc.exitcode
-        if code is None:
-            return "worker stopped answering"
-        if code < 0:
-            import signal
+        self._described = True
+        facts = dict(self.target.describe())
+        facts["torch_threads"] = torch.get_num_threads()
+        return facts
 
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = str(-code)
-            hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
-            return f"worker died with signal {name}{hint}"
-        return f"worker exited with status {code}"
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        if self.proc.is_alive():
-            try:
-                self.conn.send(("close", None))
-            except OSError:
-                pass
-            self.proc.join(timeout=timeout_s)
-        self.kill()
-
-    def kill(self) -> None:
-        """Kill the worker and everything it started (its process group)."""
-        if self.proc.is_alive():
-            import signal
-
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-            self.proc.join(timeout=5)
-        self.conn.close()
-
-
-# -- child side ---------------------------------------------------------------------------
-
-
-@dataclass
-class _State:
-    target: Any
-    model_ref: str | UserModel
-    index: int
-    stop_event: Any
-    modules: dict[Any, Any] = field(default_factory=dict)  # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output
-    current: Any = None  # Prepared of the last prepared cell
-    described: bool = False
-    malloc_kept: bool | None = None  # keep_freed_memory asked for: did mallopt take it?
+    def prepare(self, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
+        return _prepare(self, cell, leader, cache_root)
 
 
 def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: int, stop_event,
@@ -134,7 +65,7 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
     kept = keep_freed_memory() if env.get(KEEP_FREED_MEMORY_ENV) else None
     from bench import targets
 
-    state = _State(targets.get(target_name), model_ref, index, stop_event, malloc_kept=kept)
+    state = Worker(targets.get(target_name), model_ref, index, stop_event, malloc_kept=kept)
     state.target.setup_process(index)
     handlers = {"prepare": _prepare_for_scenario, "measure": _measure}
     while True:
@@ -201,7 +132,7 @@ def _limit_memory(gib: str | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _module(state: _State, cell: Cell, dtype: str):
+def _module(state: Worker, cell: Cell, dtype: str):
     """The fp32 eager module (built once per process and image size) or its dtype copy."""
     import copy
 
@@ -230,7 +161,7 @@ def _torch_dtype(dtype: str):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
 
 
-def _inputs(state: _State, cell: Cell) -> tuple:
+def _inputs(state: Worker, cell: Cell) -> tuple:
     from bench import models
 
     if isinstance(state.model_ref, UserModel):
@@ -239,7 +170,7 @@ def _inputs(state: _State, cell: Cell) -> tuple:
     return models.make_inputs(card, cell.batch_size, cell.seq_len, cell.image_size)
 
 
-def _cache_key(state: _State, cell: Cell, inputs: tuple) -> dict[str, Any] | None:
+def _cache_key(state: Worker, cell: Cell, inputs: tuple) -> dict[str, Any] | None:
     if isinstance(state.model_ref, UserModel):
         return None  # a user's module can change without its name changing: never cached
     from importlib.metadata import version
@@ -262,83 +193,93 @@ def _as_numpy(output):
     return np.concatenate([t.detach().float().cpu().numpy().ravel() for t in tensors])
 
 
-def _prepare(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
-    import torch
+def _prepare(state: Worker, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
+    """Build (once), compile or load, check the leader's output against eager fp32, first call."""
 
     from bench.analysis import accuracy
 
-    cell: Cell = payload["cell"]
-    leader: bool = payload["leader"]
     target = state.target
     if state.malloc_kept is False:
         raise RuntimeError("keep_freed_memory needs glibc's mallopt (Linux); this C library has none")
-    result: dict[str, Any] = {} if state.described else {"ready_at": time.perf_counter()}
+    report = PrepareReport(ready_at=None if state._described else time.perf_counter())
     target.configure_cell(cell)
     t0 = time.perf_counter()
     reference_module = _module(state, cell, "fp32")
     inputs = _inputs(state, cell)
     reference = None
     if leader:  # eager fp32 output, once per input shape (latency and throughput cells share it)
+        report.model_fingerprint = _fingerprint(state, cell, reference_module)
         ref_key = ("reference", cell.batch_size, cell.seq_len, cell.image_size)
         if ref_key not in state.modules:
-            with torch.inference_mode():
-                state.modules[ref_key] = _as_numpy(reference_module(*inputs))
-        reference = state.modules[ref_key]
+            state.modules[ref_key] = _reference(state, cell, reference_module, inputs, report.model_fingerprint)
+        reference, report.reference_source = state.modules[ref_key]
     module = _module(state, cell, cell.dtype)
-    result["build_s"] = time.perf_counter() - t0
+    report.build_s = time.perf_counter() - t0
     cast = tuple(t.to(_torch_dtype(cell.dtype)) if t.is_floating_point() else t for t in inputs)
-    state.current = None
-    prepared = target.prepare(module, cast, cell, _cache_key(state, cell, cast),
-                              _cache_root(payload))
+    state.prepared = None
+    prepared = target.prepare(module, cast, cell, _cache_key(state, cell, cast), cache_root)
     with target.thread_context():
         t1 = time.perf_counter_ns()
         output = prepared.fn(*prepared.inputs)
         target.sync()
-        first_call_ms = (time.perf_counter_ns() - t1) / 1e6
-    state.current = prepared
-    result.update(compile_s=prepared.compile_s, load_s=prepared.load_s, first_call_ms=first_call_ms,
-                  cache_hit=prepared.cache_hit, artifact=prepared.artifact)
+        report.first_call_ms = (time.perf_counter_ns() - t1) / 1e6
+    state.prepared = prepared
+    report.compile_s, report.load_s = prepared.compile_s, prepared.load_s
+    report.cache_hit, report.artifact = prepared.cache_hit, prepared.artifact
     if leader:  # a target may compute in a coarser precision than the dtype (neuronx-cc --auto-cast)
-        tol = target.accuracy_dtype(cell)
-        result.update(accuracy.compare(reference, _as_numpy(output), tol))
-    if not state.described:
-        result["device"] = target.describe()
-        result["device"]["torch_threads"] = torch.get_num_threads()
-        state.described = True
-    return result
+        judged = accuracy.compare(reference, _as_numpy(output), target.accuracy_dtype(cell))
+        report.max_abs_err, report.cosine = judged["max_abs_err"], judged["cosine"]
+        report.accuracy_ok, report.accuracy_error = bool(judged["accuracy_ok"]), str(judged["accuracy_error"])
+    report.device = state.describe()
+    return report
 
 
-def _cache_root(payload: dict[str, Any]):
-    from pathlib import Path
+def _fingerprint(state: Worker, cell: Cell, module) -> str:
+    """The built weights' hash (bench.seeds.fingerprint), once per module."""
+    from bench import seeds
 
-    return Path(payload["cache_root"])
-
-
-def _prepare_for_scenario(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
-    """`_prepare`, unless the cell's scenario prepares itself (generate: NxD Inference, HF generate)."""
-    from bench import scenarios
-
-    hook = scenarios.hook(payload["cell"].scenario, "worker_prepare")
-    return hook(state, payload) if hook is not None else _prepare(state, payload)
+    key = ("fingerprint", cell.image_size)
+    if key not in state.modules:
+        state.modules[key] = seeds.fingerprint(module)
+    return state.modules[key]
 
 
-def _measure(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
+def _reference(state: Worker, cell: Cell, module, inputs: tuple, fingerprint: str):
+    """(eager fp32 output, where it came from): seeds/ when it holds this model at this shape
+    (same weights fingerprint), else computed here."""
+    import torch
+
+    from bench import seeds
+
+    if not isinstance(state.model_ref, UserModel):
+        seed = seeds.load(str(state.model_ref))
+        if (seed is not None and seed.output is not None and cell.weights == "random"
+                and seed.matches(fingerprint, cell.batch_size, cell.seq_len, cell.image_size)):
+            return seed.output.astype("float64").ravel(), "seeds"
+    with torch.inference_mode():
+        return _as_numpy(module(*inputs)), "computed"
+
+
+def _prepare_for_scenario(state: Worker, payload: dict[str, Any]) -> PrepareReport:
+    """The cell's scenario prepares (by default `_prepare`; generate builds a generator)."""
     from bench import scenarios
 
     cell: Cell = payload["cell"]
-    hook = scenarios.hook(cell.scenario, "worker_measure")  # server (open loop), generate
+    report = scenarios.get(cell.scenario).prepare(state, cell, payload["leader"], Path(payload["cache_root"]))
+    if report.ready_at is None and report.device is not None:
+        report.ready_at = time.perf_counter()
+    return report
+
+
+def _measure(state: Worker, payload: dict[str, Any]) -> MeasureReport:
+    from bench import scenarios
+
+    cell: Cell = payload["cell"]
+    if state.prepared is None:
+        raise RuntimeError("measure before prepare")
     faults = minor_faults()
-    if hook is not None:
-        result = hook(state, payload)
-    else:
-        prepared = state.current
-        if prepared is None:
-            raise RuntimeError("measure before prepare")
-        result = scenarios.get(cell.scenario).run(prepared.fn, prepared.inputs, state.target, cell,
-                                                  state.stop_event, payload["leader"])
-    if isinstance(result, dict):
-        result["minor_faults"] = minor_faults() - faults
-    return result
+    arrays = scenarios.get(cell.scenario).measure(state, cell, payload["leader"], payload.get("start_ns"))
+    return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults)
 
 
 def minor_faults() -> int:

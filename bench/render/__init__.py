@@ -1,1 +1,1 @@
-"""What a person reads: tables, reports, plots."""
+"""What a person reads: number formats, terminal tables, comparisons, HTML/Markdown reports, plots."""

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare import METRICS, PooledCell, _Samples, shape_label
+from bench.analysis.estimate import METRICS, estimate, row_rng
+from bench.analysis.samples import PooledCell, Samples
+from bench.plan.cell import shape_label
 
 LOG_SPAN = 5.0  # use a log axis when max/min over a panel exceeds this
 PANEL_W, PANEL_H = 6.0, 3.8
@@ -131,7 +133,7 @@ def latency_cdf(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     plt = _pyplot()
     data = []
     for r in rows:
-        x = _Samples(PooledCell({}, [r])).latency_ms()
+        x = Samples(PooledCell({}, [r])).latency_ms()
         if x is not None and x.size:
             data.append((r, x))
     if not data:
@@ -170,9 +172,8 @@ def latency_cdf(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
 
 
 def _throughput_ci(row: dict[str, Any]) -> tuple[float, float] | None:
-    from bench.compare import _rng, estimate
 
-    e = estimate(_Samples(PooledCell({}, [row])), METRICS["throughput"], _rng({"cell": row.get("cell_id")}, "t", 0))
+    e = estimate(Samples(PooledCell({}, [row])), METRICS["throughput"], row_rng({"cell": row.get("cell_id")}, "t", 0))
     if e is None or e.draws is None:
         return None
     lo, hi = np.percentile(e.draws, [2.5, 97.5])

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.results import read_meta, read_rows, run_dirs
+from bench.results.store import read_meta, read_rows, run_dirs
 
 ENV_FIELDS = [
     ("instance", "instance_type"), ("host", "hostname"), ("CPU", "cpu_model"), ("CPU count", "cpu_count"),
@@ -182,9 +182,9 @@ figcaption{font-size:.9em;color:#444;max-width:60em}
 
 
 def _html_table(headers: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
-    from bench.render.tables import _numeric
+    from bench.render.format import is_numeric
 
-    numeric = [_numeric([b[i] for b in body]) for i in range(len(headers))]
+    numeric = [is_numeric([b[i] for b in body]) for i in range(len(headers))]
     out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>",
            "<tbody>"]
     for n, cells in enumerate(body):

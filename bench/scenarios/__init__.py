@@ -1,19 +1,7 @@
-"""Scenario registry. Each scenario module has two halves:
+"""Scenario registry: name -> Scenario. Adding a scenario is one module and one line here.
 
-- `run(fn, inputs, target, cell, stop_event, leader) -> dict of numpy arrays` runs in a worker;
-- `summarise(parts, cell) -> (row columns, raw sample arrays)` runs in the orchestrator
-  over the parts returned by all of a cell's model processes.
-
-Optional hooks, for scenarios the closed loop does not fit:
-- `worker_measure(state, payload)` replaces `run` in the worker (it sees the worker's
-  state: process index, prepared model, target, stop event; `payload["start_ns"]` is the
-  common start time the orchestrator picked) — `server`, `generate`;
-- `worker_prepare(state, payload)` replaces the worker's preparation — `generate`;
-- `execute(pool, cell, cache_root, record)` replaces `runner.execute_cell` in the
-  orchestrator (`runner.execute` dispatches) and may `record(cell, fields, samples)` extra
-  rows — `server`'s max-rate search;
-- `check(cell)` validates a cell at plan time (raises UsageError).
-A summary may set `stability` itself (the runner's spread rules do not fit every scenario).
+A plug-in scenario (a user's own way of applying load) is named "package.module:attr",
+where attr is a `bench.scenarios.base.Scenario` instance or subclass.
 
 Names follow MLPerf LoadGen: `latency` is SingleStream, `throughput` is Offline, `server`
 is Server; `generate` measures LLM decoding with vLLM's definitions.
@@ -21,37 +9,34 @@ is Server; `generate` measures LLM decoding with vLLM's definitions.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from functools import cache
 
-_SCENARIOS = {
-    "latency": "bench.scenarios.latency",
-    "throughput": "bench.scenarios.throughput",
-    "server": "bench.scenarios.server",
-    "generate": "bench.scenarios.generate",
+from bench.errors import UsageError
+from bench.plugins import load
+from bench.scenarios.base import Column, MeasureReport, PrepareReport, Scenario, WorkerContext
+
+__all__ = ["Column", "MeasureReport", "PrepareReport", "Scenario", "WorkerContext", "get", "names"]
+
+_BUILTIN = {
+    "latency": "bench.scenarios.latency:SCENARIO",
+    "throughput": "bench.scenarios.throughput:SCENARIO",
+    "server": "bench.scenarios.server:SCENARIO",
+    "generate": "bench.scenarios.generate:SCENARIO",
 }
 
 
 def names() -> list[str]:
-    return list(_SCENARIOS)
+    return list(_BUILTIN)
 
 
-def get(name: str) -> ModuleType:
-    return importlib.import_module(_SCENARIOS[name])
+def is_known(name: str) -> bool:
+    """A built-in name, or a plug-in spec ("package.module:attr")."""
+    return name in _BUILTIN or ":" in name
 
 
-def hook(name: str, attr: str):
-    """A scenario's optional hook (see above), or None."""
-    return getattr(get(name), attr, None)
-
-
-_PLAN_CHECKED = ("server", "generate")  # scenarios with a check(); the others import scipy
-
-
-def check(cell) -> None:
-    """Plan-time validation of a cell by its scenario, where the scenario has any."""
-    if cell.scenario not in _PLAN_CHECKED:
-        return
-    fn = hook(cell.scenario, "check")
-    if fn is not None:
-        fn(cell)
+@cache
+def get(name: str) -> Scenario:
+    scenario = load("scenario", name, _BUILTIN, f"{', '.join(_BUILTIN)}, or package.module:attr")
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"scenario {name!r} is a {type(scenario).__name__}, not a bench.scenarios.base.Scenario")
+    return scenario

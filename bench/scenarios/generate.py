@@ -26,11 +26,10 @@ How tokens are timed
   decoding loop without a streamer, so the timer is a forward hook on the adapter: one
   timestamp per forward, i.e. per generated token (see `bench.targets.neuron.nxdi`).
 
-Hooks into the worker (see `bench.scenarios`): `worker_prepare` replaces the worker's
-plain preparation (for cpu/cuda it runs it, then swaps the prepared callable for a
-generator over the HF model inside the TensorsOnly wrapper and times one cold request as
-`first_call_ms`; for nxdi it builds the NxD model instead), `worker_measure` runs the
-request loop. Like the closed loop, the loop stops only when the leader's stopping rule
+`GenerateScenario.prepare` (bench.scenarios.base) goes beyond the worker's plain
+preparation: for cpu/cuda it runs it, then swaps the prepared callable for a generator over
+the HF model inside the TensorsOnly wrapper and times one cold request as `first_call_ms`;
+for nxdi it builds the NxD model instead. `measure` runs the request loop. Like the closed loop, the loop stops only when the leader's stopping rule
 says so: `min_samples` requests and `min_duration_s`, then the CI or `max_duration_s`. `check` validates a cell at plan
 time. Nothing here imports torch at module level: `summarise` runs in the orchestrator.
 """
@@ -42,12 +41,14 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.errors import UsageError
-from bench.spec import Cell, UserModel
+from bench.plan.cell import Cell, UserModel
+from bench.scenarios.base import Column, PrepareReport, Scenario, WorkerContext
 
 DEFAULT_OUTPUT_LEN = 128
 NXDI = "nxdi"
@@ -188,38 +189,46 @@ class HfGenerator:
         return int(out.shape[-1] - self.input_ids.shape[-1])
 
 
-def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker hook for `prepare`: the usual preparation, then a generator in `state.current`."""
-    cell: Cell = payload["cell"]
-    if cell.compiler == NXDI:
-        from bench.targets.neuron import nxdi
-
-        return nxdi.worker_prepare(state, payload)
-    from bench.execute import worker
-
-    result = worker._prepare(state, payload)  # build, place, accuracy of the forward, first call
-    prepared = state.current
+def prepare_hf(ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
+    """cpu / cuda: the usual preparation, then a generator over the HF model inside the wrapper."""
+    report = ctx.prepare(cell, leader, cache_root)  # build, place, accuracy of the forward, first call
+    prepared = ctx.prepared
     model = getattr(prepared.fn, "model", None)
     if model is None or not hasattr(model, "generate"):
         raise RuntimeError(f"generate needs the transformers model behind compiler {cell.compiler}; "
                            f"got {type(prepared.fn).__name__}")
     input_ids, attention_mask = prepared.inputs[:2]
-    generator = HfGenerator(model, input_ids, attention_mask, cell.output_len, state.target.sync)
+    generator = HfGenerator(model, input_ids, attention_mask, cell.output_len, ctx.target.sync)
     # the first (cold) call of a generate cell is a whole request: it also sizes the cell timeout
-    with state.target.thread_context():
+    with ctx.target.thread_context():
         t0 = time.perf_counter_ns()
         generator(lambda: None)
-        result["first_call_ms"] = (time.perf_counter_ns() - t0) / 1e6
-    state.current = replace(prepared, fn=generator)
-    return result
+        report.first_call_ms = (time.perf_counter_ns() - t0) / 1e6
+    ctx.prepared = replace(prepared, fn=generator)
+    return report
 
 
-def worker_measure(state, payload: dict[str, Any]) -> dict[str, np.ndarray]:
-    cell: Cell = payload["cell"]
-    if state.current is None:
-        raise RuntimeError("measure before prepare")
-    return run_requests(state.current.fn, cell, stop_event=state.stop_event, leader=payload["leader"],
-                        context=state.target.thread_context)
+def prepare_nxdi(ctx: WorkerContext, cell: Cell, cache_root: Path) -> PrepareReport:
+    """neuron (compiler nxdi): build or load the NxD Inference model, then one cold request."""
+    from bench import models
+    from bench.targets.base import Prepared
+    from bench.targets.neuron import nxdi
+
+    ctx.target.configure_cell(cell)
+    card = models.card(str(cell.model))
+    ctx.prepared = None
+    t0 = time.perf_counter()
+    built = nxdi.build(card, cell, lambda: ctx.module(cell, "fp32").model, cache_root)
+    generator = built["generator"]
+    t1 = time.perf_counter_ns()
+    generator(lambda: None)
+    first_call_ms = (time.perf_counter_ns() - t1) / 1e6
+    ctx.prepared = Prepared(fn=generator, inputs=built["inputs"], compile_s=built["compile_s"],
+                            load_s=built["load_s"], cache_hit=built["cache_hit"], artifact=built["artifact"])
+    build_s = time.perf_counter() - t0 - (built["compile_s"] or 0.0) - built["load_s"] - first_call_ms / 1e3
+    return PrepareReport(build_s=build_s, compile_s=built["compile_s"], load_s=built["load_s"],
+                         first_call_ms=first_call_ms, cache_hit=built["cache_hit"], artifact=built["artifact"],
+                         device=ctx.describe())
 
 
 def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, stop_event=None,
@@ -312,3 +321,42 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str,
             "token_offsets": np.concatenate([[0], np.cumsum([len(t) for t in token_lists])]).astype(np.int64),
         }
     return row, samples
+
+
+def _in_out(row: dict[str, Any]) -> str:
+    out = row.get("output_len")
+    if out is None or out != out:
+        return ""
+    return f"{row.get('input_len') or row.get('seq_len')}/{int(out)}"
+
+
+class GenerateScenario(Scenario):
+    """LLM decoding, one request (a batch of prompts) at a time per model copy."""
+
+    uses = ("output_len",)
+    columns = (Column("in/out", _in_out), Column("TTFT ms", "ttft_ms_p50"), Column("TPOT ms", "tpot_ms_p50"),
+               Column("tokens/s", "output_tokens_per_s", 1))
+
+    def plan(self, cell: Cell) -> Cell:
+        return replace(cell, output_len=cell.output_len or DEFAULT_OUTPUT_LEN, n_models=cell.n_models or 1,
+                       workers_per_model=cell.workers_per_model or 1)
+
+    def check(self, cell: Cell) -> None:
+        check(cell)
+
+    def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
+        if cell.compiler == NXDI:
+            return prepare_nxdi(ctx, cell, cache_root)
+        return prepare_hf(ctx, cell, leader, cache_root)
+
+    def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
+        if ctx.prepared is None:
+            raise RuntimeError("measure before prepare")
+        return run_requests(ctx.prepared.fn, cell, stop_event=ctx.stop_event, leader=leader,
+                            context=ctx.target.thread_context)
+
+    def summarise(self, parts, cell):
+        return summarise(parts, cell)
+
+
+SCENARIO = GenerateScenario()

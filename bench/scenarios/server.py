@@ -51,8 +51,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.plan.cell import Cell, Measure
 from bench.scenarios import arrivals
-from bench.spec import Cell, Measure
+from bench.scenarios.base import Column, MeasureFn, RecordFn, Scenario, WorkerContext
 
 SPIN_NS = 80_000  # the last 80 us before a send time are spun rather than slept
 MAX_SLEEP_S = 0.05  # a waiting thread looks for a stop request at least this often
@@ -93,19 +94,6 @@ def over_limit(n_measured: int) -> int:
 # -- worker side ----------------------------------------------------------------------------
 
 
-def worker_measure(state, payload: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Called by the worker for a `measure` request (instead of the closed-loop `run`)."""
-    cell: Cell = payload["cell"]
-    prepared = state.current
-    if prepared is None:
-        raise RuntimeError("measure before prepare")
-    fn, inputs = prepared.fn, prepared.inputs
-    target = state.target
-    return run_open_loop(lambda: fn(*inputs), target.sync, target.thread_context, cell,
-                         share=state.index, n_shares=cell.n_models, start_ns=payload.get("start_ns"),
-                         stop_event=state.stop_event)
-
-
 def _wait_until(due: int, stopped: Callable[[], bool]) -> bool:
     """Sleep until `due` (perf_counter_ns), spinning only the last SPIN_NS; False if stopped."""
     pc = time.perf_counter_ns
@@ -126,7 +114,7 @@ def run_open_loop(call: Callable[[], Any], sync: Callable[[], None], context: Ca
                   stop_event=None) -> dict[str, np.ndarray]:
     """Serve share `share` of `n_shares` of the cell's arrival schedule; raw per-request times."""
     if cell.rate_qps is None:
-        raise ValueError("a server cell without a rate is a max-rate search: run it with bench.execute.runner.execute")
+        raise ValueError("a server cell without a rate is a max-rate search: run it with bench.execute.cell.execute")
     m = cell.measure
     offsets, window = build_schedule(m, float(cell.rate_qps), cell.burstiness)
     warm_ns = int(m.warmup_s * 1e9)
@@ -286,18 +274,6 @@ def validity(row: dict[str, Any], cell: Cell, stop_reasons: set[str]) -> tuple[s
 # -- max-rate search (orchestrator) ---------------------------------------------------------
 
 
-def execute(pool, cell: Cell, cache_root, record: Callable[[Cell, dict, dict | None], None] | None = None):
-    """Runner hook: one cell at its rate, or (rate None) the max-rate search on the same pool."""
-    from bench.execute.runner import execute_cell
-
-    def run(c: Cell):
-        return execute_cell(pool, c, cache_root)
-
-    if cell.rate_qps is not None:
-        return run(cell)
-    return find_max_rate(run, cell, record)
-
-
 def _round_rate(rate: float) -> float:
     return float(f"{rate:.3g}")
 
@@ -376,3 +352,52 @@ def check(cell: Cell) -> None:
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                   or not value > 0 or not math.isfinite(value)):
             raise UsageError(f"{name} must be a positive number, got {value!r}")
+
+
+class ServerScenario(Scenario):
+    """Open-loop arrivals at `rate_qps` (or the max-rate search when it is None)."""
+
+    uses = ("rate_qps", "p99_bound_ms", "burstiness")
+    columns = (Column("rate q/s", lambda r: _rate_text(r)), Column("validity", "validity"),
+               Column("max rate q/s", "max_rate_qps", 1))
+
+    def plan(self, cell: Cell) -> Cell:
+        # each copy's threads are its concurrent slots: one unless asked; burstiness 1 is Poisson
+        return replace(cell, workers_per_model=cell.workers_per_model or 1,
+                       burstiness=None if cell.burstiness == 1 else cell.burstiness)
+
+    def check(self, cell: Cell) -> None:
+        check(cell)
+
+    def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
+        """This copy's share of the schedule; every copy starts at the orchestrator's `start_ns`."""
+        prepared, target = ctx.prepared, ctx.target
+        if prepared is None:
+            raise RuntimeError("measure before prepare")
+        fn, inputs = prepared.fn, prepared.inputs
+        return run_open_loop(lambda: fn(*inputs), target.sync, target.thread_context, cell,
+                             share=ctx.index, n_shares=cell.n_models, start_ns=start_ns, stop_event=ctx.stop_event)
+
+    def summarise(self, parts, cell):
+        return summarise(parts, cell)
+
+    def stability(self, summary: dict[str, Any]) -> str:
+        # open-loop latency is wide by nature (queueing): the verdict is `validity`
+        return ""
+
+    def execute(self, measure: MeasureFn, cell: Cell, record: RecordFn | None):
+        """One cell at its rate, or (rate None) the max-rate search on the same pool."""
+        if cell.rate_qps is not None:
+            return measure(cell)
+        return find_max_rate(measure, cell, record)
+
+
+def _rate_text(row: dict[str, Any]) -> str:
+    rate = row.get("offered_rate_qps") or row.get("rate_qps")
+    try:
+        return "" if rate is None or rate != rate else f"{float(rate):.1f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+SCENARIO = ServerScenario()

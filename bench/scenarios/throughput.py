@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import latency_summary, throughput_summary
+from bench.analysis.stats import instability, latency_summary, throughput_summary
+from bench.plan.cell import Cell
+from bench.scenarios.base import Scenario, WorkerContext
 from bench.scenarios.closed_loop import run_closed_loop
-from bench.spec import Cell
 
 
 def run(fn, inputs: tuple, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:
@@ -36,3 +37,22 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str,
         row["throughput_cv"] = tp.get("throughput_cv", 0.0)
         row.update(latency_summary(latency))
     return row, {"latency_ns": latency, "start_ns": start}
+
+
+class ThroughputScenario(Scenario):
+    """Every copy kept busy: copies and requests in flight are the target's to choose (its
+    saturating defaults fill what the cell leaves open)."""
+
+    def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
+        p = ctx.prepared
+        return run(p.fn, p.inputs, ctx.target, cell, ctx.stop_event, leader)
+
+    def summarise(self, parts, cell):
+        return summarise(parts, cell)
+
+    def stability(self, summary: dict[str, Any]) -> str:
+        """Judged on the steadiness of the rate (latency under load is naturally wide)."""
+        return instability(summary, "throughput")
+
+
+SCENARIO = ThroughputScenario()

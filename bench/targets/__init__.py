@@ -5,10 +5,10 @@ A plug-in target (for tests or a user's own backend) is named "package.module:at
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
+import functools
 
 from bench.errors import UsageError
+from bench.plugins import load
 from bench.targets.base import Availability, Prepared, Target
 
 _BUILTIN = {
@@ -38,17 +38,6 @@ def pick_auto() -> tuple[str, str]:
     raise UsageError("-t auto: no target is available (" + "; ".join(passed) + ")")
 
 
-@cache
+@functools.cache
 def get(name: str) -> Target:
-    spec = _BUILTIN.get(name, name if ":" in name else None)
-    if spec is None:
-        raise UsageError(f"unknown target {name!r} (choose from {', '.join(_BUILTIN)}, or auto)")
-    module_name, attr = spec.split(":", 1)
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"cannot load target {name!r}: {exc}") from None
-    target = obj() if isinstance(obj, type) else obj
-    if not target.name:
-        target.name = name
-    return target
+    return load("target", name, _BUILTIN, f"{', '.join(_BUILTIN)}, or auto")

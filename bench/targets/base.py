@@ -8,17 +8,13 @@ Two sides:
 
 A compiler listed in `saved_compilers` produces an on-disk artifact: `compile_artifact`
 writes it into a fresh directory, `load_artifact` loads it; the base class caches it
-under a key of everything that changes the artifact. Other compilers build their
+(bench.targets.cache) under a key of everything that changes the artifact. Other compilers build their
 callable in `wrap` (eager, torch.compile).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,7 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.errors import UsageError
-from bench.spec import Cell
+from bench.plan.cell import Cell
+from bench.targets.cache import get_or_build
 
 
 @dataclass(frozen=True)
@@ -82,8 +79,7 @@ class Target:
         """Fill defaults (n_models, workers, threads) and validate the cell for this target."""
         if cell.dtype not in self.dtypes:
             raise UsageError(f"target {self.name} does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
-        if cell.scenario == "latency":
-            return replace(cell, n_models=1, workers_per_model=1)
+        # what the scenario left open (0): one copy, one request in flight each
         return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
 
     def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
@@ -157,30 +153,14 @@ class Target:
             return Prepared(fn=fn, inputs=inputs, compile_s=compile_s, load_s=load_s)
         key = dict(cache_key or {}, target=self.name, compiler=cell.compiler,
                    compiler_args=list(cell.compiler_args), dtype=cell.dtype, versions=self.versions())
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-        final = cache_root / self.name / digest
-        compile_s = None
-        hit = cache_key is not None and (final / "key.json").is_file()
-        if not hit:
-            tmp = final.with_name(f"{digest}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            t0 = time.perf_counter()
-            self.compile_artifact(module, inputs, cell, tmp)
-            compile_s = time.perf_counter() - t0
-            (tmp / "key.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
-            if cache_key is None:  # not cacheable (a user's module): keep it private
-                final = tmp
-            else:
-                with contextlib.suppress(OSError):  # another worker finished first: keep theirs
-                    tmp.rename(final)
-                shutil.rmtree(tmp, ignore_errors=True)
+        entry = get_or_build(cache_root, self.name, key if cache_key is not None else None,
+                                   lambda d: self.compile_artifact(module, inputs, cell, d), name_key=key)
         _, inputs = self.place(None, inputs, cell)
         t0 = time.perf_counter()
-        fn = self.load_artifact(final, cell)
+        fn = self.load_artifact(entry.path, cell)
         load_s = time.perf_counter() - t0
-        return Prepared(fn=fn, inputs=inputs, compile_s=compile_s, load_s=load_s,
-                        cache_hit=hit if cache_key is not None else None, artifact=str(final))
+        return Prepared(fn=fn, inputs=inputs, compile_s=entry.build_s, load_s=load_s, cache_hit=entry.hit,
+                        artifact=str(entry.path))
 
 
 def to_device(module, inputs: tuple, device: str):

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import platform
 import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.spec import Cell
+from bench.plan.cell import Cell
+from bench.results.env import cpu_model
 from bench.targets.base import Target, usable_cpus
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class CpuTarget(Target):
@@ -35,7 +24,7 @@ class CpuTarget(Target):
         # one per two cores on bigger hosts.
         # Processes rather than threads: eager PyTorch holds the GIL between ops, so two
         # threads in one process mostly wait for each other.
-        if cell.scenario != "latency" and not cell.n_models:
+        if not cell.n_models:  # left open by the scenario (latency fixes one copy)
             cell = replace(cell, n_models=max(2, usable_cpus() // 2) if usable_cpus() >= 2 else 1)
         cell = super().resolve(cell)
         if cell.threads_per_worker is None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import replace
 from typing import Any
 
 from bench.errors import UsageError
-from bench.spec import Cell
+from bench.plan.cell import Cell
 from bench.targets.base import Availability, Target, to_device
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -55,8 +54,6 @@ class CudaTarget(Target):
         return Availability(True)
 
     def resolve(self, cell: Cell) -> Cell:
-        if cell.scenario != "latency":
-            cell = replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
         cell = super().resolve(cell)
         if cell.compiler == "cudagraphs" and cell.workers_per_model > 1:
             # CUDA graph trees are per thread: concurrent replays from several threads of one

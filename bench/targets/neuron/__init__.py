@@ -45,9 +45,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import env as host_env
 from bench.errors import UsageError
-from bench.spec import Cell
+from bench.plan.cell import Cell
+from bench.results import env as host_env
 from bench.targets.base import Availability, Prepared, Target, to_device
 from bench.targets.neuron import flags as ncc
 from bench.targets.neuron import inventory, monitor, sdk
@@ -140,12 +140,10 @@ class NeuronTarget(Target):
         if target and family in _ALL_FAMILIES and family not in ncc.TARGET_FAMILIES.get(target, ()):
             raise UsageError(f"compiler args say --target={target} but this host is a {host_env.instance_type()}: "
                              f"its artifacts would not run here")
-        if cell.scenario == "latency":  # SingleStream: one copy, one request in flight
-            cell = replace(cell, n_models=1, workers_per_model=1)
-        else:  # throughput keeps two requests in flight per copy (NeuronPerf's default)
-            default_n = 1 if cell.compiler == "trace-dp" else 0
-            cell = replace(cell, n_models=cell.n_models or default_n,
-                           workers_per_model=cell.workers_per_model or (2 if cell.scenario == "throughput" else 1))
+        # what the scenario left open: a saturating load keeps two requests in flight per copy
+        # (NeuronPerf's default) on every free core (one DataParallel process for trace-dp)
+        cell = replace(cell, n_models=cell.n_models or (1 if cell.compiler == "trace-dp" else 0),
+                       workers_per_model=cell.workers_per_model or 2)
         inv, why = inventory.inventory_or_reason()
         if inv is None:
             devices = inventory.device_paths()

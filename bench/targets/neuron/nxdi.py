@@ -51,21 +51,19 @@ https://github.com/aws-neuron/neuronx-distributed-inference (utils/hf_adapter.py
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import hashlib
 import importlib
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.spec import Cell
+from bench.plan.cell import Cell
+from bench.targets.cache import get_or_build
 
 PACKAGE = "neuronx_distributed_inference"
 # HF model_type -> (module, InferenceConfig class, application class) in NxD Inference's model hub
@@ -298,31 +296,25 @@ def build(card, cell: Cell, hf_model_fn: Callable[[], Any], cache_root: Path) ->
                            f"NEURON_RT_VISIBLE_CORES={os.environ['NEURON_RT_VISIBLE_CORES']}")
     key = {"card": card.name, "card_digest": card.digest, "weights": cell.weights,
            "neuron_config": kwargs, "versions": _versions()}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    final = Path(cache_root) / "nxdi" / digest
 
     def make(checkpoint: Path):
         config = config_cls(NeuronConfig(**_resolve_dtype(kwargs)), load_config=load_pretrained_config(str(checkpoint)))
         return model_cls(str(checkpoint), config)
 
-    hit = (final / "key.json").is_file()
-    compile_s = None
-    if not hit:
-        tmp = final.with_name(f"{digest}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "checkpoint").mkdir(parents=True)
+    def compile_into(directory: Path) -> float:
+        """The card's weights as the checkpoint, then NxD Inference's compile; returns the compile's time."""
         from transformers.utils import logging as hf_logging
 
+        (directory / "checkpoint").mkdir()
         hf_logging.disable_progress_bar()
-        hf_model_fn().save_pretrained(str(tmp / "checkpoint"), safe_serialization=True)
+        hf_model_fn().save_pretrained(str(directory / "checkpoint"), safe_serialization=True)
         t0 = time.perf_counter()
-        make(tmp / "checkpoint").compile(str(tmp / "compiled"))
-        compile_s = time.perf_counter() - t0
-        # the compiled model refers to its checkpoint by path: keep it where it will live
-        (tmp / "key.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
-        with contextlib.suppress(OSError):  # another process finished first: keep theirs
-            tmp.rename(final)
-        shutil.rmtree(tmp, ignore_errors=True)
+        # compiled against <dir>/checkpoint; loaded below from where the directory ends up
+        make(directory / "checkpoint").compile(str(directory / "compiled"))
+        return time.perf_counter() - t0
+
+    entry = get_or_build(Path(cache_root), "nxdi", key, compile_into)
+    final, hit, compile_s = entry.path, bool(entry.hit), entry.build_s
     t0 = time.perf_counter()
     model = make(final / "checkpoint")
     model.load(str(final / "compiled"))
@@ -335,33 +327,3 @@ def build(card, cell: Cell, hf_model_fn: Callable[[], Any], cache_root: Path) ->
                              on_device_sampling=kwargs.get("on_device_sampling_config") is not None)
     return {"generator": generator, "inputs": (input_ids, attention_mask), "compile_s": compile_s,
             "load_s": load_s, "cache_hit": hit, "artifact": str(final)}
-
-
-def worker_prepare(state, payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker hook (via bench.scenarios.generate) for compiler nxdi: build, load, one cold request."""
-    from bench import models
-    from bench.execute import worker
-    from bench.targets.base import Prepared
-
-    cell: Cell = payload["cell"]
-    target = state.target
-    target.configure_cell(cell)
-    card = models.card(state.model_ref)
-    state.current = None
-    t0 = time.perf_counter()
-    built = build(card, cell, lambda: worker._module(state, cell, "fp32").model, Path(payload["cache_root"]))
-    generator = built["generator"]
-    t1 = time.perf_counter_ns()
-    ticks: list[int] = []
-    generator(lambda: ticks.append(time.perf_counter_ns()))
-    first_call_ms = (time.perf_counter_ns() - t1) / 1e6
-    state.current = Prepared(fn=generator, inputs=built["inputs"], compile_s=built["compile_s"],
-                             load_s=built["load_s"], cache_hit=built["cache_hit"], artifact=built["artifact"])
-    build_s = time.perf_counter() - t0 - (built["compile_s"] or 0.0) - built["load_s"] - first_call_ms / 1e3
-    result: dict[str, Any] = {"build_s": build_s, "compile_s": built["compile_s"],
-                              "load_s": built["load_s"], "first_call_ms": first_call_ms,
-                              "cache_hit": built["cache_hit"], "artifact": built["artifact"]}
-    if not state.described:
-        result["device"] = target.describe()
-        state.described = True
-    return result

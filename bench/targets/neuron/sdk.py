@@ -30,7 +30,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
-from bench.env import is_placeholder, package_version
+from bench.results.env import is_placeholder, package_version
 
 NEURON_PIP_REPO = "https://pip.repos.neuron.amazonaws.com"
 # libraries/nxd-inference/nxdi-setup.rst ("Option 3: Manually Install NxD Inference")

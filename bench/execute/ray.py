@@ -1,15 +1,15 @@
 """Where a plan's cells run: here, one after another (the default), or as Ray tasks.
 
-`local`: `bench.execute.runner` runs the cells in this process's worker pools, one at a time.
+`local`: `bench.execute.local` runs the cells in this process's worker pools, one at a time.
 
 `ray`: every cell (times every instance type named with `on`) becomes one Ray task that
 asks for what the cell uses -- NeuronCores (`neuron_cores`) for a neuron cell, GPUs for a
 cuda cell -- plus all the CPUs of the node it lands on, so that a node measures one cell at
 a time as the local executor does; with `on`, also one unit of the custom resource
 `instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`).
-Inside the task the cell runs exactly as it does locally: `bench.execute.runner.WorkerPool` +
-`execute_cell` (spawned/forkserver workers, the same measurement), with the node's own
-compile cache and the node's own environment columns (`bench.env.capture()` there). Rows
+Inside the task the cell runs exactly as it does locally: `bench.execute.pool.WorkerPool` +
+`run_cell` (spawned/forkserver workers, the same measurement), with the node's own
+compile cache and the node's own environment columns (`bench.results.env.capture()` there). Rows
 stream back to the driver as tasks finish (`ray.wait`) and are appended to the one results
 directory, so a killed driver finishes the sweep with `--resume`.
 
@@ -42,7 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.spec import Cell, Plan
+from bench.execute.cell import build_row, run_cell
+from bench.execute.local import placed_on, progress_bar
+from bench.execute.pool import WorkerPool
+from bench.plan.cell import Cell
+from bench.plan.grid import Plan
 
 INSTANCE = "instance:"  # custom resource prefix: a node advertises "instance:<type>"
 NEURON_CORES = "neuron_cores"  # Ray's built-in resource name for AWS NeuronCores
@@ -55,90 +59,12 @@ def placed_id(cell: Cell, on: str | None) -> str:
     return cell.cell_id if not on else f"{cell.cell_id}@{on}"
 
 
-def placed_on(meta: dict[str, Any]) -> list[str]:
-    """The instance types a run's cells were placed on (run.json's plan "on"), or []."""
-    plan = meta.get("plan") if isinstance(meta, dict) else None
-    on = plan.get("on") if isinstance(plan, dict) else None
-    return [str(x) for x in on] if isinstance(on, list) else []
-
-
-def refuse_local_resume(meta: dict[str, Any], run_dir: str | Path) -> None:
-    """A run whose cells were placed per instance type can only be finished by Ray."""
-    on = placed_on(meta)
-    if on:
-        raise UsageError(f"{run_dir} ran every cell on instance types {','.join(on)} through Ray: "
-                         "resume it with --executor ray (and --ray-address of the cluster)")
-
-
 def _names(value) -> list[str] | None:
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)
     names = [str(x).strip() for x in items if str(x).strip()]
     return names or None
-
-
-def from_args(args) -> RayExecutor | None:
-    """The executor the CLI flags ask for: None for local (the default)."""
-    kind = getattr(args, "executor", None) or "local"
-    address, on, retries = (getattr(args, "ray_address", None), getattr(args, "on", None),
-                            getattr(args, "retries", None))
-    if kind == "local":
-        given = [flag for flag, v in (("--ray-address", address), ("--on", on), ("--retries", retries))
-                 if v is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)}: only with --executor ray")
-        return None
-    return RayExecutor(address=address, on=on, retries=DEFAULT_RETRIES if retries is None else retries)
-
-
-def run_with(executor, plan: Plan, out, resume, environment: dict[str, Any], cache_dir,
-             progress: bool, on_row, extra_env: dict[str, str]) -> Path:
-    """bench.execute.runner.run_plan for an executor other than the default: same store, same resume."""
-    from bench.results import RunStore, read_meta
-
-    if isinstance(executor, str):
-        executor = RayExecutor() if executor == "ray" else LocalExecutor() if executor == "local" else None
-        if executor is None:
-            raise UsageError("executor must be 'local' or 'ray'")
-    with contextlib.ExitStack() as stack:
-        if resume is not None:
-            executor.resume_from(read_meta(Path(resume)), resume)
-            store = RunStore(Path(resume))
-            done = store.done_ids()
-            stack.callback(store.lock().close)
-            executor.start(environment)  # after the lock: a refused resume starts nothing
-            stack.callback(executor.stop)
-        else:
-            executor.start(environment)  # before the run directory: a bad address leaves nothing behind
-            stack.callback(executor.stop)
-            store = RunStore.create(out, {**plan.to_dict(), **executor.plan_meta()}, environment)
-            done = set()
-            stack.callback(store.lock().close)
-        return executor.run(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
-
-
-class LocalExecutor:
-    """The default: every cell in this process's worker pools, one after another."""
-
-    name = "local"
-
-    def start(self, environment: dict[str, Any]) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def plan_meta(self) -> dict[str, Any]:
-        return {}
-
-    def resume_from(self, meta: dict[str, Any], run_dir) -> None:
-        refuse_local_resume(meta, run_dir)
-
-    def run(self, plan, store, done, environment, cache_dir, progress, on_row, extra_env) -> Path:
-        from bench.execute.runner import _run_cells
-
-        return _run_cells(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
 
 
 # -- what a cell asks Ray for ------------------------------------------------------------------
@@ -326,7 +252,6 @@ class RayExecutor:
         import ray
 
         from bench import targets
-        from bench.execute.runner import _progress
         from bench.paths import cache_dir as default_cache_dir
 
         if cache_dir is None and self.local:  # the nodes are this machine: share its cache
@@ -340,18 +265,16 @@ class RayExecutor:
         pending: dict[Any, _Placement] = {}
 
         def record(p: _Placement, row: dict[str, Any], samples, main: bool = True) -> None:
-            from bench.results import SCHEMA_VERSION
-
             if p.on:  # one row per cell and instance type: the id says which
                 row.update(cell_id=f"{row['cell_id']}@{p.on}", on_instance=p.on)
-            row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
+            row.update(timestamp=time.time())  # when the driver recorded it
             store.append(row, samples)
             if main:
                 bar.advance(row)
             if on_row:
                 on_row(row)
 
-        with _progress(progress, len(placements)) as bar:
+        with progress_bar(progress, len(placements)) as bar:
             try:
                 for p in placements:
                     if not any(p.need.fits(r) for r in nodes):
@@ -404,12 +327,8 @@ class RayExecutor:
 
     @staticmethod
     def _row_without_node(p: _Placement, run_id: str, status: str, error: str) -> dict[str, Any]:
-        from bench.execute.runner import _base_row
-
         # No node reported its environment: only the instance type asked for is known.
-        row = _base_row(p.cell, run_id, {"instance_type": p.on or ""})
-        row.update(status=status, error=error)
-        return row
+        return build_row(p.cell, run_id, {"instance_type": p.on or ""}, fields={"status": status, "error": error})
 
 
 def _why_not(p: _Placement, nodes: list[dict[str, float]]) -> str:
@@ -490,7 +409,7 @@ _warm: tuple[tuple, Any] | None = None  # (key, WorkerPool) kept between tasks o
 def _environment(on: str | None, driver: dict[str, str]) -> dict[str, Any]:
     """This node's environment columns; the instance type from DMI, else the `on` it was placed by."""
     global _node_env
-    from bench import env as host_env
+    from bench.results import env as host_env
 
     if _node_env is None:
         _node_env = host_env.capture()
@@ -548,50 +467,43 @@ class _OnRayCores:
 
 def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, extra_env: dict[str, str],
                keep_warm: bool, driver: dict[str, str]) -> tuple[dict[str, Any], dict | None, list]:
-    """One cell on this node, as bench.execute.runner runs it locally: (row, samples, extra rows)."""
+    """One cell on this node, as bench.execute.local runs it: (row, samples, extra rows)."""
     global _warm
     import ray
 
-    from bench.execute import runner, scenarios, targets
+    from bench import targets
     from bench.paths import cache_dir as default_cache_dir
 
-    row = runner._base_row(cell, run_id, _environment(on, driver))
+    environment = _environment(on, driver)
     context = ray.get_runtime_context()
-    row["ray_node_id"] = context.get_node_id()
+    node = {"ray_node_id": context.get_node_id()}
     target = targets.get(cell.target)
     availability = target.availability()
     if not availability.ok:
-        row.update(status="skipped",
-                   error=f"target {cell.target} unavailable on {row.get('hostname')}: {availability.reason}")
-        return row, None, []
+        return build_row(cell, run_id, environment, fields={
+            **node, "status": "skipped",
+            "error": f"target {cell.target} unavailable on {environment.get('hostname')}: {availability.reason}"}), None, []
     cores = (context.get_accelerator_ids() or {}).get(NEURON_CORES) or []
     if cores and target_kind(target) == "neuron":
         target = _OnRayCores(target, cores)
     key = (cell.worker_group(), tuple(sorted(extra_env.items())))
     if _warm is not None and (not keep_warm or _warm[0] != key):
         _close_warm()
-    pool = _warm[1] if _warm is not None else runner.WorkerPool(target, cell.model, extra_env)
+    pool = _warm[1] if _warm is not None else WorkerPool(target, cell.model, extra_env)
     _warm = None
     root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
     extra: list[tuple[dict[str, Any], dict | None]] = []
 
     def record(c: Cell, fields: dict[str, Any], samples: dict | None) -> None:
         """A row for an extra measurement a scenario's `execute` made (server: each probe)."""
-        extra.append(({**runner._base_row(c, run_id, _environment(on, driver)), **pool.device, **fields,
-                       "ray_node_id": row["ray_node_id"]}, samples))
+        extra.append((build_row(c, run_id, environment, pool.device, {**fields, **node}), samples))
 
-    hook = getattr(scenarios, "hook", None)
-    execute = hook(cell.scenario, "execute") if hook else None  # as bench.execute.runner._run_cells does
     try:
-        if execute is None:
-            fields, samples = runner.execute_cell(pool, cell, root)
-        else:
-            fields, samples = execute(pool, cell, root, record)
+        fields, samples = run_cell(pool, cell, root, record)  # the same dispatch as the local executor
     except BaseException:
         pool.kill()
         raise
-    row.update(pool.device)
-    row.update(fields)
+    row = build_row(cell, run_id, environment, pool.device, {**fields, **node})
     if keep_warm:
         _warm = (key, pool)  # the next cell of this group in this process skips start-up
     else:

@@ -98,10 +98,20 @@ def memory_gib() -> float:
     return 0.0
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def capture(instance: str | None = None) -> dict[str, Any]:
     """Host environment columns shared by every row of a run."""
-    from bench import __version__
-    from bench.targets.cpu import cpu_model
+    from bench.version import __version__
 
     commit, dirty = git_state()
     env: dict[str, Any] = {

@@ -1,0 +1,345 @@
+"""Compare runs with stated uncertainty: run vs run, run vs published figures, pivots.
+
+Run vs run (`compare_runs`, `trnbench compare A B`)
+-------------------------------------------------------
+Rows of the two sides are joined on the cell key (`bench.results.KEY_COLUMNS`, minus any
+`ignore` columns), never on `cell_id` alone, so runs from different machines join. A side
+may be several runs: rows with the same key are pooled (their raw samples concatenated).
+For each joined cell and metric the table gives the ratio B/A with a 95 % confidence
+interval computed from the raw samples (`samples/<cell_id>.npz`):
+
+- latency quantiles (p50, p90, p95, p99): percentile bootstrap of the ratio of the two
+  sample quantiles. The bootstrap distribution of an order statistic is known exactly --
+  the k-th smallest of a resample is <= x(j) iff Binomial(n, j/n) >= k -- so each
+  replicate is drawn by inverting that CDF with one uniform number: O(n + B log n), no
+  resampling of the n samples, and a fixed seed makes it reproducible. A quantile whose
+  distribution-free interval (`bench.stats.quantile_ci_ranks`) is unbounded at this sample
+  size (p99 needs about 370 samples) gets no CI: the bootstrap of an extreme order
+  statistic would be falsely tight.
+- mean latency: normal approximation (central limit theorem) of each side's mean.
+- correlation in time: requests measured back to back are not independent (a neighbour
+  or a frequency change slows a stretch of them). For latency metrics the spread of the
+  replicates is widened by the square root of the design effect: the long-run variance of
+  the series (the indicator x <= quantile, or x for the mean) over its iid variance,
+  estimated by batch means over 20 contiguous batches (`design_effect`). Rows where it
+  matters say so in their notes.
+- throughput (scenarios other than `latency`, where throughput is only 1/latency): samples
+  (requests x batch size) completed per second, by batch means. The steady window (as in
+  `bench.stats.throughput_summary`) is cut into K equal intervals, K = min(20,
+  completions // 8) and at least 5; the completions in each give a rate, and the mean of
+  the rates is the run's throughput. The CI is the percentile
+  bootstrap of the ratio of the mean rates. Intervals this wide keep neighbouring rates
+  close to independent, which single inter-completion gaps (with several requests in
+  flight) are not.
+
+"Is it different at all" is a two-sided Mann-Whitney U test on the latency samples
+(latency metrics) or on the interval rates (throughput). The p-values of all rows are
+adjusted with Holm's step-down method, which keeps the family-wise error rate -- the
+chance of any false alarm in the whole table -- at or below `alpha`.
+
+Verdict per row: `slower` when the Holm-adjusted p < alpha AND the whole CI of the cost
+ratio (B/A for latency, A/B for throughput) lies above 1 + threshold; `faster` when it is
+significant and the whole CI lies below 1 / (1 + threshold); `~` otherwise. Both are needed:
+samples within one run are not independent (frequency and thermal drift, neighbours on a
+shared host), and two runs of the same code differ systematically by a few percent. With
+thousands of samples such a shift is "significant" yet meaningless; the threshold says how
+large a change must be to matter, and the CI must clear it entirely, so that two runs of
+the same code on the same machine pass the gate. What no statistic inside one run can
+see is drift *between* runs (a neighbour busy during B only): that is what the threshold
+absorbs, so on a shared or busy machine raise it. The Mann-Whitney p-values assume
+independent requests and are optimistic; the verdict leans on the (widened) CI.
+
+The gate (`Comparison.regressions`) counts `slower` rows and cells that worked in A but
+failed or gave wrong outputs in B. Rows whose environments differ in a way that matters
+(`ENV_COLUMNS`, or a key column left out of the join with `ignore`) are compared, with the
+difference named in the notes -- that is how "did SDK 2.x make it slower" is asked.
+
+Run vs published figures: bench.analysis.reference; pivots: bench.analysis.pivot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.analysis.estimate import (
+    ALPHA,
+    N_BOOT,
+    SEED,
+    Metric,
+    estimate,
+    holm,
+    mann_whitney,
+    parse_metrics,
+    row_rng,
+)
+from bench.analysis.samples import BROKEN, PooledCell, Samples, Side, load_side, to_float
+from bench.errors import UsageError
+from bench.plan.cell import cell_label
+from bench.results.schema import KEY_COLUMNS
+
+THRESHOLD = 0.05
+# Environment facts (and measurement conditions) that make two figures not the same
+# experiment when they differ.
+ENV_COLUMNS = ("model_fingerprint", "instance_type", "accelerator", "device_name", "cpu_model", "torch",
+               "torch_neuronx", "neuronx_cc", "transformers", "keep_freed_memory")
+
+
+def parse_threshold(text: str | float) -> float:
+    """'5%' or '0.05' -> 0.05. Must be in [0, 10)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        raw = str(text).strip()
+        try:
+            value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            raise UsageError(f"threshold must be a percentage like 5% or a fraction like 0.05, got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value < 10:
+        raise UsageError(f"threshold must be between 0% and 1000%, got {text!r}")
+    return value
+
+
+@dataclass
+class MetricComparison:
+    """One compared (cell, metric): values, ratio B/A with its CI, p-value and verdict."""
+
+    key: dict[str, Any]
+    metric: str
+    unit: str
+    lower_is_better: bool
+    a: float
+    b: float
+    ratio: float
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p: float = float("nan")
+    p_adj: float = float("nan")
+    verdict: str = "~"
+    notes: list[str] = field(default_factory=list)
+    env_diff: str = ""
+    n_a: int = 0
+    n_b: int = 0
+    draws: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return cell_label(self.key)
+
+    @property
+    def change(self) -> float:
+        """Relative change of the metric, B/A - 1 (+0.2 = 20 % more latency or throughput)."""
+        return self.ratio - 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.key.items()}
+        d.update(metric=self.metric, unit=self.unit, a=self.a, b=self.b, ratio=self.ratio,
+                 ci_low=self.ci_low, ci_high=self.ci_high, change_pct=100 * self.change,
+                 p_value=self.p, p_holm=self.p_adj, verdict=self.verdict, n_a=self.n_a, n_b=self.n_b,
+                 env_diff=self.env_diff, notes="; ".join(self.notes))
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+@dataclass
+class Comparison:
+    a: Side
+    b: Side
+    rows: list[MetricComparison]
+    only_a: list[dict[str, Any]]
+    only_b: list[dict[str, Any]]
+    not_compared: list[tuple[dict[str, Any], str]]  # (key, reason)
+    broken: list[tuple[dict[str, Any], str]]  # worked in A, failed or inaccurate in B
+    geomean: dict[str, tuple[float, float, float, int]]  # metric -> (ratio, lo, hi, cells)
+    threshold: float
+    alpha: float
+    hints: list[str] = field(default_factory=list)
+    # cells whose model weights differ between A and B (bench.seeds.fingerprint): (key, A, B)
+    different_models: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+
+    @property
+    def slower(self) -> list[MetricComparison]:
+        return [r for r in self.rows if r.verdict == "slower"]
+
+    @property
+    def faster(self) -> list[MetricComparison]:
+        return [r for r in self.rows if r.verdict == "faster"]
+
+    @property
+    def regressions(self) -> int:
+        """What the CI gate fails on: significant slowdowns beyond the threshold, newly broken cells."""
+        return len(self.slower) + len(self.broken)
+
+    def summary(self) -> str:
+        n = len(self.rows)
+        same = n - len(self.slower) - len(self.faster)
+        text = (f"{n} rows: {len(self.slower)} slower, {len(self.faster)} faster, {same} ~ "
+                f"(threshold {self.threshold:.1%}, Holm-adjusted alpha {self.alpha:g})")
+        if self.broken:
+            text += f"; {len(self.broken)} cells broken in {self.b.label}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": [str(d) for d in self.a.dirs], "b": [str(d) for d in self.b.dirs],
+            "threshold": self.threshold, "alpha": self.alpha,
+            "rows": [r.as_dict() for r in self.rows],
+            "geomean": {m: {"ratio": g[0], "ci_low": g[1], "ci_high": g[2], "cells": g[3]}
+                        for m, g in self.geomean.items()},
+            "only_a": [cell_label(k) for k in self.only_a], "only_b": [cell_label(k) for k in self.only_b],
+            "not_compared": [{"cell": cell_label(k), "reason": r} for k, r in self.not_compared],
+            "broken": [{"cell": cell_label(k), "reason": r} for k, r in self.broken],
+            "different_models": [{"cell": cell_label(k), "a": fa, "b": fb} for k, fa, fb in self.different_models],
+            "summary": self.summary(), "regressions": self.regressions,
+        }
+
+
+def _env_diff(a: PooledCell, b: PooledCell, columns: Sequence[str]) -> str:
+    diffs = []
+    for col in columns:
+        va, vb = a.values(col), b.values(col)
+        if set(map(str, va)) != set(map(str, vb)):
+            def show(vs: list[Any]) -> str:
+                return ",".join("-" if v in (None, "") else str(v) for v in vs)
+
+            diffs.append(f"{col} {show(va)} → {show(vb)}")
+    return "; ".join(diffs)
+
+
+def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path | Iterable[str | Path], *,
+                 metrics: str | Sequence[str] | None = None, threshold: float | str = THRESHOLD,
+                 alpha: float = ALPHA, ignore: Sequence[str] = (), seed: int = SEED,
+                 n_boot: int = N_BOOT) -> Comparison:
+    """Join two sets of runs on the cell key and compare each metric (see the module docstring)."""
+    chosen = parse_metrics(metrics)
+    thr = parse_threshold(threshold)
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1, got {alpha!r}")
+    unknown = [c for c in ignore if c not in KEY_COLUMNS]
+    if unknown:
+        raise UsageError(f"cannot ignore {unknown[0]!r}: not a key column ({', '.join(KEY_COLUMNS)})")
+    key_cols = [c for c in KEY_COLUMNS if c not in ignore]
+    a, b = load_side(a_paths, "A", key_cols), load_side(b_paths, "B", key_cols)
+    common = [k for k in a.cells if k in b.cells]
+    only_a = [a.cells[k].key for k in a.cells if k not in b.cells]
+    only_b = [b.cells[k].key for k in b.cells if k not in a.cells]
+    if not common:
+        hint = _near_misses(only_a, only_b)
+        raise UsageError(f"no cells in common between {a.dirs[0]} and {b.dirs[0]}"
+                         + (f" ({hint[0]})" if hint else ""))
+
+    rows: list[MetricComparison] = []
+    not_compared: list[tuple[dict[str, Any], str]] = []
+    broken: list[tuple[dict[str, Any], str]] = []
+    pvalue_cache: dict[tuple, float] = {}
+    for k in common:
+        ca, cb = a.cells[k], b.cells[k]
+        if not ca.usable or not cb.usable:
+            bad = [(s, c) for s, c in (("A", ca), ("B", cb)) if not c.usable]
+            reason = "; ".join(f"{s} {c.first.get('status')}: {c.first.get('error') or ''}".rstrip(": ")
+                               for s, c in bad)
+            not_compared.append((ca.key, reason))
+            if ca.usable and any(r.get("status") in BROKEN for r in cb.rows):
+                broken.append((ca.key, reason))
+            continue
+        scenario = str(ca.key.get("scenario") or ca.first.get("scenario") or "")
+        env = _env_diff(ca, cb, list(ENV_COLUMNS) + list(ignore))
+        sa, sb = Samples(ca), Samples(cb)
+        notes_cell = [f"{s} {c.stability()}" for s, c in (("A", ca), ("B", cb)) if c.stability()]
+        for m in chosen:
+            if not m.applies(scenario):
+                continue
+            ea = estimate(sa, m, row_rng(ca.key, m.name + "A", seed), alpha, n_boot)
+            eb = estimate(sb, m, row_rng(ca.key, m.name + "B", seed), alpha, n_boot)
+            notes = list(notes_cell)
+            if ea is None or eb is None:  # no raw samples: the recorded figures, without a CI
+                va, vb = to_float(ca.first.get(m.column)), to_float(cb.first.get(m.column))
+                if not (math.isfinite(va) and math.isfinite(vb)):
+                    continue
+                notes.append("no raw samples: no CI")
+                rows.append(MetricComparison(ca.key, m.name, m.unit, m.lower_is_better, va, vb, vb / va if va else math.nan,
+                                notes=notes, env_diff=env))
+                continue
+            row = MetricComparison(ca.key, m.name, m.unit, m.lower_is_better, ea.value, eb.value,
+                      eb.value / ea.value if ea.value else math.nan, env_diff=env, notes=notes)
+            family = "throughput" if m.kind == "throughput" else "latency"
+            xa, xb = ((sa.rates(), sb.rates()) if family == "throughput"
+                      else (sa.latency_ms(m.samples), sb.latency_ms(m.samples)))
+            row.n_a, row.n_b = int(xa.size), int(xb.size)
+            if (k, family, m.samples) not in pvalue_cache:
+                pvalue_cache[(k, family, m.samples)] = mann_whitney(xa, xb)
+            row.p = pvalue_cache[(k, family, m.samples)]
+            if max(ea.widened, eb.widened) >= 1.5:
+                notes.append(f"requests correlated in time: CI widened x{ea.widened:.1f} (A), "
+                             f"x{eb.widened:.1f} (B)")
+            if ea.note or eb.note:
+                notes.append(f"too few samples for a {m.name} CI (A {row.n_a}, B {row.n_b})")
+            if ea.draws is not None and eb.draws is not None:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row.draws = eb.draws / ea.draws
+                row.ci_low, row.ci_high = (float(v) for v in np.percentile(row.draws, [50 * alpha, 100 - 50 * alpha]))
+            rows.append(row)
+
+    for row, p_adj in zip(rows, holm([r.p for r in rows])):
+        row.p_adj = float(p_adj)
+        row.verdict = _verdict(row, thr, alpha)
+    geomean = _geomean(rows, chosen, alpha)
+    comparison = Comparison(a, b, rows, only_a, only_b, not_compared, broken, geomean, thr, alpha)
+    comparison.hints = _near_misses(only_a, only_b)
+    comparison.different_models = _different_models(a, b, common)
+    return comparison
+
+
+def _verdict(row: MetricComparison, threshold: float, alpha: float) -> str:
+    if not (math.isfinite(row.p_adj) and row.p_adj < alpha):
+        return "~"
+    if not (math.isfinite(row.ci_low) and math.isfinite(row.ci_high)) or row.ci_low <= 0:
+        return "~"
+    lo, hi = (row.ci_low, row.ci_high) if row.lower_is_better else (1 / row.ci_high, 1 / row.ci_low)
+    factor = 1.0 + threshold
+    if lo > factor:
+        return "slower"
+    if hi < 1.0 / factor:
+        return "faster"
+    return "~"
+
+
+def _geomean(rows: list[MetricComparison], metrics: list[Metric], alpha: float) -> dict[str, tuple[float, float, float, int]]:
+    """Geometric mean of B/A over the cells of each metric; its CI from the rows' bootstrap replicates."""
+    out = {}
+    for m in metrics:
+        chosen = [r for r in rows if r.metric == m.name and r.draws is not None and r.ratio > 0
+                  and np.all(r.draws > 0)]
+        if not chosen:
+            continue
+        point = float(np.exp(np.mean([math.log(r.ratio) for r in chosen])))
+        logs = np.mean([np.log(r.draws) for r in chosen], axis=0)
+        lo, hi = np.exp(np.percentile(logs, [50 * alpha, 100 - 50 * alpha]))
+        out[m.name] = (point, float(lo), float(hi), len(chosen))
+    return out
+
+
+def _different_models(a: Side, b: Side, common: list[tuple]) -> list[tuple[dict[str, Any], str, str]]:
+    """Cells measured on different weights in A and B (their model_fingerprint columns differ)."""
+    out = []
+    for k in common:
+        fa = sorted(str(v) for v in a.cells[k].values("model_fingerprint") if v)
+        fb = sorted(str(v) for v in b.cells[k].values("model_fingerprint") if v)
+        if fa and fb and fa != fb:
+            out.append((a.cells[k].key, ",".join(fa), ",".join(fb)))
+    return out
+
+
+def _near_misses(only_a: list[dict[str, Any]], only_b: list[dict[str, Any]]) -> list[str]:
+    """Hints such as 'cells differ only in compiler_args: add --ignore-key compiler_args'."""
+    cols: dict[str, int] = {}
+    for ka in only_a:
+        for kb in only_b:
+            diff = [c for c in ka if ka.get(c) != kb.get(c)]
+            if len(diff) == 1:
+                cols[diff[0]] = cols.get(diff[0], 0) + 1
+    return [f"{n} cells differ only in {c}: add --ignore-key {c} to compare them" for c, n in cols.items()]

@@ -1,0 +1,124 @@
+"""One cell, start to row: prepare on the pool, measure, summarise, judge; never raises for the cell's faults.
+
+- `run_cell(pool, cell, cache_root, record)`: what every executor calls for a cell; the cell's
+  scenario decides how many measurements it takes (one, or the server's max-rate search,
+  whose probes go to `record`).
+- `measure_cell(pool, cell, cache_root)`: one measurement -> (row fields, raw samples).
+- `build_row(cell, run_id, environment, ...)`: the one place a result row is assembled.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import scenarios, targets
+from bench.execute.pool import (
+    PREPARE_TIMEOUT_S,
+    WorkerDied,
+    WorkerError,
+    WorkerPool,
+    WorkerProcess,
+    WorkerTimeout,
+)
+from bench.plan.cell import Cell
+from bench.results.schema import SCHEMA_VERSION
+from bench.scenarios.base import MeasureReport, PrepareReport, RecordFn
+
+
+def _call(proc: WorkerProcess, op: str, payload: dict[str, Any], timeout_s: float) -> Any:
+    proc.send(op, payload)
+    return proc.recv(timeout_s)
+
+
+def _faults_per_request(reports: list[MeasureReport]) -> float | None:
+    """Minor page faults in the measuring processes per request issued (warm-up included)."""
+    requests = sum(len(r.arrays["start_ns"]) for r in reports if "start_ns" in r.arrays)
+    if not requests or any(r.minor_faults is None for r in reports):
+        return None
+    return round(sum(r.minor_faults for r in reports) / requests, 1)
+
+
+def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[str, Any], dict | None]:
+    """One measurement of a cell on the pool: (row fields, raw samples). Never raises for the cell's faults."""
+    row: dict[str, Any] = {}
+    scenario = scenarios.get(cell.scenario)
+    try:
+        procs = pool.ensure(cell)
+        prep_timeout = cell.measure.cell_timeout_s or PREPARE_TIMEOUT_S
+        for i, proc in enumerate(procs):
+            prep: PrepareReport = _call(proc, "prepare", {"cell": cell, "leader": i == 0,
+                                                          "cache_root": str(cache_root)}, prep_timeout)
+            if i == 0:
+                # process start + imports (+ forkserver start on a run's first worker), when paid
+                row["worker_start_s"] = prep.ready_at - proc.created if prep.ready_at is not None else None
+                pool.device.update(prep.device or {})
+                row.update(prep.row_fields())
+                accuracy_ok, accuracy_error = prep.accuracy_ok, prep.accuracy_error
+        pool.stop_event.clear()
+        watcher = pool.target.watch(cell)  # e.g. neuron-monitor during throughput cells
+        try:
+            # one absolute start time for every process (CLOCK_MONOTONIC): server's shared schedule
+            start_ns = time.perf_counter_ns() + 50_000_000 + 5_000_000 * len(procs)
+            for i, proc in enumerate(procs):
+                proc.send("measure", {"cell": cell, "leader": i == 0, "start_ns": start_ns})
+            reports = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
+        finally:
+            if watcher is not None:
+                row.update(watcher.stop())
+    except WorkerError as exc:
+        return dict(row, status="failed", error=str(exc), error_detail=exc.detail[-4000:]), None
+    except (WorkerDied, WorkerTimeout) as exc:
+        pool.kill()  # a dead or hung worker takes its siblings with it; the next cell restarts
+        return dict(row, status="failed", error=str(exc)), None
+    row["page_faults_per_request"] = _faults_per_request(reports)
+    summary, samples = scenario.summarise([r.arrays for r in reports], cell)
+    row.update(summary)
+    row["stability"] = summary["stability"] if "stability" in summary else scenario.stability(summary)
+    if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
+        # what the host adds to the device's own execution time (a device monitor's figure)
+        row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
+    if row.get("device_error"):  # the device reported hardware or numerical errors
+        row.update(status="failed", error=row["device_error"])
+    elif not accuracy_ok:
+        row.update(status="inaccurate", error=accuracy_error)
+    elif not summary.get("samples"):
+        row.update(status="failed", error="no samples were measured")
+    elif row["stability"]:
+        row.update(status="unstable", error=row["stability"])
+    else:
+        row.update(status="ok", error="")
+    return row, samples
+
+
+def _measure_timeout(cell: Cell, first_call_ms: float | None) -> float:
+    """The cell's timeout, or a default that leaves room for min_samples slow requests."""
+    m = cell.measure
+    if m.cell_timeout_s is not None:
+        return float(m.cell_timeout_s)
+    per_request_s = (first_call_ms or 0.0) / 1e3
+    return m.timeout_s + 3 * m.min_samples * per_request_s
+
+
+def build_row(cell: Cell, run_id: str, environment: dict[str, Any], device: dict[str, Any] | None = None,
+              fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A result row: the cell's key and settings, the host, the device, the measurement's fields."""
+    m = cell.measure
+    row = {
+        "run_id": run_id, "cell_id": cell.cell_id, **cell.key(),
+        "warmup_s": m.warmup_s, "min_duration_s": m.min_duration_s, "max_duration_s": m.max_s,
+        "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
+        "keep_freed_memory": m.keep_freed_memory,
+        **environment, "target_notes": cell.target_notes,
+        **targets.get(cell.target).cell_facts(cell),
+        **(device or {}), **(fields or {}),
+    }
+    row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
+    return row
+
+
+def run_cell(pool: WorkerPool, cell: Cell, cache_root: Path, record: RecordFn | None = None):
+    """A cell on its pool, as its scenario runs it: one measurement, or several (the server's
+    max-rate search), each extra one handed to `record` (which writes it as a row)."""
+    return scenarios.get(cell.scenario).execute(lambda c: measure_cell(pool, c, cache_root), cell, record)

@@ -1,0 +1,87 @@
+"""Run a plan: `run_plan` creates (or resumes) the run directory and hands the cells to an executor.
+
+Executors: `local` (bench.execute.local, the default: here, one cell after another) or `ray`
+(bench.execute.ray: each cell a Ray task). Both append rows to the same store, so a killed run
+finishes with `resume` either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.execute.local import LocalExecutor
+from bench.plan.grid import Plan
+from bench.results import env as host_env
+from bench.results.store import RunStore, read_meta
+
+
+def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
+             cache_dir: str | Path | None = None, instance: str | None = None,
+             progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
+             worker_memory_gb: float | None = None, executor=None) -> Path:
+    """Run every cell of `plan` not yet recorded; returns the run directory.
+
+    With `resume`, rows go to that run directory and cells it already holds are skipped.
+    `worker_memory_gb` caps each worker's address space (a runaway allocation becomes a
+    failed row instead of the OOM killer's target).
+    `executor`: None or "local" runs the cells here, one after another; "ray" or a
+    `bench.execute.ray.RayExecutor(...)` runs each cell as a Ray task.
+    """
+    extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
+    _check_weights(plan)
+    environment = host_env.capture(instance)
+    runner = _executor(executor)
+    with contextlib.ExitStack() as stack:
+        if resume is not None:
+            runner.resume_from(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
+            store = RunStore(Path(resume))
+            done = store.done_ids()
+            stack.callback(store.lock().close)
+            runner.start(environment)  # after the lock: a refused resume starts nothing
+            stack.callback(runner.stop)
+        else:
+            runner.start(environment)  # before the run directory: a bad address leaves nothing behind
+            stack.callback(runner.stop)
+            store = RunStore.create(out, {**plan.to_dict(), **runner.plan_meta()}, environment)
+            done = set()
+            stack.callback(store.lock().close)
+        return runner.run(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+
+
+def _executor(executor):
+    if executor is None or executor == "local":
+        return LocalExecutor()
+    if executor == "ray":
+        from bench.execute.ray import RayExecutor
+
+        return RayExecutor()
+    if isinstance(executor, str):
+        raise UsageError("executor must be 'local' or 'ray'")
+    return executor
+
+
+def executor_from_args(args):
+    """The executor the CLI flags ask for: None for local (the default)."""
+    kind = getattr(args, "executor", None) or "local"
+    address, on, retries = (getattr(args, "ray_address", None), getattr(args, "on", None),
+                            getattr(args, "retries", None))
+    if kind == "local":
+        given = [flag for flag, v in (("--ray-address", address), ("--on", on), ("--retries", retries))
+                 if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --executor ray")
+        return None
+    from bench.execute.ray import DEFAULT_RETRIES, RayExecutor
+
+    return RayExecutor(address=address, on=on, retries=DEFAULT_RETRIES if retries is None else retries)
+
+
+def _check_weights(plan: Plan) -> None:
+    from bench import models
+
+    for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells if c.weights != "random"}):
+        models.check_weights(models.card(name), weights)

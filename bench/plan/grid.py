@@ -1,0 +1,220 @@
+"""A Plan is an ordered list of cells; `Plan.from_grid` and `Plan.from_suite` build one.
+
+Planning resolves every cell against the model cards (default shapes, limits), its target
+(defaults that depend on the host: copies, threads, cores) and its scenario (plan-time
+checks), so this module sits above targets, scenarios and models; the cells themselves are
+plain data (bench.plan.cell). No torch is imported: planning a large sweep is instant.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.errors import UsageError
+from bench.plan.cell import DTYPES, WEIGHTS, Cell, Measure, UserModel
+from bench.plan.suite import read_suite, sweeps
+
+
+@dataclass
+class Plan:
+    """An ordered list of cells with a name; cells sharing worker processes run together."""
+
+    name: str
+    cells: list[Cell]
+    description: str = ""
+
+    def ordered(self) -> list[Cell]:
+        """Cells grouped by worker group (stable), so each model is built once per group."""
+        order: dict[tuple, int] = {}
+        for cell in self.cells:
+            order.setdefault(cell.worker_group(), len(order))
+        return sorted(self.cells, key=lambda c: order[c.worker_group()])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure),
+                           **({"cores_per_model": c.cores_per_model} if c.cores_per_model else {}),
+                           **({"target_notes": c.target_notes} if c.target_notes else {}))
+                      for c in self.cells],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "run.json") -> Plan:
+        """Rebuild a plan written by `to_dict` (resume reads it back from run.json)."""
+        cells = []
+        try:
+            for entry in data["cells"]:
+                entry = dict(entry)
+                stored_id = entry.pop("cell_id", None)
+                measure = Measure(**entry.pop("measure", {}))
+                if str(entry.get("model", "")).startswith("user:"):
+                    raise UsageError(f"{source}: a user's model ({entry['model']}) cannot be resumed "
+                                     "from the command line; rerun it through the Python API with resume=")
+                unknown = set(entry) - set(Cell.key_columns()) - {"target_notes", "cores_per_model"}
+                if unknown:
+                    raise TypeError(f"unknown cell field {sorted(unknown)[0]!r}")
+                cell = Cell.from_key(entry, measure=measure, target_notes=str(entry.get("target_notes") or ""),
+                                     cores_per_model=entry.get("cores_per_model"))
+                if stored_id and cell.cell_id != stored_id:
+                    raise UsageError(f"{source}: cell {stored_id} was planned by another trnbench version")
+                cells.append(cell)
+        except (KeyError, TypeError) as exc:
+            raise UsageError(f"{source}: not a trnbench plan ({exc})") from None
+        return cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_grid(
+        cls,
+        *,
+        models: Sequence[str | UserModel],
+        targets: Sequence[str] = ("cpu",),
+        compilers: Sequence[str] | None = None,
+        dtypes: Sequence[str] = ("fp32",),
+        scenarios: Sequence[str] = ("latency",),
+        batch_sizes: Sequence[int] = (1,),
+        seq_lens: Sequence[int | None] = (None,),
+        image_sizes: Sequence[int | None] = (None,),
+        weights: str = "random",
+        compiler_args: Sequence[str] = (),
+        n_models: int | None = None,
+        workers_per_model: int | None = None,
+        threads_per_worker: int | None = None,
+        rates: Sequence[float | None] = (None,),
+        find_max_rate: bool = False,
+        p99_bound_ms: float | None = None,
+        burstiness: float | None = None,
+        output_lens: Sequence[int | None] = (None,),
+        measure: Measure | None = None,
+        name: str = "adhoc",
+        description: str = "",
+    ) -> Plan:
+        """Cross product of the given axes, validated against the model cards and targets.
+
+        `compilers=None` means each target's default compiler (eager on cpu/cuda; trace on
+        neuron, or TorchNeuron's native-compile on Trn2/Trn3, where PyTorch/XLA inference
+        ends with Neuron 2.34); the target `auto` is the first available of neuron, cuda, cpu.
+        """
+        from bench import models as model_registry
+        from bench import targets as target_registry
+
+        measure = measure or Measure()
+        _check_choice("weights", [weights], WEIGHTS, allow_path=True)
+        _check_choice("dtype", dtypes, DTYPES)
+        for axis, values in (("batch size", batch_sizes), ("n_models", [n_models]),
+                             ("workers_per_model", [workers_per_model]),
+                             ("threads_per_worker", [threads_per_worker])):
+            for v in values:
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                    raise UsageError(f"{axis} must be a positive integer, got {v!r}")
+        for v in list(seq_lens) + list(image_sizes):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UsageError(f"sequence length / image size must be a positive integer, got {v!r}")
+        from bench import scenarios as scenario_registry
+
+        for name in scenarios:
+            if not scenario_registry.is_known(name):
+                raise UsageError(f"unknown scenario {name!r} (choose from {', '.join(scenario_registry.names())}, "
+                                 "or package.module:attr)")
+        kinds = {name: scenario_registry.get(name) for name in scenarios}
+        for r in rates:
+            if r is not None and (not isinstance(r, (int, float)) or r <= 0):
+                raise UsageError(f"rate must be a positive number, got {r!r}")
+        # a scenario with a rate (server): fixed rates and/or a max-rate search (rate None)
+        server_rates = [r for r in rates if r is not None] + ([None] if find_max_rate else [])
+        if any("rate_qps" in k.uses for k in kinds.values()) and not server_rates:
+            raise UsageError("the server scenario needs --rate R (queries/s), or --find-max-rate with --p99-bound MS")
+        if find_max_rate and p99_bound_ms is None:
+            raise UsageError("--find-max-rate needs --p99-bound MS (the p99 latency the rate must keep)")
+        for what, v in (("p99 bound (ms)", p99_bound_ms), ("burstiness", burstiness)):
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < math.inf):
+                raise UsageError(f"{what} must be a positive number, got {v!r}")
+        for v in output_lens:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UsageError(f"output length must be a positive integer, got {v!r}")
+        cells: list[Cell] = []
+        for model in models:
+            card = None if isinstance(model, UserModel) else model_registry.card(model)
+            for target_name in targets:
+                notes = ""
+                if target_name == "auto":
+                    target_name, notes = target_registry.pick_auto()
+                target = target_registry.get(target_name)
+                chosen, why = (list(compilers), "") if compilers else target.default_compiler()
+                notes = "; ".join(n for n in (notes, why) if n)
+                for compiler in chosen:
+                    try:
+                        target.check_compiler(compiler)
+                    except UsageError as exc:
+                        raise UsageError(f"{exc} [{notes}]" if notes else str(exc)) from None
+                    for dtype, scenario, batch, seq, img, rate, out_len in itertools.product(
+                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, server_rates or [None], output_lens
+                    ):
+                        shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
+                        kind = kinds[scenario]
+                        fields = {"rate_qps": rate, "p99_bound_ms": p99_bound_ms, "burstiness": burstiness,
+                                  "output_len": out_len}
+                        cell = Cell(
+                            **{k: (v if k in kind.uses else None) for k, v in fields.items()},
+                            model=model if isinstance(model, UserModel) else card.name,
+                            target=target_name,
+                            compiler=compiler,
+                            dtype=dtype,
+                            scenario=scenario,
+                            batch_size=batch,
+                            weights=weights,
+                            compiler_args=tuple(compiler_args),
+                            n_models=n_models or 0,  # 0: the scenario's or the target's default
+                            workers_per_model=workers_per_model or 0,
+                            threads_per_worker=threads_per_worker,
+                            measure=measure,
+                            target_notes=notes,
+                            **shape,
+                        )
+                        cell = target.resolve(kind.plan(cell))  # the scenario fixes, the target fills
+                        kind.check(cell)
+                        cells.append(cell)
+        if not cells:
+            raise UsageError("the plan is empty: give at least one model")
+        return cls(name=name, cells=_dedupe(cells), description=description)
+
+    @classmethod
+    def from_suite(cls, name_or_path: str, **overrides: Any) -> Plan:
+        """Load `suites/<name>.toml` (or a path). `overrides` replace suite axes/measure keys."""
+        name, data, source = read_suite(name_or_path)
+        return cls.from_suite_data(data, name=name, source=source, **overrides)
+
+    @classmethod
+    def from_suite_data(cls, data: dict[str, Any], *, name: str, source: str = "<suite>", **overrides: Any) -> Plan:
+        measure, axes, description = sweeps(data, source, overrides)
+        cells: list[Cell] = []
+        for kwargs in axes:
+            cells.extend(cls.from_grid(measure=measure, **kwargs).cells)
+        return cls(name=name, cells=_dedupe(cells), description=description)
+
+
+
+def _check_choice(what: str, values: Iterable[str], allowed: Sequence[str], allow_path: bool = False) -> None:
+    for v in values:
+        if v in allowed or (allow_path and isinstance(v, str) and os.path.isdir(v)):
+            continue
+        extra = " or a local model directory" if allow_path else ""
+        raise UsageError(f"unknown {what} {v!r} (choose from {', '.join(allowed)}{extra})")
+
+
+def _dedupe(cells: list[Cell]) -> list[Cell]:
+    seen: set[str] = set()
+    out = []
+    for c in cells:
+        if c.cell_id not in seen:
+            seen.add(c.cell_id)
+            out.append(c)
+    return out

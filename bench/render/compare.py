@@ -1,0 +1,193 @@
+"""Printing comparisons, reference checks and pivots as terminal tables, Markdown, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from bench.analysis.compare import Comparison
+from bench.analysis.pivot import Pivot
+from bench.analysis.reference import RefRow
+from bench.analysis.samples import to_float
+from bench.plan.cell import cell_label, shape_label
+from bench.render.format import fmt_ci, fmt_p, fmt_ratio, fmt_value
+from bench.results.schema import KEY_COLUMNS
+
+
+def _emit(headers: list[str], body: list[list[str]], fmt: str, title: str | None = None,
+          styles: list[str] | None = None) -> None:
+    from bench.render.tables import markdown
+
+    if fmt == "md":
+        if title:
+            print(f"**{title}**\n")
+        print(markdown(headers, body))
+        print()
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.render.format import is_numeric
+
+    if title:
+        print(title)
+    table = Table(header_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="right" if is_numeric([b[i] for b in body]) else "left",
+                         no_wrap=h not in ("notes", "not comparable"))
+    for i, cells in enumerate(body):
+        table.add_row(*cells, style=(styles[i] if styles else ""))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=400)
+    console.print(table)
+
+
+def _bullets(title: str, items: list[str], fmt: str) -> None:
+    if not items:
+        return
+    print(f"{title}:")
+    for item in items:
+        print(f"  - {item}" if fmt == "md" else f"  {item}")
+    if fmt == "md":
+        print()
+
+
+def render_comparison(c: Comparison, fmt: str = "table") -> None:
+    """Print a Comparison: the table, then cells compared apart, geomeans and a summary line."""
+    import json
+    import sys
+
+    if fmt == "json":
+        print(json.dumps(c.to_json(), indent=1, default=str))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(c.rows[0].as_dict()) if c.rows else ["verdict"])
+        writer.writeheader()
+        for r in c.rows:
+            writer.writerow(r.as_dict())
+        return
+    bullet = "- " if fmt == "md" else ""
+    print(bullet + c.a.describe())
+    print(bullet + c.b.describe())
+    if fmt == "md":
+        print()
+    headers = ["cell", "metric", "A", "B", "B/A", f"{1 - c.alpha:.0%} CI", "change", "p (Holm)", "verdict", "notes"]
+    body, styles = [], []
+    for r in c.rows:
+        notes = ([f"env differs: {r.env_diff}"] if r.env_diff else []) + r.notes
+        body.append([r.label, r.metric, fmt_value(r.a, r.unit), fmt_value(r.b, r.unit), fmt_ratio(r.ratio),
+                     fmt_ci(r.ci_low, r.ci_high), f"{100 * r.change:+.1f}%" if math.isfinite(r.ratio) else "",
+                     fmt_p(r.p_adj), r.verdict, "; ".join(notes)])
+        styles.append({"slower": "red", "faster": "green"}.get(r.verdict, ""))
+    _emit(headers, body, fmt, styles=styles)
+    if c.geomean:
+        parts = [f"{m} {g[0]:.3f} [{g[1]:.3f}, {g[2]:.3f}] over {g[3]} cells" for m, g in c.geomean.items()]
+        print(f"geometric mean of B/A: {'; '.join(parts)}")
+    _bullets(f"broken in B ({len(c.broken)}; counts as a regression)",
+             [f"{cell_label(k)}: {why}" for k, why in c.broken], fmt)
+    _bullets(f"not compared ({len(c.not_compared)})",
+             [f"{cell_label(k)}: {why}" for k, why in c.not_compared if (k, why) not in c.broken], fmt)
+    _bullets(f"only in A ({len(c.only_a)})", [cell_label(k) for k in c.only_a], fmt)
+    _bullets(f"only in B ({len(c.only_b)})", [cell_label(k) for k in c.only_b], fmt)
+    _bullets(f"different model weights in A and B ({len(c.different_models)}; model_fingerprint differs: "
+             "the cards built other weights, e.g. another torch)",
+             [f"{cell_label(k)}: {fa} -> {fb}" for k, fa, fb in c.different_models], fmt)
+    for hint in c.hints:
+        print(f"hint: {hint}")
+    print(c.summary())
+
+
+def render_reference(rows: list[RefRow], missing: list[dict[str, Any]], reference: str, fmt: str = "table") -> None:
+    import json
+    import sys
+
+    records = [r.as_dict() for r in rows]
+    if fmt == "json":
+        print(json.dumps({"reference": str(reference), "rows": records,
+                          "no_published_figure": [cell_label(k) for k in missing]}, indent=1, default=str))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["model"])
+        writer.writeheader()
+        writer.writerows(records)
+        return
+    headers = ["cell", "precision", "instance", "samples/s", "published", "% of published",
+               "p50 ms", "published", "p50 ratio", "p99 ms", "published", "p99 ratio", "SDK", "comparable?", "notes"]
+    body, styles = [], []
+    for r in rows:
+        ref = r.ref or {}
+        d = r.as_dict()
+        tput = fmt_value(r.run.get("throughput", math.nan))
+        if "throughput" in r.run_ci:
+            lo, hi = r.run_ci["throughput"]
+            tput += f" ±{max(r.run['throughput'] - lo, hi - r.run['throughput']) / r.run['throughput']:.1%}"
+        body.append([cell_label(r.key), str(r.key.get("precision")), str(r.key.get("instance") or "-"), tput,
+                     fmt_value(to_float(ref.get("throughput"))), _pct(d.get("throughput_ratio")),
+                     fmt_value(r.run.get("p50", math.nan)), fmt_value(to_float(ref.get("p50"))),
+                     fmt_ratio(d.get("p50_ratio") or math.nan),
+                     fmt_value(r.run.get("p99", math.nan)), fmt_value(to_float(ref.get("p99"))),
+                     fmt_ratio(d.get("p99_ratio") or math.nan), str(ref.get("sdk_version") or ""),
+                     "yes" if r.comparable else "not comparable: " + ", ".join(r.mismatches),
+                     r.stability])
+        styles.append("" if r.comparable else "dim")
+    if body:
+        _emit(headers, body, fmt, title=f"against {reference}", styles=styles)
+    sources = sorted({str(r.ref.get("source_url")) for r in rows if r.ref and r.ref.get("source_url")})
+    _bullets("sources", sources, fmt)
+    _bullets(f"no published figure for the model and batch size ({len(missing)})",
+             [cell_label(k) for k in missing], fmt)
+    ok = sum(r.comparable for r in rows)
+    print(f"{len(rows)} cells matched a published model and batch size; {ok} comparable, "
+          f"{len(rows) - ok} not comparable; {len(missing)} without a published figure")
+
+
+def _pct(v: float | None) -> str:
+    return f"{100 * v:.0f}%" if v is not None else ""
+
+
+def _sort_key(values: Iterable[Any]) -> tuple:
+    return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values)
+
+
+def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
+    import json
+    import sys
+
+    if fmt in ("json", "csv"):
+        records = [rec for p in pivots for rec in p.as_records()]
+        if fmt == "json":
+            print(json.dumps(records, indent=1, default=str))
+        else:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        return
+    for p in pivots:
+        keys = [k for k, _ in p.rows]
+        # Row-header columns: the key columns that are set and vary (model, batch, ...).
+        show = [c for c in KEY_COLUMNS if any(k.get(c) is not None for k in keys)
+                and (c in ("model", "batch_size") or len({k.get(c) for k in keys}) > 1)]
+        headers = [("batch" if c == "batch_size" else c) for c in show] + ["shape"] + p.columns
+        body, notes = [], []
+        for key, cells in sorted(p.rows, key=lambda kc: _sort_key(kc[0].get(c) for c in KEY_COLUMNS)):
+            base = cells.get(p.columns[0], (math.nan, ""))[0]
+            line = ["" if key.get(c) is None else str(key.get(c)) for c in show] + [shape_label(key)]
+            for col in p.columns:
+                if col not in cells:
+                    line.append("")
+                    continue
+                value, note = cells[col]
+                text = fmt_value(value)
+                if col != p.columns[0] and math.isfinite(base) and base:
+                    text += f" (×{value / base:.2f})"
+                if note:
+                    text += " unstable"
+                    notes.append(f"{cell_label(key)} {col}: {note}")
+                line.append(text)
+            body.append(line)
+        unit = "samples/s" if p.metric.kind == "throughput" else p.metric.unit
+        _emit(headers, body, fmt, title=f"{p.metric.name} ({unit}) by {p.by}; (×r) = relative to {p.columns[0]}")
+        _bullets("unstable", notes, fmt)
