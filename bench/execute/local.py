@@ -54,9 +54,40 @@ class LocalExecutor:
     def resume_from(self, meta: dict[str, Any], run_dir) -> None:
         refuse_local_resume(meta, run_dir)
 
-    def run(self, plan, store: RunStore, done: set[str], environment: dict[str, Any], cache_dir,
-            progress: bool, on_row, extra_env: dict[str, str]) -> Path:
-        return run_cells(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+    def run(self, plan: Plan, store: RunStore, done: set[str], environment: dict[str, Any],
+            cache_dir: str | Path | None, progress: bool, on_row, extra_env: dict[str, str]) -> Path:
+        """Every cell of `plan` not in `done`, grouped by model so a group's processes are reused."""
+        cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
+        todo = [c for c in plan.ordered() if c.cell_id not in done]
+        availability = {name: targets.get(name).availability() for name in {c.target for c in todo}}
+        with progress_bar(progress, len(todo)) as bar:
+            for _, group in groupby(todo, key=Cell.worker_group):
+                cells = list(group)
+                target = targets.get(cells[0].target)
+                pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model, extra_env)
+                try:
+                    for cell in cells:
+                        bar.show(cell)
+                        samples = None
+                        if pool is None:
+                            row = build_row(cell, store.run_id, environment, fields={
+                                "status": "skipped",
+                                "error": f"target {cell.target} unavailable: {availability[cell.target].reason}"})
+                        else:
+                            record = _recorder(store, environment, pool, on_row)
+                            fields, samples = run_cell(pool, cell, cache_root, record)
+                            row = build_row(cell, store.run_id, environment, pool.device, fields)
+                        store.append(row, samples)
+                        bar.advance(row)
+                        if on_row:
+                            on_row(row)
+                except BaseException:  # Ctrl-C or a bug: no worker outlives the run
+                    if pool is not None:
+                        pool.kill()
+                    raise
+                if pool is not None:
+                    pool.close()
+        return store.path
 
 
 def _recorder(store: RunStore, environment: dict[str, Any], pool: WorkerPool, on_row):
@@ -69,41 +100,6 @@ def _recorder(store: RunStore, environment: dict[str, Any], pool: WorkerPool, on
             on_row(row)
 
     return record
-
-
-def run_cells(plan: Plan, store: RunStore, done: set[str], environment: dict[str, Any],
-               cache_dir: str | Path | None, progress: bool, on_row, extra_env: dict[str, str]) -> Path:
-    cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
-    todo = [c for c in plan.ordered() if c.cell_id not in done]
-    availability = {name: targets.get(name).availability() for name in {c.target for c in todo}}
-    with progress_bar(progress, len(todo)) as bar:
-        for _, group in groupby(todo, key=Cell.worker_group):
-            cells = list(group)
-            target = targets.get(cells[0].target)
-            pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model, extra_env)
-            try:
-                for cell in cells:
-                    bar.show(cell)
-                    samples = None
-                    if pool is None:
-                        row = build_row(cell, store.run_id, environment, fields={
-                            "status": "skipped",
-                            "error": f"target {cell.target} unavailable: {availability[cell.target].reason}"})
-                    else:
-                        record = _recorder(store, environment, pool, on_row)
-                        fields, samples = run_cell(pool, cell, cache_root, record)
-                        row = build_row(cell, store.run_id, environment, pool.device, fields)
-                    store.append(row, samples)
-                    bar.advance(row)
-                    if on_row:
-                        on_row(row)
-            except BaseException:  # Ctrl-C or a bug: no worker outlives the run
-                if pool is not None:
-                    pool.kill()
-                raise
-            if pool is not None:
-                pool.close()
-    return store.path
 
 
 class NoProgress:
