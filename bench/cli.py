@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.errors import UsageError
 
@@ -37,6 +38,16 @@ def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
             except ValueError:
                 raise UsageError(f"{what} must be {'an integer' if kind is int else 'a number'}, got {t!r}") from None
         return out
+
+    return parse
+
+
+def _int_flag(flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"{flag} must be an integer, got {text!r}") from None
 
     return parse
 
@@ -78,13 +89,21 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
                    help="generate: new tokens per request, e.g. 128 (input length is --seq-len)")
     m = p.add_argument_group("measurement")
     m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
-    m.add_argument("--duration", type=float, help="minimum measured seconds per cell")
+    m.add_argument("--duration", type=float, help="minimum measured seconds per cell (over all its rounds)")
     m.add_argument("--max-duration", type=float, help="maximum measured seconds per cell (default 3x --duration)")
     m.add_argument("--min-samples", type=int, help="minimum measured requests per cell")
     m.add_argument("--target-ci", type=float,
                    help="stop early once the p50 95%% CI is within +-this fraction (0 disables)")
     m.add_argument("--trim", type=float, help="throughput: seconds trimmed from each end")
     m.add_argument("--cell-timeout", type=float, help="seconds before a hung cell is failed")
+    m.add_argument("--rounds", type=_int_flag("--rounds"),
+                   help="measure every cell in N windows spread over the run (round 1 of every cell, "
+                        "then round 2, ...); its CIs then include the variance between rounds")
+    m.add_argument("--max-rounds", type=_int_flag("--max-rounds"),
+                   help="more rounds, up to this many, while a cell's interval is wider than --target-ci "
+                        "(default 2 x --rounds)")
+    m.add_argument("--fresh-process-per-round", action="store_true", default=None,
+                   help="with --rounds: every round in new worker processes (default: kept)")
     m.add_argument("--keep-freed-memory", action="store_true", default=None,
                    help="CPU/CUDA workers: glibc malloc keeps freed memory instead of returning it "
                         "to the kernel (steadier eager-CPU latency; recorded in the row)")
@@ -103,7 +122,9 @@ def build_plan(args: argparse.Namespace):
 
     measure = {"warmup_s": args.warmup, "min_duration_s": args.duration, "max_duration_s": args.max_duration,
                "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
-               "cell_timeout_s": args.cell_timeout, "keep_freed_memory": args.keep_freed_memory}
+               "cell_timeout_s": args.cell_timeout, "keep_freed_memory": args.keep_freed_memory,
+               "rounds": args.rounds, "max_rounds": args.max_rounds,
+               "fresh_process_per_round": args.fresh_process_per_round}
     if args.duration is not None and args.max_duration is None:
         measure["max_duration_s"] = 3 * args.duration
     axes = {"models": args.model, "targets": args.target, "compilers": args.compiler, "dtypes": args.dtype,
@@ -168,6 +189,68 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
     print(f"results: {run_dir}", file=sys.stderr)
     bad = [r for r in rows if r.get("status") in ("failed", "inaccurate")]
     return 1 if bad else 0
+
+
+def _side_b(args: argparse.Namespace) -> argparse.Namespace:
+    """Side A's flags with those in --b "..." replaced: any run flag (model, compiler, args, dtype, ...)."""
+    import shlex
+
+    try:
+        tokens = shlex.split(args.b or "")
+    except ValueError as exc:
+        raise UsageError(f"--b: cannot split {args.b!r}: {exc}") from None
+    only = _Parser(prog="--b", add_help=False, allow_abbrev=False)
+    _add_plan_args(only)
+    try:
+        given, unknown = only.parse_known_args(_glue_compiler_args(tokens))
+    except UsageError as exc:
+        raise UsageError(f"--b: {exc}") from None
+    if unknown:
+        raise UsageError(f"--b: {unknown[0]} is not a run flag (give the flags of `trnbench run` that change "
+                         "side B's cells, e.g. --b '--compiler jit')")
+    if getattr(given, "suite", None):
+        raise UsageError("--b: --suite cannot change within an A/B run; change the cells' flags instead")
+    merged = argparse.Namespace(**vars(args))
+    for dest, value in vars(given).items():
+        if value is not None and value is not False:
+            setattr(merged, dest, value)
+    return merged
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Two sides in one run, interleaved round by round; the paired comparison at the end."""
+    from dataclasses import replace as _replace
+
+    from bench.analysis.paired import compare_paired
+    from bench.execute.ab import AB_ROUNDS, run_ab, with_rounds
+    from bench.execute.rounds import planned_rounds
+    from bench.render.compare import render_comparison
+
+    plan_a = build_plan(args)
+    plan_b = build_plan(_side_b(args))
+    rounds = args.rounds or max(AB_ROUNDS, *(c.measure.rounds for c in plan_a.cells))
+    if rounds < 3:
+        raise UsageError(f"ab needs at least 3 rounds for its paired interval, got --rounds {rounds}")
+    plan_a, plan_b = with_rounds(plan_a, rounds), with_rounds(plan_b, rounds)
+    once = [c.label for c in plan_a.cells if planned_rounds(c) < 2]
+    if once:
+        raise UsageError(f"ab pairs rounds, and {once[0]}'s scenario is measured once (only latency and "
+                         "throughput cells pool rounds)")
+    plan_b = _replace(plan_b, name=f"{plan_b.name} (B)")
+    root, dir_a, dir_b = run_ab(plan_a, plan_b, args.out, python_b=args.b_python, b_flags=args.b or "",
+                                cache_dir=args.cache_dir, instance=args.instance_type,
+                                progress=not args.no_progress, worker_memory_gb=args.worker_memory_gb)
+    comparison, calibration = compare_paired(dir_a, dir_b, metrics=args.metric, threshold=args.threshold,
+                                             alpha=args.alpha)
+    render_comparison(comparison, args.format)
+    if not args.b and not args.b_python:  # A/A: what this machine can resolve
+        for line in calibration.lines():
+            print(line)
+    print(f"results: {root} (sides {dir_a.name}/ and {dir_b.name}/)", file=sys.stderr)
+    if args.fail_on_regression and comparison.regressions:
+        print(f"regression: {comparison.summary()}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -279,12 +362,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.by:
         render_pivot(pivot(args.runs, args.by, args.metric), args.format)
         return 0
-    if len(args.runs) != 2:
-        raise UsageError(f"compare needs two runs, A and B (got {len(args.runs)}); "
-                         "for more runs side by side use --by run")
-    ignore = [c.strip() for c in (args.ignore_key or "").split(",") if c.strip()]
-    comparison = compare_runs(args.runs[0], args.runs[1], metrics=args.metric, threshold=args.threshold,
-                              alpha=args.alpha, ignore=ignore)
+    if len(args.runs) == 1 and (Path(args.runs[0]) / "ab.json").is_file():  # an `ab` run: paired again
+        from bench.analysis.paired import compare_paired
+
+        root = Path(args.runs[0])
+        comparison, _ = compare_paired(root / "a", root / "b", metrics=args.metric, threshold=args.threshold,
+                                       alpha=args.alpha)
+    elif len(args.runs) != 2:
+        raise UsageError(f"compare needs two runs, A and B (got {len(args.runs)}), or one `trnbench ab` "
+                         "directory; for more runs side by side use --by run")
+    else:
+        ignore = [c.strip() for c in (args.ignore_key or "").split(",") if c.strip()]
+        comparison = compare_runs(args.runs[0], args.runs[1], metrics=args.metric, threshold=args.threshold,
+                                  alpha=args.alpha, ignore=ignore, fail_on_shift=args.fail_on_shift)
     render_comparison(comparison, args.format)
     if args.fail_on_regression and comparison.regressions:
         print(f"regression: {comparison.summary()}", file=sys.stderr)
@@ -341,6 +431,25 @@ def make_parser() -> argparse.ArgumentParser:
     _add_run_options(resume)
     resume.set_defaults(func=cmd_resume, dry_run=False, out=None)
 
+    ab = sub.add_parser("ab", help="A/B in one run: side A's plan and side B (its flags changed by --b, or "
+                                   "another Python with --b-python), interleaved round by round, compared paired")
+    _add_plan_args(ab)
+    ab.add_argument("--b", metavar="FLAGS", help="run flags that make side B, e.g. --b '--compiler jit' or "
+                                                 "--b '-m bert-6l' (none: an A/A calibration)")
+    ab.add_argument("--b-python", metavar="PATH", help="side B's workers run under this interpreter (another "
+                                                       "environment: SDK 2.x vs 2.y, torch X vs Y)")
+    ab.add_argument("-o", "--out", default="results", help="results folder (default results/)")
+    ab.add_argument("--metric", help="comma-separated: p50, p90, p95, p99, mean, throughput (default p50,p99,throughput)")
+    ab.add_argument("--threshold", default="5%", help="smallest change that counts (default 5%%)")
+    ab.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm; default 0.05)")
+    ab.add_argument("--fail-on-regression", action="store_true", help="exit status 1 when B is significantly slower")
+    ab.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
+    ab.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
+    ab.add_argument("--worker-memory-gb", type=float, help="cap each worker's memory (address space)")
+    ab.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ab.add_argument("--format", choices=FORMATS, default="table", help="final table format")
+    ab.set_defaults(func=cmd_ab)
+
     comp = sub.add_parser("compile", help="compile a plan's artifacts into the cache without measuring "
                                           "(neuron: on a host without devices too, with --target)")
     _add_plan_args(comp)
@@ -381,7 +490,10 @@ def make_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--threshold", default="5%", help="smallest change that counts, e.g. 5%% or 0.05 (default 5%%)")
     cmp.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm; default 0.05)")
     cmp.add_argument("--fail-on-regression", action="store_true",
-                     help="exit status 1 when a row is significantly slower than the threshold")
+                     help="exit status 1 when a cell is significantly slower than the threshold, relative to "
+                          "the run-wide shift, or broke")
+    cmp.add_argument("--fail-on-shift", metavar="PCT",
+                     help="with --fail-on-regression: also fail when the run-wide shift itself is slower than PCT")
     cmp.add_argument("--ignore-key", help="key columns to leave out of the join, e.g. compiler_args")
     cmp.add_argument("--reference", metavar="NAME_OR_CSV",
                      help="compare with published figures: a name in results/reference/ or a CSV path")
@@ -405,7 +517,7 @@ def _glue_compiler_args(argv: list[str]) -> list[str]:
     out: list[str] = []
     it = iter(argv)
     for tok in it:
-        if tok == "--compiler-args":
+        if tok in ("--compiler-args", "--b"):
             nxt = next(it, None)
             out.append(tok if nxt is None else f"{tok}={nxt}")
         else:

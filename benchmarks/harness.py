@@ -85,7 +85,7 @@ def overhead(rounds: int, seconds: float) -> None:
 
     fn, inputs = harness_models.identity()
     torch.set_num_threads(1)
-    m = Measure(warmup_s=0.5, min_duration_s=seconds, max_duration_s=seconds, min_samples=100, target_ci=0.0,
+    m = Measure(rounds=1, warmup_s=0.5, min_duration_s=seconds, max_duration_s=seconds, min_samples=100, target_ci=0.0,
                 trim_s=0.5)
     model = UserModel("identity", harness_models.identity)
     lat_plan = Plan.from_grid(models=[model], scenarios=["latency"], threads_per_worker=1, measure=m)
@@ -149,7 +149,7 @@ def agreement(rounds: int, seconds: float, configs: list[tuple[str, str]], keep:
     """
     from bench import Measure, Plan, load, models, run_plan
 
-    m = Measure(warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0,
+    m = Measure(rounds=1, warmup_s=1.0, min_duration_s=seconds, max_duration_s=seconds, min_samples=10, target_ci=0.0,
                 keep_freed_memory=keep)
     ctx = mp.get_context("spawn")
     malloc = "keep_freed_memory" if keep else "default malloc"

@@ -50,7 +50,7 @@ def quick():
     """Measurement settings short enough for unit tests."""
     from bench import Measure
 
-    return Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05,
+    return Measure(rounds=1, warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05,
                    trim_s=0.05)
 
 

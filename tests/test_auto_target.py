@@ -10,7 +10,7 @@ from bench.errors import UsageError
 from bench.targets import Availability
 from bench.targets import get as get_target
 
-QUICK = Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05, trim_s=0.05)
+QUICK = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05, trim_s=0.05)
 
 
 def _available(monkeypatch, **ok: bool) -> None:

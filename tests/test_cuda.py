@@ -9,7 +9,7 @@ from bench.errors import UsageError
 from bench.targets import cuda as cuda_mod
 from bench.targets import get as get_target
 
-QUICK = Measure(warmup_s=0.2, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
+QUICK = Measure(rounds=1, warmup_s=0.2, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
 
 
 def test_unavailable_cuda_gives_the_exact_reason():

@@ -269,7 +269,11 @@ def test_nxdi_generate_end_to_end_through_a_worker(tmp_path, monkeypatch):
     generates = [e for e in events if e["event"] == "generate"]
     resets = [e for e in events if e["event"] == "reset"]
     # one cold request in prepare, then warm-up and measured ones: a fresh KV cache for each
-    assert len(generates) == len(resets) == 1 + row["samples"] + row["warmup_samples"]
+    assert len(generates) == len(resets)
+    if row["busy_retries"] == 0:  # a busy host measures the round again (bench.execute.rounds)
+        assert len(generates) == 1 + row["samples"] + row["warmup_samples"]
+    else:
+        assert len(generates) > 1 + row["samples"] + row["warmup_samples"]
 
 
 @pytest.mark.neuron

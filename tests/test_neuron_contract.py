@@ -26,7 +26,7 @@ from bench.errors import UsageError
 from bench.targets import get as get_target
 from bench.targets.neuron import flags, inventory, monitor, sdk
 
-QUICK = Measure(warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
+QUICK = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
 ARGS = ["--auto-cast=matmult", "--auto-cast-type=bf16", "--optlevel=2", "--model-type=transformer"]
 
 

@@ -23,7 +23,7 @@ from bench.plan.cell import Cell
 from bench.targets import get as get_target
 from bench.targets.neuron import flags, inventory, sdk
 
-QUICK = Measure(warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
+QUICK = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.3, max_duration_s=0.6, min_samples=20, target_ci=0.05, trim_s=0.05)
 RUN = ["--duration", "0.3", "--warmup", "0.05", "--min-samples", "20", "--no-progress", "--format", "csv"]
 
 

@@ -37,7 +37,7 @@ from bench.results.store import read_meta, read_rows  # noqa: E402
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 MEASURED = ("ok", "unstable")  # measured rows (a busy 2-core runner makes some unstable)
-TINY = Measure(warmup_s=0.02, min_duration_s=0.1, max_duration_s=0.2, min_samples=10, target_ci=0.05, trim_s=0.02)
+TINY = Measure(rounds=1, warmup_s=0.02, min_duration_s=0.1, max_duration_s=0.2, min_samples=10, target_ci=0.05, trim_s=0.02)
 
 
 @pytest.fixture(scope="module")

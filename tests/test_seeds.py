@@ -14,7 +14,7 @@ from bench.analysis.compare import compare_runs
 from bench.cli import main
 
 TINY = sorted(name for name, card in models.registry().items() if card.tiny)
-QUICK = Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05)
+QUICK = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.4, min_samples=20, target_ci=0.05)
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -24,7 +24,7 @@ from bench.scenarios import arrivals, server
 SERVICE_S = 0.010
 THREADS = 2
 CAPACITY = THREADS / SERVICE_S  # 200 requests/s
-MEASURE = Measure(warmup_s=0.1, min_duration_s=1.0, max_duration_s=2.0, min_samples=20)
+MEASURE = Measure(rounds=1, warmup_s=0.1, min_duration_s=1.0, max_duration_s=2.0, min_samples=20)
 
 
 def _sleep(seconds: float):

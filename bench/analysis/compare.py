@@ -60,6 +60,7 @@ Run vs published figures: bench.analysis.reference; pivots: bench.analysis.pivot
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,7 @@ from bench.analysis.estimate import (
     mann_whitney,
     parse_metrics,
     row_rng,
+    welch_log,
 )
 from bench.analysis.samples import BROKEN, PooledCell, Samples, Side, load_side, to_float
 from bench.errors import UsageError
@@ -121,6 +123,7 @@ class MetricComparison:
     p: float = float("nan")
     p_adj: float = float("nan")
     verdict: str = "~"
+    verdict_vs_shift: str = "~"  # the verdict once the run-wide shift is taken out (the gate's)
     notes: list[str] = field(default_factory=list)
     env_diff: str = ""
     n_a: int = 0
@@ -140,7 +143,8 @@ class MetricComparison:
         d = {k: v for k, v in self.key.items()}
         d.update(metric=self.metric, unit=self.unit, a=self.a, b=self.b, ratio=self.ratio,
                  ci_low=self.ci_low, ci_high=self.ci_high, change_pct=100 * self.change,
-                 p_value=self.p, p_holm=self.p_adj, verdict=self.verdict, n_a=self.n_a, n_b=self.n_b,
+                 p_value=self.p, p_holm=self.p_adj, verdict=self.verdict, verdict_vs_shift=self.verdict_vs_shift,
+                 n_a=self.n_a, n_b=self.n_b,
                  env_diff=self.env_diff, notes="; ".join(self.notes))
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
@@ -158,6 +162,10 @@ class Comparison:
     threshold: float
     alpha: float
     hints: list[str] = field(default_factory=list)
+    # metric -> (median B/A over the cells, CI low, CI high, cells): what moved everything
+    shift: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)
+    lower_is_better: dict[str, bool] = field(default_factory=dict)
+    fail_on_shift: float | None = None
     # cells whose model weights differ between A and B (bench.seeds.fingerprint): (key, A, B)
     different_models: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
 
@@ -171,17 +179,50 @@ class Comparison:
 
     @property
     def regressions(self) -> int:
-        """What the CI gate fails on: significant slowdowns beyond the threshold, newly broken cells."""
-        return len(self.slower) + len(self.broken)
+        """What the CI gate fails on: cells significantly slower beyond the threshold once the
+        run-wide shift is taken out, newly broken cells, and a shift beyond `fail_on_shift`."""
+        slower = [r for r in self.rows if r.verdict_vs_shift == "slower"]
+        return len(slower) + len(self.broken) + len(self.shift_failures)
+
+    @property
+    def shift_failures(self) -> list[str]:
+        """Metrics whose run-wide shift is slower than `fail_on_shift` (when it is set)."""
+        if self.fail_on_shift is None:
+            return []
+        out = []
+        for name, (_ratio, lo, hi, _n) in self.shift.items():
+            worse = lo if self.lower_is_better.get(name, True) else 1 / hi
+            if math.isfinite(worse) and worse > 1 + self.fail_on_shift:
+                out.append(name)
+        return out
 
     def summary(self) -> str:
         n = len(self.rows)
         same = n - len(self.slower) - len(self.faster)
         text = (f"{n} rows: {len(self.slower)} slower, {len(self.faster)} faster, {same} ~ "
                 f"(threshold {self.threshold:.1%}, Holm-adjusted alpha {self.alpha:g})")
+        relative = [r for r in self.rows if r.verdict_vs_shift == "slower"]
+        if self.shift:
+            text += f"; {len(relative)} slower than the run-wide shift"
         if self.broken:
             text += f"; {len(self.broken)} cells broken in {self.b.label}"
+        if self.shift_failures:
+            text += f"; run-wide shift beyond {self.fail_on_shift:.0%} in {', '.join(self.shift_failures)}"
         return text
+
+    def shift_lines(self) -> list[str]:
+        """The run-wide shift in words, and what separate runs cannot tell apart."""
+        lines = []
+        for name, (ratio, lo, hi, n) in self.shift.items():
+            worse = ratio if self.lower_is_better.get(name, True) else 1 / ratio
+            what = "slower" if worse > 1 else "faster"
+            lines.append(f"{name}: B ran {abs(worse - 1):.0%} {what} across all {n} cells (median B/A {ratio:.3f} "
+                         f"[{lo:.3f}, {hi:.3f}]): the machine, or a change that touches everything")
+        if lines:
+            lines.append("separate runs cannot tell a slower machine from a change that touches every cell: the "
+                         "gate judges each cell against this shift (--fail-on-shift PCT gates the shift itself); "
+                         "`trnbench ab` measures both sides interleaved in one run and can tell them apart")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -194,6 +235,7 @@ class Comparison:
             "not_compared": [{"cell": cell_label(k), "reason": r} for k, r in self.not_compared],
             "broken": [{"cell": cell_label(k), "reason": r} for k, r in self.broken],
             "different_models": [{"cell": cell_label(k), "a": fa, "b": fb} for k, fa, fb in self.different_models],
+            "shift": {m: {"ratio": g[0], "ci_low": g[1], "ci_high": g[2], "cells": g[3]} for m, g in self.shift.items()},
             "summary": self.summary(), "regressions": self.regressions,
         }
 
@@ -213,7 +255,7 @@ def _env_diff(a: PooledCell, b: PooledCell, columns: Sequence[str]) -> str:
 def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path | Iterable[str | Path], *,
                  metrics: str | Sequence[str] | None = None, threshold: float | str = THRESHOLD,
                  alpha: float = ALPHA, ignore: Sequence[str] = (), seed: int = SEED,
-                 n_boot: int = N_BOOT) -> Comparison:
+                 n_boot: int = N_BOOT, fail_on_shift: float | str | None = None) -> Comparison:
     """Join two sets of runs on the cell key and compare each metric (see the module docstring)."""
     chosen = parse_metrics(metrics)
     thr = parse_threshold(threshold)
@@ -270,9 +312,13 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
             xa, xb = ((sa.rates(), sb.rates()) if family == "throughput"
                       else (sa.latency_ms(m.samples), sb.latency_ms(m.samples)))
             row.n_a, row.n_b = int(xa.size), int(xb.size)
-            if (k, family, m.samples) not in pvalue_cache:
-                pvalue_cache[(k, family, m.samples)] = mann_whitney(xa, xb)
-            row.p = pvalue_cache[(k, family, m.samples)]
+            if ea.groups is not None and eb.groups is not None:  # rounds or runs: between groups
+                row.p = welch_log(ea.groups, eb.groups)
+                notes.append(f"CI over {ea.groups.size} (A) and {eb.groups.size} (B) rounds/runs")
+            else:
+                if (k, family, m.samples) not in pvalue_cache:
+                    pvalue_cache[(k, family, m.samples)] = mann_whitney(xa, xb)
+                row.p = pvalue_cache[(k, family, m.samples)]
             if max(ea.widened, eb.widened) >= 1.5:
                 notes.append(f"requests correlated in time: CI widened x{ea.widened:.1f} (A), "
                              f"x{eb.widened:.1f} (B)")
@@ -286,26 +332,58 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
 
     for row, p_adj in zip(rows, holm([r.p for r in rows])):
         row.p_adj = float(p_adj)
-        row.verdict = _verdict(row, thr, alpha)
+        row.verdict = verdict(row, thr, alpha)
     geomean = _geomean(rows, chosen, alpha)
+    shift = _shift(rows, chosen, alpha, seed)
+    for row in rows:
+        row.verdict_vs_shift = verdict(row, thr, alpha, shift.get(row.metric, (1.0,))[0])
     comparison = Comparison(a, b, rows, only_a, only_b, not_compared, broken, geomean, thr, alpha)
+    comparison.shift = shift
+    comparison.lower_is_better = {m.name: m.lower_is_better for m in chosen}
+    comparison.fail_on_shift = parse_threshold(fail_on_shift) if fail_on_shift is not None else None
     comparison.hints = _near_misses(only_a, only_b)
     comparison.different_models = _different_models(a, b, common)
     return comparison
 
 
-def _verdict(row: MetricComparison, threshold: float, alpha: float) -> str:
+def verdict(row: MetricComparison, threshold: float, alpha: float, shift: float = 1.0) -> str:
+    """slower / faster: significant (Holm) AND the whole CI of the cost ratio beyond the
+    threshold, the CI taken relative to `shift` (the run-wide shift; 1 for the plain verdict)."""
     if not (math.isfinite(row.p_adj) and row.p_adj < alpha):
         return "~"
     if not (math.isfinite(row.ci_low) and math.isfinite(row.ci_high)) or row.ci_low <= 0:
         return "~"
-    lo, hi = (row.ci_low, row.ci_high) if row.lower_is_better else (1 / row.ci_high, 1 / row.ci_low)
+    if not (math.isfinite(shift) and shift > 0):
+        shift = 1.0
+    lo, hi = row.ci_low / shift, row.ci_high / shift
+    lo, hi = (lo, hi) if row.lower_is_better else (1 / hi, 1 / lo)
     factor = 1.0 + threshold
     if lo > factor:
         return "slower"
     if hi < 1.0 / factor:
         return "faster"
     return "~"
+
+
+SHIFT_MIN_CELLS = 8  # fewer cells: no run-wide shift is estimated (a cell would be its own shift)
+
+
+def _shift(rows: list[MetricComparison], metrics: list[Metric], alpha: float,
+           seed: int) -> dict[str, tuple[float, float, float, int]]:
+    """The run-wide shift per metric: the median log-ratio B/A over the cells, its CI by
+    resampling the cells. Separate runs cannot tell a slower machine from a change that
+    touches every cell; the gate judges each cell relative to this."""
+    out = {}
+    for m in metrics:
+        logs = np.array([math.log(r.ratio) for r in rows if r.metric == m.name and r.ratio > 0
+                         and math.isfinite(r.ratio)])
+        if logs.size < SHIFT_MIN_CELLS:
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(m.name.encode())])
+        boot = np.median(logs[rng.integers(0, logs.size, (2000, logs.size))], axis=1)
+        lo, hi = np.exp(np.percentile(boot, [50 * alpha, 100 - 50 * alpha]))
+        out[m.name] = (float(math.exp(np.median(logs))), float(lo), float(hi), int(logs.size))
+    return out
 
 
 def _geomean(rows: list[MetricComparison], metrics: list[Metric], alpha: float) -> dict[str, tuple[float, float, float, int]]:

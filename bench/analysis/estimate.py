@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.analysis import hierarchy
 from bench.analysis.samples import Samples
 from bench.errors import UsageError
 
@@ -101,6 +102,8 @@ class Estimate:
     draws: np.ndarray | None  # bootstrap replicates of the value (None: no CI)
     note: str = ""
     widened: float = 1.0  # factor applied to the spread for correlation in time
+    # measured in groups (rounds, pooled runs): each group's value; the CI is over them
+    groups: np.ndarray | None = None
 
 
 DESIGN_BATCHES = 20  # batches for the long-run variance (time correlation) of a statistic
@@ -147,7 +150,16 @@ def widen_draws(draws: np.ndarray, factor: float) -> np.ndarray:
 
 def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: float = ALPHA,
              n_boot: int = N_BOOT) -> Estimate | None:
-    """The metric's value from raw samples and its bootstrap replicates; None without samples."""
+    """The metric's value from raw samples and its replicates; None without samples.
+
+    Requests measured in groups (rounds of a run, several runs pooled) of at least
+    `hierarchy.MIN_GROUPS`: the groups' values, their geometric mean and a t interval over
+    them (bench.analysis.hierarchy), which holds the variance between groups. Else one
+    window: the bootstraps below, widened by the design effect of correlated requests.
+    """
+    grouped = _grouped(samples, metric, alpha, rng, n_boot)
+    if grouped is not None:
+        return grouped
     if metric.kind == "throughput":
         rates = samples.rates()
         if rates is None:
@@ -169,6 +181,36 @@ def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: 
         return Estimate(value, None, f"too few samples for a {metric.name} CI (n={x.size})")
     widen = math.sqrt(design_effect([p <= value for p in parts]))
     return Estimate(value, widen_draws(quantile_draws(x, metric.q, rng, n_boot), widen), widened=widen)
+
+
+def _grouped(samples: Samples, metric: Metric, alpha: float, rng: np.random.Generator,
+             n_boot: int) -> Estimate | None:
+    """The between-group estimate, where there are enough groups (else None)."""
+    if metric.kind == "throughput":
+        groups = samples.rate_groups()
+        values = np.array([g.mean() for g in groups]) if groups else np.array([])
+    else:
+        groups = samples.latency_parts(metric.samples)
+        if metric.kind == "quantile" and any(not bounded(g.size, metric.q, alpha) for g in groups):
+            return None  # a group too small for its own quantile: its value would be its extreme
+        values = hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
+    draws = hierarchy.replicates(values, rng, n_boot)
+    if draws is None:
+        return None
+    center, _, _ = hierarchy.interval(values)
+    return Estimate(center, draws, groups=values)
+
+
+def welch_log(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p of equal geometric means, Welch's t test on the log group values."""
+    from scipy.stats import ttest_ind
+
+    if a.size < 2 or b.size < 2 or np.any(a <= 0) or np.any(b <= 0):
+        return float("nan")
+    la, lb = np.log(a), np.log(b)
+    if np.all(la == la[0]) and np.all(lb == la[0]):
+        return 1.0
+    return float(ttest_ind(la, lb, equal_var=False).pvalue)
 
 
 def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:

@@ -131,23 +131,42 @@ class Samples:
         return self._sorted[key]
 
     def latency_parts(self, key: str = "latency_ns") -> list[np.ndarray]:
-        """Per-request values in ms in the order the requests started, one array per pooled run."""
+        """Per-request values in ms in the order the requests started, one array per group: a
+        pooled run, or each round of a run measured in rounds (its `round` array)."""
         if key not in self._parts:
-            self._parts[key] = [s[key].astype(np.float64) / 1e6 for _, s in self._load()
-                                if key in s and len(s[key])]
+            self._parts[key] = [g for _, g in self._groups(key)]
         return self._parts[key]
 
-    def rates(self) -> np.ndarray | None:
-        """Batch-means throughput: samples/s in each of K equal intervals of the steady window."""
-        if self._rates is False:
-            from bench.analysis.stats import steady_window
+    def _groups(self, key: str) -> list[tuple[tuple[dict[str, Any], dict[str, np.ndarray]], np.ndarray]]:
+        out = []
+        for row, s in self._load():
+            if key not in s or not len(s[key]):
+                continue
+            values = s[key].astype(np.float64) / 1e6
+            rounds = s.get("round")
+            if rounds is None or len(rounds) != len(values):
+                out.append(((row, s), values))
+                continue
+            for r in np.unique(rounds):
+                out.append(((row, s), values[rounds == r]))
+        return out
 
-            parts = []
-            for row, s in self._load():
-                if "start_ns" not in s or "latency_ns" not in s or not len(s["start_ns"]):
-                    continue
-                start = s["start_ns"].astype(np.int64)
-                end = start + s["latency_ns"].astype(np.int64)
+    def rate_groups(self) -> list[np.ndarray]:
+        """Batch-means throughput per group (run, or round of a run): samples/s in each of K
+        equal intervals of that group's own steady window."""
+        from bench.analysis.stats import steady_window
+
+        out = []
+        for row, s in self._load():
+            if "start_ns" not in s or "latency_ns" not in s or not len(s["start_ns"]):
+                continue
+            start_all = s["start_ns"].astype(np.int64)
+            end_all = start_all + s["latency_ns"].astype(np.int64)
+            rounds = s.get("round")
+            picks = ([rounds == r for r in np.unique(rounds)] if rounds is not None and len(rounds) == len(start_all)
+                     else [np.ones(len(start_all), dtype=bool)])
+            for pick in picks:
+                start, end = start_all[pick], end_all[pick]
                 trim = float(row.get("trim_s") or 0.0)
                 t0, t1 = steady_window(start, end, trim)
                 inside = end[(end >= t0) & (end < t1)]
@@ -156,8 +175,14 @@ class Samples:
                     continue
                 counts, _ = np.histogram(inside, bins=k, range=(t0, t1))
                 width_s = (t1 - t0) / 1e9 / k
-                parts.append(counts * float(row.get("batch_size") or 1) / width_s)
-            self._rates = np.concatenate(parts) if parts else None
+                out.append(counts * float(row.get("batch_size") or 1) / width_s)
+        return out
+
+    def rates(self) -> np.ndarray | None:
+        """Batch-means throughput: every group's interval rates together."""
+        if self._rates is False:
+            groups = self.rate_groups()
+            self._rates = np.concatenate(groups) if groups else None
         return self._rates  # type: ignore[return-value]
 
 

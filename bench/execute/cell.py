@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios, targets
+from bench.execute.hoststate import Window, busy_reason
 from bench.execute.pool import (
     PREPARE_TIMEOUT_S,
     WorkerDied,
@@ -24,7 +25,7 @@ from bench.execute.pool import (
 )
 from bench.plan.cell import Cell
 from bench.results.schema import SCHEMA_VERSION
-from bench.scenarios.base import MeasureReport, PrepareReport, RecordFn
+from bench.scenarios.base import MeasureReport, RecordFn
 
 
 def _call(proc: WorkerProcess, op: str, payload: dict[str, Any], timeout_s: float) -> Any:
@@ -47,9 +48,19 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     try:
         procs = pool.ensure(cell)
         prep_timeout = cell.measure.cell_timeout_s or PREPARE_TIMEOUT_S
-        for i, proc in enumerate(procs):
-            prep: PrepareReport = _call(proc, "prepare", {"cell": cell, "leader": i == 0,
-                                                          "cache_root": str(cache_root)}, prep_timeout)
+        def payload(i: int) -> dict[str, Any]:
+            return {"cell": cell, "leader": i == 0, "cache_root": str(cache_root)}
+
+        # the leader first (it compiles into the cache), then the other copies side by side
+        reports = [_call(procs[0], "prepare", payload(0), prep_timeout)]
+        for i, proc in enumerate(procs[1:], 1):
+            proc.send("prepare", payload(i))
+        try:
+            reports += [proc.recv(prep_timeout) for proc in procs[1:]]
+        except WorkerError:
+            pool.kill()  # the other copies' replies would be read as the next cell's
+            raise
+        for i, (proc, prep) in enumerate(zip(procs, reports)):
             if i == 0:
                 # process start + imports (+ forkserver start on a run's first worker), when paid
                 row["worker_start_s"] = prep.ready_at - proc.created if prep.ready_at is not None else None
@@ -58,12 +69,13 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
                 accuracy_ok, accuracy_error = prep.accuracy_ok, prep.accuracy_error
         pool.stop_event.clear()
         watcher = pool.target.watch(cell)  # e.g. neuron-monitor during throughput cells
+        window = Window.start()  # whose CPU the host spent while this cell measured
         try:
             # one absolute start time for every process (CLOCK_MONOTONIC): server's shared schedule
             start_ns = time.perf_counter_ns() + 50_000_000 + 5_000_000 * len(procs)
             for i, proc in enumerate(procs):
                 proc.send("measure", {"cell": cell, "leader": i == 0, "start_ns": start_ns})
-            reports = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
+            measured = [proc.recv(_measure_timeout(cell, row.get("first_call_ms"))) for proc in procs]
         finally:
             if watcher is not None:
                 row.update(watcher.stop())
@@ -72,10 +84,13 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     except (WorkerDied, WorkerTimeout) as exc:
         pool.kill()  # a dead or hung worker takes its siblings with it; the next cell restarts
         return dict(row, status="failed", error=str(exc)), None
-    row["page_faults_per_request"] = _faults_per_request(reports)
-    summary, samples = scenario.summarise([r.arrays for r in reports], cell)
+    row.update(window.finish(sum(r.cpu_s or 0.0 for r in measured)))
+    row["page_faults_per_request"] = _faults_per_request(measured)
+    summary, samples = scenario.summarise([r.arrays for r in measured], cell)
     row.update(summary)
-    row["stability"] = summary["stability"] if "stability" in summary else scenario.stability(summary)
+    spread = summary["stability"] if "stability" in summary else scenario.stability(summary)
+    row["host_busy"] = busy_reason(row)
+    row["stability"] = "; ".join(r for r in (row["host_busy"], spread) if r)
     if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
         # what the host adds to the device's own execution time (a device monitor's figure)
         row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
@@ -109,7 +124,7 @@ def build_row(cell: Cell, run_id: str, environment: dict[str, Any], device: dict
         "run_id": run_id, "cell_id": cell.cell_id, **cell.key(),
         "warmup_s": m.warmup_s, "min_duration_s": m.min_duration_s, "max_duration_s": m.max_s,
         "min_samples": m.min_samples, "target_ci": m.target_ci, "trim_s": m.trim_s,
-        "keep_freed_memory": m.keep_freed_memory,
+        "keep_freed_memory": m.keep_freed_memory, "fresh_process_per_round": m.fresh_process_per_round,
         **environment, "target_notes": cell.target_notes,
         **targets.get(cell.target).cell_facts(cell),
         **(device or {}), **(fields or {}),

@@ -16,6 +16,15 @@ from bench import targets
 from bench.errors import UsageError
 from bench.execute.cell import build_row, run_cell
 from bench.execute.pool import WorkerPool
+from bench.execute.rounds import (
+    combine,
+    judge,
+    measure_round,
+    most_rounds,
+    planned_rounds,
+    round_cell,
+    wants_more,
+)
 from bench.paths import cache_dir as default_cache_dir
 from bench.plan.cell import Cell
 from bench.plan.grid import Plan
@@ -56,38 +65,128 @@ class LocalExecutor:
 
     def run(self, plan: Plan, store: RunStore, done: set[str], environment: dict[str, Any],
             cache_dir: str | Path | None, progress: bool, on_row, extra_env: dict[str, str]) -> Path:
-        """Every cell of `plan` not in `done`, grouped by model so a group's processes are reused."""
-        cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
+        """Every cell of `plan` not in `done`: round 1 of every cell, then round 2, ... (one round
+        for most plans); cells are grouped by model so a group's processes are reused."""
         todo = [c for c in plan.ordered() if c.cell_id not in done]
-        availability = {name: targets.get(name).availability() for name in {c.target for c in todo}}
-        with progress_bar(progress, len(todo)) as bar:
-            for _, group in groupby(todo, key=Cell.worker_group):
-                cells = list(group)
-                target = targets.get(cells[0].target)
-                pool = None if not availability[cells[0].target].ok else WorkerPool(target, cells[0].model, extra_env)
-                try:
-                    for cell in cells:
-                        bar.show(cell)
-                        samples = None
-                        if pool is None:
-                            row = build_row(cell, store.run_id, environment, fields={
-                                "status": "skipped",
-                                "error": f"target {cell.target} unavailable: {availability[cell.target].reason}"})
-                        else:
-                            record = _recorder(store, environment, pool, on_row)
-                            fields, samples = run_cell(pool, cell, cache_root, record)
-                            row = build_row(cell, store.run_id, environment, pool.device, fields)
-                        store.append(row, samples)
-                        bar.advance(row)
-                        if on_row:
-                            on_row(row)
-                except BaseException:  # Ctrl-C or a bug: no worker outlives the run
-                    if pool is not None:
-                        pool.kill()
-                    raise
-                if pool is not None:
-                    pool.close()
+        total = sum(planned_rounds(c) for c in todo)
+        with progress_bar(progress, total) as bar:
+            runner = RoundRunner(environment, cache_dir, extra_env, on_row, bar)
+            runner.resume(store, todo)
+            try:
+                for r in range(max((most_rounds(c) for c in todo), default=0)):
+                    for _, group in groupby(todo, key=Cell.worker_group):
+                        cells = list(group)
+                        for cell in cells:
+                            runner.measure_round(cell, store, r)
+                        if all(runner.finished(c) for c in cells):
+                            runner.close_pool(cells[0])  # a group measured out: free its processes
+                    runner.end_round()
+            except BaseException:  # Ctrl-C or a bug: no worker outlives the run
+                runner.kill()
+                raise
+            runner.close()
         return store.path
+
+
+class RoundRunner:
+    """Measures cells round by round on pools it keeps, and writes each cell's row when its
+    last round is in (bench.execute.rounds). Shared by `run` and `ab`."""
+
+    def __init__(self, environment: dict[str, Any], cache_dir: str | Path | None, extra_env: dict[str, str],
+                 on_row, bar) -> None:
+        self.environment = environment
+        self.cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
+        self.extra_env = extra_env
+        self.on_row = on_row
+        self.bar = bar
+        self.pools: dict[tuple, WorkerPool] = {}
+        self.results: dict[tuple[str, str], list[tuple[dict[str, Any], dict | None]]] = {}
+        self.done: set[tuple[str, str]] = set()
+        self.fresh: bool = False
+        self._availability: dict[str, Any] = {}
+
+    def resume(self, store: RunStore, cells: list[Cell]) -> None:
+        """Take back the rounds a killed run kept (rounds.jsonl) for cells it did not finish."""
+        kept = store.rounds_done()
+        for cell in cells:
+            for row in kept.get(cell.cell_id, []):
+                fields = {k: v for k, v in row.items() if k != "round"}
+                self.results.setdefault((str(store.path), cell.cell_id), []).append(
+                    (fields, store.round_samples(cell.cell_id, int(row["round"]))))
+                self.bar.advance(fields, quiet=True)
+
+    def finished(self, cell: Cell, store: RunStore | None = None) -> bool:
+        return any(cid == cell.cell_id for _, cid in self.done) if store is None else (
+            (str(store.path), cell.cell_id) in self.done)
+
+    def _pool(self, cell: Cell, python: str | None, side: str, spawn_env: dict[str, str] | None) -> WorkerPool | None:
+        if cell.target not in self._availability:
+            self._availability[cell.target] = targets.get(cell.target).availability()
+        if not self._availability[cell.target].ok:
+            return None
+        key = (cell.worker_group(), python, side)  # ab: each side in processes of its own
+        if key not in self.pools:
+            self.pools[key] = WorkerPool(targets.get(cell.target), cell.model, self.extra_env, python=python,
+                                         spawn_env=spawn_env)
+        return self.pools[key]
+
+    def measure_round(self, cell: Cell, store: RunStore, round_index: int, python: str | None = None,
+                      side: str = "", spawn_env: dict[str, str] | None = None) -> None:
+        """Round `round_index` of `cell` (nothing if it is done or had it already)."""
+        key = (str(store.path), cell.cell_id)
+        have = self.results.setdefault(key, [])
+        if key in self.done or len(have) > round_index or (have and not wants_more(cell, have)):
+            return
+        self.fresh = self.fresh or cell.measure.fresh_process_per_round
+        self.bar.show(cell, round_index, planned_rounds(cell))
+        pool = self._pool(cell, python, side, spawn_env)
+        if pool is None:
+            reason = self._availability[cell.target].reason
+            self._finish(cell, store, key, ({"status": "skipped", "error": f"target {cell.target} unavailable: {reason}"},
+                                            None), pool)
+            return
+        record = _recorder(store, self.environment, pool, self.on_row)
+        measured = round_cell(cell)
+        fields, samples = measure_round(lambda: run_cell(pool, measured, self.cache_root, record), cell)
+        have.append((fields, samples))
+        rounds = planned_rounds(cell)
+        if rounds > 1:
+            store.append_round(dict(build_row(cell, store.run_id, self.environment, pool.device, fields),
+                                    round=round_index), samples)
+        if not wants_more(cell, have):
+            combined, pooled = combine(cell, have)
+            if rounds > 1:
+                combined = judge(cell, combined)
+            self._finish(cell, store, key, (combined, pooled), pool)
+        else:
+            self.bar.advance(fields, quiet=True)
+
+    def _finish(self, cell: Cell, store: RunStore, key, result, pool: WorkerPool | None) -> None:
+        fields, samples = result
+        row = build_row(cell, store.run_id, self.environment, pool.device if pool else None, fields)
+        store.append(row, samples)
+        self.done.add(key)
+        self.bar.advance(row)
+        if self.on_row:
+            self.on_row(row)
+
+    def close_pool(self, cell: Cell) -> None:
+        for key in [k for k in self.pools if k[0] == cell.worker_group()]:
+            self.pools.pop(key).close()
+
+    def end_round(self) -> None:
+        if self.fresh:  # --fresh-process-per-round: every round in new worker processes
+            self.close()
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools = {}
+
+    def kill(self) -> None:
+        for pool in self.pools.values():
+            pool.kill()
+        self.pools = {}
 
 
 def _recorder(store: RunStore, environment: dict[str, Any], pool: WorkerPool, on_row):
@@ -109,10 +208,10 @@ class NoProgress:
     def __exit__(self, *exc):
         return False
 
-    def show(self, cell: Cell) -> None:
+    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1) -> None:
         pass
 
-    def advance(self, row: dict[str, Any]) -> None:
+    def advance(self, row: dict[str, Any], quiet: bool = False) -> None:
         pass
 
 
@@ -143,11 +242,13 @@ class RichProgress(NoProgress):
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def show(self, cell: Cell) -> None:
-        self.progress.update(self.task, description=cell.label[:60].ljust(60))
+    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1) -> None:
+        prefix = f"round {round_index + 1}/{rounds}: " if rounds > 1 else ""
+        self.progress.update(self.task, description=(prefix + cell.label)[:60].ljust(60))
 
-    def advance(self, row: dict[str, Any]) -> None:
-        if row["status"] not in ("ok", "unstable"):
+    def advance(self, row: dict[str, Any], quiet: bool = False) -> None:
+        """One round (or cell) done; `quiet`: an intermediate round, not reported in words."""
+        if not quiet and row.get("status") not in ("ok", "unstable"):
             self.failed += 1
             self.progress.console.print(f"[yellow]{row['status']}[/]: {row.get('model')} "
                                         f"{row.get('compiler')} {row.get('scenario')} b{row.get('batch_size')}: "

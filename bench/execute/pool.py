@@ -122,11 +122,15 @@ def _context(start_method: str):
 class WorkerPool:
     """The worker processes of one model group (one per model copy), started on demand."""
 
-    def __init__(self, target: Target, model_ref, extra_env: dict[str, str] | None = None):
+    def __init__(self, target: Target, model_ref, extra_env: dict[str, str] | None = None,
+                 python: str | None = None, spawn_env: dict[str, str] | None = None):
         self.target = target
         self.model_ref = model_ref
         self.extra_env = extra_env or {}
-        self.ctx = _context(target.start_method)
+        # another environment's interpreter (trnbench ab --b-python): spawned with it
+        self.python = python
+        self.spawn_env = dict(spawn_env or {})  # set while starting such a worker (its PYTHONPATH)
+        self.ctx = _context("spawn" if python else target.start_method)
         self.stop_event = self.ctx.Event()
         self.procs: list[WorkerProcess] = []
         self.device: dict[str, Any] = {}
@@ -142,8 +146,28 @@ class WorkerPool:
             env = {**self.extra_env, **self.target.worker_env(cell, i)}
             if keep:
                 env[KEEP_FREED_MEMORY_ENV] = "1"
-            self.procs.append(WorkerProcess(self.ctx, cell.target, self.model_ref, i, self.stop_event, env))
+            self.procs.append(self._start(cell, i, env))
         return self.procs[: cell.n_models]
+
+    def _start(self, cell: Cell, index: int, env: dict[str, str]) -> WorkerProcess:
+        if not self.python:
+            return WorkerProcess(self.ctx, cell.target, self.model_ref, index, self.stop_event, env)
+        from multiprocessing import spawn
+
+        # multiprocessing's spawn executable is process-wide: set it for this start only
+        previous = spawn.get_executable()
+        saved = {k: os.environ.get(k) for k in self.spawn_env}
+        spawn.set_executable(self.python)
+        os.environ.update(self.spawn_env)
+        try:
+            return WorkerProcess(self.ctx, cell.target, self.model_ref, index, self.stop_event, env)
+        finally:
+            spawn.set_executable(previous)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def close(self) -> None:
         for p in self.procs:

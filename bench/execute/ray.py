@@ -46,6 +46,14 @@ from bench.execute.cell import build_row, run_cell
 from bench.execute.local import placed_on, progress_bar
 from bench.execute.placement import INSTANCE, NEURON_CORES, Need, need_for, placed_id, target_kind
 from bench.execute.pool import WorkerPool
+from bench.execute.rounds import (
+    combine,
+    judge,
+    measure_round,
+    planned_rounds,
+    round_cell,
+    wants_more,
+)
 from bench.plan.cell import Cell
 from bench.plan.grid import Plan
 
@@ -420,8 +428,14 @@ def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, e
         """A row for an extra measurement a scenario's `execute` made (server: each probe)."""
         extra.append((build_row(c, run_id, environment, pool.device, {**fields, **node}), samples))
 
-    try:
-        fields, samples = run_cell(pool, cell, root, record)  # the same dispatch as the local executor
+    try:  # the same dispatch as the local executor; a task measures its cell's rounds back to back
+        results: list[tuple[dict[str, Any], dict | None]] = []
+        measured = round_cell(cell)
+        while not results or wants_more(cell, results):
+            results.append(measure_round(lambda: run_cell(pool, measured, root, record), cell))
+        fields, samples = combine(cell, results)
+        if planned_rounds(cell) > 1:
+            fields = judge(cell, fields)
     except BaseException:
         pool.kill()
         raise

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class Worker(WorkerContext):
         self.malloc_kept = malloc_kept  # keep_freed_memory asked for: did mallopt take it?
         # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output; "user_inputs"
         self.modules: dict[Any, Any] = {}
+        self.by_cell: dict[str, tuple[Any, PrepareReport]] = {}  # cell_id -> (prepared, its report)
         self._described = False
 
     def module(self, cell: Cell, dtype: str = "fp32"):
@@ -265,9 +267,13 @@ def _prepare_for_scenario(state: Worker, payload: dict[str, Any]) -> PrepareRepo
     from bench import scenarios
 
     cell: Cell = payload["cell"]
+    if cell.cell_id in state.by_cell:  # measured before in this process (rounds, a re-measure)
+        state.prepared, report = state.by_cell[cell.cell_id]
+        return replace(report, ready_at=None, device=None)
     report = scenarios.get(cell.scenario).prepare(state, cell, payload["leader"], Path(payload["cache_root"]))
     if report.ready_at is None and report.device is not None:
         report.ready_at = time.perf_counter()
+    state.by_cell[cell.cell_id] = (state.prepared, replace(report, ready_at=None, device=None))
     return report
 
 
@@ -277,9 +283,9 @@ def _measure(state: Worker, payload: dict[str, Any]) -> MeasureReport:
     cell: Cell = payload["cell"]
     if state.prepared is None:
         raise RuntimeError("measure before prepare")
-    faults = minor_faults()
+    faults, cpu = minor_faults(), cpu_seconds()
     arrays = scenarios.get(cell.scenario).measure(state, cell, payload["leader"], payload.get("start_ns"))
-    return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults)
+    return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults, cpu_s=cpu_seconds() - cpu)
 
 
 def minor_faults() -> int:
@@ -287,3 +293,11 @@ def minor_faults() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time so far, every thread (user + system)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bench.errors import UsageError
@@ -28,6 +28,14 @@ class Measure:
     the p50 latency is within +-`target_ci` (relative), or at `max_duration_s`.
     `target_ci = 0` disables the early stop (runs to `max_duration_s`).
 
+    With `rounds` > 1 (latency and throughput cells; bench.execute.rounds) the minimums are
+    the cell's totals, split evenly over its rounds, each round stopping at its share; after
+    `rounds` rounds a cell gets more, up to `max_rounds`, while its interval over the rounds
+    is wider than +-`target_ci`. The defaults (3 s and 30 requests a cell, in 3 to 6 rounds)
+    follow from when the intervals are valid, not from a round number: a round's median has
+    a bounded 95 % order-statistic interval from 6 requests, and the t interval over rounds
+    needs 3 rounds.
+
     `keep_freed_memory` stops glibc's malloc in the workers from handing freed memory back
     to the kernel (as jemalloc/tcmalloc deployments do). Eager CPU models allocate and free
     megabytes a request; with glibc's defaults part of it comes back as fresh pages each
@@ -37,14 +45,20 @@ class Measure:
     mattering, which is what an A/B comparison on CPU wants. See `page_faults_per_request`.
     """
 
-    warmup_s: float = 1.0
-    min_duration_s: float = 5.0
+    warmup_s: float = 0.5
+    min_duration_s: float = 3.0
     max_duration_s: float | None = None  # None: 3 x min_duration_s
-    min_samples: int = 100
+    min_samples: int = 30
     target_ci: float = 0.01
     trim_s: float = 1.0  # throughput: trimmed from each end of the window
     cell_timeout_s: float | None = None  # None: scenario default
     keep_freed_memory: bool = False
+    # Rounds (bench.execute.rounds): the cell is measured in this many windows spread over the
+    # run, and its intervals include the variance between them.
+    rounds: int = 3
+    max_rounds: int | None = None  # None: 2 x rounds (more rounds while the interval is wide)
+    fresh_process_per_round: bool = False
+    busy_retries: int = 2  # a round on a busy host is measured again at most this often
 
     def __post_init__(self) -> None:
         for name in ("warmup_s", "min_duration_s", "trim_s", "target_ci"):
@@ -59,12 +73,35 @@ class Measure:
             raise UsageError(
                 f"max_duration_s must be >= min_duration_s ({self.min_duration_s}), got {self.max_duration_s!r}"
             )
+        for name in ("rounds", "busy_retries", "max_rounds"):
+            value = getattr(self, name)
+            if name == "max_rounds" and value is None:
+                continue
+            low = {"rounds": 1, "busy_retries": 0, "max_rounds": self.rounds}[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.fresh_process_per_round, bool):
+            raise UsageError(f"fresh_process_per_round must be true or false, got {self.fresh_process_per_round!r}")
         if not isinstance(self.keep_freed_memory, bool):
             raise UsageError(f"keep_freed_memory must be true or false, got {self.keep_freed_memory!r}")
         if self.cell_timeout_s is not None and (
             not isinstance(self.cell_timeout_s, (int, float)) or self.cell_timeout_s <= 0
         ):
             raise UsageError(f"cell_timeout_s must be a number > 0, got {self.cell_timeout_s!r}")
+
+    @property
+    def most_rounds(self) -> int:
+        return self.max_rounds if self.max_rounds is not None else (2 * self.rounds if self.rounds > 1 else 1)
+
+    def per_round(self, rounds: int) -> Measure:
+        """One round's share of the minimums: it stops as soon as it has them (the cell's
+        interval is over its rounds; a tight interval inside one window would buy nothing)."""
+        if rounds <= 1:
+            return self
+        duration = self.min_duration_s / rounds
+        return replace(self, min_duration_s=duration, max_duration_s=duration,
+                       min_samples=max(1, math.ceil(self.min_samples / rounds)), target_ci=0.0,
+                       trim_s=min(self.trim_s, duration / 4))
 
     @property
     def max_s(self) -> float:

@@ -74,14 +74,18 @@ def render_comparison(c: Comparison, fmt: str = "table") -> None:
     print(bullet + c.b.describe())
     if fmt == "md":
         print()
-    headers = ["cell", "metric", "A", "B", "B/A", f"{1 - c.alpha:.0%} CI", "change", "p (Holm)", "verdict", "notes"]
+    for line in c.shift_lines():
+        print(bullet + "run-wide shift " + line if not line.startswith("separate") else bullet + line)
+    shifted = bool(c.shift)
+    headers = ["cell", "metric", "A", "B", "B/A", f"{1 - c.alpha:.0%} CI", "change", "p (Holm)", "verdict",
+               *(["vs shift"] if shifted else []), "notes"]
     body, styles = [], []
     for r in c.rows:
         notes = ([f"env differs: {r.env_diff}"] if r.env_diff else []) + r.notes
         body.append([r.label, r.metric, fmt_value(r.a, r.unit), fmt_value(r.b, r.unit), fmt_ratio(r.ratio),
                      fmt_ci(r.ci_low, r.ci_high), f"{100 * r.change:+.1f}%" if math.isfinite(r.ratio) else "",
-                     fmt_p(r.p_adj), r.verdict, "; ".join(notes)])
-        styles.append({"slower": "red", "faster": "green"}.get(r.verdict, ""))
+                     fmt_p(r.p_adj), r.verdict, *([r.verdict_vs_shift] if shifted else []), "; ".join(notes)])
+        styles.append({"slower": "red", "faster": "green"}.get(r.verdict_vs_shift if shifted else r.verdict, ""))
     _emit(headers, body, fmt, styles=styles)
     if c.geomean:
         parts = [f"{m} {g[0]:.3f} [{g[1]:.3f}, {g[2]:.3f}] over {g[3]} cells" for m, g in c.geomean.items()]

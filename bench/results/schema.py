@@ -21,6 +21,11 @@ COLUMNS = [
     "latency_ms_p99_9", "latency_ms_p100", "latency_ms_mean", "latency_ms_std",
     "latency_ms_p50_ci_low", "latency_ms_p50_ci_high", "latency_ms_p99_ci_low", "latency_ms_p99_ci_high",
     "latency_cv", "latency_iqr_ratio", "throughput_cv", "stability", "page_faults_per_request",
+    # the machine's own state while the cell was measured (bench.execute.hoststate)
+    "foreign_cpu_frac", "cpu_steal_frac", "load_avg_1m", "host_cpus", "host_busy", "busy_retries",
+    # rounds (bench.execute.rounds): per-round figures and intervals over the rounds
+    "rounds", "latency_ms_p50_rounds", "throughput_rounds", "round_spread", "throughput_ci_low",
+    "throughput_ci_high",
     # server (open loop): rates in queries/s, MLPerf-style verdict, max-rate search
     "offered_rate_qps", "scheduled_rate_qps", "achieved_rate_qps", "requests_unserved",
     "queue_ms_p50", "queue_ms_p99", "service_ms_p50", "service_ms_p99", "sched_lag_ms_p99",
@@ -38,7 +43,7 @@ COLUMNS = [
     "effective_auto_cast", "neuronx_cc_default_auto_cast", "device_latency_ms_p50", "device_latency_ms_p99",
     "runtime_latency_ms_p50", "runtime_latency_ms_p99", "host_overhead_ms_p50", "device_executions",
     "neuron_errors", "neuroncore_util_pct", "neuron_device_mem_gib", "neuron_ls_format",
-    "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s",
+    "warmup_s", "min_duration_s", "max_duration_s", "min_samples", "target_ci", "trim_s", "fresh_process_per_round",
     "keep_freed_memory", "instance_type", "hostname", "cpu_model", "cpu_count", "memory_gib", "os",
     "accelerator", "device_name", "torch_threads",
     "python", "torch", "transformers", "torch_neuronx", "neuronx_cc", "harness_version",

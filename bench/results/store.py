@@ -80,13 +80,44 @@ class RunStore:
     def append(self, row: dict[str, Any], samples: dict[str, np.ndarray] | None = None) -> None:
         """Write the cell's samples (atomically) and then its row (one fsync'd line)."""
         if samples:
-            target = self.path / "samples" / f"{row['cell_id']}.npz"
-            tmp = target.with_name(f".{row['cell_id']}.tmp-{os.getpid()}.npz")
-            np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in samples.items()})
-            os.replace(tmp, target)
+            self._write_samples(f"{row['cell_id']}.npz", samples)
+        self._append_line("cells.jsonl", row)
+
+    def append_round(self, row: dict[str, Any], samples: dict[str, np.ndarray] | None) -> None:
+        """Keep one finished round of a cell (rounds.jsonl, samples/<cell_id>.r<k>.npz), so a
+        killed run loses at most the round in flight; `resume` takes the kept rounds back."""
+        if samples:
+            self._write_samples(f"{row['cell_id']}.r{int(row['round'])}.npz", samples)
+        self._append_line("rounds.jsonl", row)
+
+    def rounds_done(self) -> dict[str, list[dict[str, Any]]]:
+        """Kept rounds by cell_id, in round order (the last record of a round wins)."""
+        by_cell: dict[str, dict[int, dict[str, Any]]] = {}
+        for row in read_rows(self.path, "rounds.jsonl"):
+            if "cell_id" in row and isinstance(row.get("round"), int):
+                by_cell.setdefault(row["cell_id"], {})[row["round"]] = row
+        return {c: [rounds[k] for k in sorted(rounds)] for c, rounds in by_cell.items()}
+
+    def round_samples(self, cell_id: str, round_index: int) -> dict[str, np.ndarray] | None:
+        path = self.path / "samples" / f"{cell_id}.r{round_index}.npz"
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def _write_samples(self, name: str, samples: dict[str, np.ndarray]) -> None:
+        target = self.path / "samples" / name
+        tmp = target.with_name(f".{name}.tmp-{os.getpid()}.npz")
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in samples.items()})
+        os.replace(tmp, target)
+
+    def _append_line(self, name: str, row: dict[str, Any]) -> None:
+        """One fsync'd JSON line, after cutting off a torn tail a killed writer may have left."""
         line = json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str)
-        with open(self.path / "cells.jsonl", "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        path = self.path / name
+        with open(path, "a+b") as f:
+            repair_tail(f)
+            f.write((line + "\n").encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 
@@ -103,6 +134,10 @@ class RunStore:
         except BlockingIOError:
             handle.close()
             raise UsageError(f"{self.path} is being written by another trnbench process") from None
+        for name in ("cells.jsonl", "rounds.jsonl"):  # under the lock: nobody else writes now
+            if (self.path / name).exists():
+                with open(self.path / name, "r+b") as f:
+                    repair_tail(f)
         return handle
 
     def rows(self) -> list[dict[str, Any]]:
@@ -110,6 +145,26 @@ class RunStore:
 
     def done_ids(self) -> set[str]:
         return {r["cell_id"] for r in self.rows() if "cell_id" in r}
+
+
+def repair_tail(f) -> None:
+    """Cut a file opened for update back to its last newline: a line without one is a row a
+    killed writer left half-written (the reader skips it), and appending after it would glue
+    the next row to it."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    if size == 0:
+        return
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        f.seek(0, os.SEEK_END)
+        return
+    f.seek(0)
+    data = f.read()
+    keep = data.rfind(b"\n") + 1
+    f.seek(keep)
+    f.truncate()
+    f.seek(0, os.SEEK_END)
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
@@ -131,9 +186,9 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def read_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """Rows of cells.jsonl; a torn last line (a killed run) is skipped with a warning."""
-    path = Path(run_dir) / "cells.jsonl"
+def read_rows(run_dir: Path, name: str = "cells.jsonl") -> list[dict[str, Any]]:
+    """Rows of cells.jsonl (or rounds.jsonl); a torn last line (a killed run) is skipped with a warning."""
+    path = Path(run_dir) / name
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

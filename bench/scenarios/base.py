@@ -64,6 +64,7 @@ class MeasureReport:
 
     arrays: dict[str, np.ndarray]
     minor_faults: int | None = None
+    cpu_s: float | None = None  # this process's CPU time (user + system) while measuring
 
 
 class WorkerContext:
@@ -110,6 +111,9 @@ class Scenario:
     # Cell fields this scenario reads beyond the common key; planning leaves the others None.
     uses: ClassVar[tuple[str, ...]] = ()
     columns: ClassVar[tuple[Column, ...]] = ()
+    # Whether rounds (Measure.rounds) pool into one row: percentiles over every round's
+    # requests, a rate per round. Scenarios with other verdicts (validity) are measured once.
+    pools_rounds: ClassVar[bool] = False
 
     # -- plan time ------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str,
 class LatencyScenario(Scenario):
     """One copy, one request in flight: the cell's shape is fixed, whatever the target."""
 
+    pools_rounds = True
+
     def plan(self, cell: Cell) -> Cell:
         return replace(cell, n_models=1, workers_per_model=1)
 

@@ -43,6 +43,8 @@ class ThroughputScenario(Scenario):
     """Every copy kept busy: copies and requests in flight are the target's to choose (its
     saturating defaults fill what the cell leaves open)."""
 
+    pools_rounds = True
+
     def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
         p = ctx.prepared
         return run(p.fn, p.inputs, ctx.target, cell, ctx.stop_event, leader)

@@ -1,0 +1,127 @@
+"""`trnbench ab`: two plans measured in one run, interleaved round by round.
+
+Side A's and side B's cells pair by position. In every round each pair is measured back to
+back — A then B in odd rounds, B then A in even ones (an A B B A ... order, so a drift that is
+linear in time cancels) — each side in worker processes of its own, side B optionally under
+another environment's interpreter (`python_b`: SDK 2.x against SDK 2.y, torch X against torch
+Y, on one instance). The two sides land in one directory, `<out>/<ab_id>/{a,b}/`, each an
+ordinary run directory (compare, report and resume read them as such); `ab.json` says how
+they pair. bench.analysis.paired compares them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.execute.local import RoundRunner, progress_bar
+from bench.execute.rounds import most_rounds, planned_rounds
+from bench.paths import ROOT
+from bench.plan.grid import Plan
+from bench.results import env as host_env
+from bench.results.store import RunStore, new_run_id
+
+AB_ROUNDS = 10  # rounds when the plan asks for fewer: short windows, adjacent in time, pair best
+
+
+def with_rounds(plan: Plan, rounds: int) -> Plan:
+    """Every cell in exactly `rounds` rounds (pairs must have the same rounds on both sides)."""
+    cells = [replace(c, measure=replace(c.measure, rounds=rounds, max_rounds=rounds)) for c in plan.cells]
+    return Plan(plan.name, cells, plan.description)
+
+
+def check_python(python: str) -> dict[str, str]:
+    """The environment a worker under `python` needs (PYTHONPATH to this trnbench if it has
+    none of its own); UsageError when it is not a Python with torch."""
+    probe = "import json, torch, bench; print(json.dumps({'torch': torch.__version__}))"
+    for extra in ({}, {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}):
+        try:
+            out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, **extra}, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise UsageError(f"--b-python {python}: cannot run it ({exc})") from None
+        if out.returncode == 0 and _reports_torch(out.stdout):
+            return extra
+        if "No module named 'torch'" in out.stderr:
+            break
+    last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}, no torch version printed"])[-1]
+    raise UsageError(f"--b-python {python}: not a Python with torch and trnbench ({last[:200]})")
+
+
+def _reports_torch(stdout: str) -> bool:
+    try:
+        return "torch" in json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError, TypeError):
+        return False
+
+
+def environment_of(python: str | None, extra: dict[str, str], instance: str | None) -> dict[str, Any]:
+    """The environment columns of a side: this process's, or those `python` reports."""
+    if python is None:
+        return host_env.capture(instance)
+    code = ("import json, sys; from bench.results import env; "
+            f"print(json.dumps(env.capture({instance!r}), default=str))")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **extra}, check=False)
+    try:
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]), python_executable=python)
+    except (ValueError, IndexError):
+        return dict(host_env.capture(instance), python_executable=python)
+
+
+def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, python_b: str | None = None,
+           b_flags: str = "", cache_dir=None, instance: str | None = None, progress: bool = True,
+           worker_memory_gb: float | None = None) -> tuple[Path, Path, Path]:
+    """Measure both plans interleaved; returns (the ab directory, side A's run, side B's run)."""
+    if len(plan_a.cells) != len(plan_b.cells):
+        raise UsageError(f"the two sides plan different numbers of cells (A {len(plan_a.cells)}, "
+                         f"B {len(plan_b.cells)}): --b must change cells, not the grid's size")
+    b_env_extra = check_python(python_b) if python_b else {}
+    extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
+    env_a = host_env.capture(instance)
+    env_b = environment_of(python_b, b_env_extra, instance)
+    root = Path(out) / f"ab-{new_run_id()}"
+    try:
+        root.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {root}: {exc.strerror or exc}") from None
+    store_a = RunStore.create(root, {**plan_a.to_dict(), "side": "a"}, env_a, run_id="a")
+    store_b = RunStore.create(root, {**plan_b.to_dict(), "side": "b", "b_flags": b_flags,
+                                     "python_b": python_b}, env_b, run_id="b")
+    (root / "ab.json").write_text(json.dumps({"a": "a", "b": "b", "pairs": len(plan_a.cells), "b_flags": b_flags,
+                                              "python_b": python_b}, indent=1))
+    locks = [store_a.lock(), store_b.lock()]
+    order = sorted(range(len(plan_a.cells)), key=lambda i: _group_rank(plan_a)[plan_a.cells[i].worker_group()])
+    rounds = max((most_rounds(c) for c in plan_a.cells + plan_b.cells), default=1)
+    try:
+        with progress_bar(progress, sum(planned_rounds(c) for c in plan_a.cells + plan_b.cells)) as bar:
+            runner = RoundRunner(env_a, cache_dir, extra_env, None, bar)
+            try:
+                for r in range(rounds):
+                    for i in order:
+                        sides = [(plan_a.cells[i], store_a, None, {}), (plan_b.cells[i], store_b, python_b, b_env_extra)]
+                        for cell, store, python, spawn_env in (sides if r % 2 == 0 else sides[::-1]):
+                            runner.environment = env_a if store is store_a else env_b
+                            runner.measure_round(cell, store, r, python=python, side=store.run_id,
+                                                 spawn_env=spawn_env)
+                    runner.end_round()
+            except BaseException:
+                runner.kill()
+                raise
+            runner.close()
+    finally:
+        for lock in locks:
+            lock.close()
+    return root, store_a.path, store_b.path
+
+
+def _group_rank(plan: Plan) -> dict[tuple, int]:
+    rank: dict[tuple, int] = {}
+    for cell in plan.cells:
+        rank.setdefault(cell.worker_group(), len(rank))
+    return rank

@@ -1,0 +1,180 @@
+"""Rounds: a cell measured in several windows spread over the run, reported as one row.
+
+`--rounds N` (`[measure] rounds`): round 1 visits every cell, then round 2, and so on; the
+workers and compiled models are kept between rounds (unless `fresh_process_per_round`), so
+a round costs its measurement alone. A round measured on a busy host (bench.execute.hoststate)
+is measured again, at most `busy_retries` times, then kept with the reason.
+
+The row keeps the pooled figures (percentiles of every round's requests together, throughput
+over every round's steady windows) and adds `rounds`, the per-round medians and rates
+(`latency_ms_p50_rounds`, `throughput_rounds`, JSON lists), their spread (`round_spread`:
+(max - min) / median), and replaces the p50 / p99 / throughput intervals with intervals over
+the rounds (bench.analysis.hierarchy: they hold the between-round variance). Raw samples of
+all rounds are kept together, with a `round` array saying which round each request was in.
+
+Scenarios whose figures do not pool (the server's open loop and its validity, generate) are
+measured once, whatever `rounds` says (Scenario.pools_rounds).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bench.analysis import hierarchy
+from bench.analysis.stats import latency_summary
+from bench.plan.cell import Cell
+
+UNSTABLE_ROUND_SPREAD = 0.25  # rounds whose medians (or rates) differ by more: unstable
+BROKEN = ("failed", "inaccurate", "skipped")
+FIRST_ROUND_ONLY = ("compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit", "artifact",
+                    "max_abs_err", "cosine", "reference_source", "model_fingerprint", "effective_auto_cast")
+
+
+def planned_rounds(cell: Cell) -> int:
+    """How many rounds a cell gets: its measure's, or 1 where its scenario does not pool them."""
+    from bench import scenarios
+
+    if not scenarios.get(cell.scenario).pools_rounds:
+        return 1
+    return max(1, int(cell.measure.rounds))
+
+
+def round_cell(cell: Cell) -> Cell:
+    """The cell as one round measures it: its share of the minimums (Measure.per_round)."""
+    rounds = planned_rounds(cell)
+    return cell if rounds <= 1 else replace(cell, measure=cell.measure.per_round(rounds))
+
+
+def most_rounds(cell: Cell) -> int:
+    """The rounds a cell may get while its interval stays wide (Measure.max_rounds)."""
+    return 1 if planned_rounds(cell) <= 1 else max(planned_rounds(cell), cell.measure.most_rounds)
+
+
+def wants_more(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> bool:
+    """After the planned rounds: another while the interval over the rounds is wider than
+    +-target_ci (up to `most_rounds`); never for a broken round."""
+    n = len(results)
+    if n < planned_rounds(cell):
+        return not any(f.get("status") in BROKEN for f, _ in results)
+    if n >= most_rounds(cell) or any(f.get("status") in BROKEN for f, _ in results):
+        return False
+    target = cell.measure.target_ci
+    if target <= 0:
+        return True
+    fields, _ = combine(cell, results)
+    if cell.scenario == "latency" or fields.get("throughput_ci_low") is None:
+        mid, lo, hi = (fields.get(k) for k in ("latency_ms_p50", "latency_ms_p50_ci_low", "latency_ms_p50_ci_high"))
+    else:
+        mid, lo, hi = (fields.get(k) for k in ("throughput_avg", "throughput_ci_low", "throughput_ci_high"))
+    if not all(isinstance(v, float) and np.isfinite(v) for v in (mid, lo, hi)) or mid <= 0:
+        return True
+    return max(mid - lo, hi - mid) / mid > target
+
+
+def measure_round(measure, cell: Cell) -> tuple[dict[str, Any], dict | None]:
+    """`measure()` once, and again (at most `busy_retries` times) while the host was not ours."""
+    fields, samples = measure()
+    retries = 0
+    while fields.get("host_busy") and fields.get("status") not in BROKEN and retries < cell.measure.busy_retries:
+        retries += 1
+        fields, samples = measure()
+    return dict(fields, busy_retries=retries), samples
+
+
+def _per_request(samples: dict[str, np.ndarray]) -> int:
+    lat = samples.get("latency_ns")
+    return len(lat) if lat is not None else 0
+
+
+def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tuple[dict[str, Any], dict | None]:
+    """One row (and one set of raw samples) from a cell's rounds."""
+    if len(results) == 1:
+        fields, samples = results[0]
+        return dict(fields, rounds=1), samples
+    bad = [f for f, _ in results if f.get("status") in BROKEN]
+    if bad:
+        return dict(bad[-1], rounds=len(results)), None
+    first = results[0][0]
+    rows = [f for f, _ in results]
+    lat_groups = [np.asarray(s["latency_ns"], dtype=np.float64) for _, s in results if s and "latency_ns" in s]
+    pooled = np.concatenate(lat_groups) if lat_groups else np.array([])
+    out: dict[str, Any] = {k: v for k, v in rows[-1].items() if k not in FIRST_ROUND_ONLY}
+    out.update({k: first[k] for k in FIRST_ROUND_ONLY if k in first})
+    out.update(rounds=len(results), samples=int(sum(f.get("samples") or 0 for f in rows)),
+               warmup_samples=int(sum(f.get("warmup_samples") or 0 for f in rows)),
+               duration_s=float(sum(f.get("duration_s") or 0.0 for f in rows)))
+    if pooled.size:
+        out.update(latency_summary(pooled))
+        medians = hierarchy.group_values([g / 1e6 for g in lat_groups], 0.5)
+        out["latency_ms_p50_rounds"] = json.dumps([round(float(v), 6) for v in medians])
+        _, lo, hi = hierarchy.interval(medians)
+        out["latency_ms_p50_ci_low"], out["latency_ms_p50_ci_high"] = lo, hi
+        if min(g.size for g in lat_groups) >= 100:  # a round's p99 from fewer is mostly its maximum
+            _, lo, hi = hierarchy.interval(hierarchy.group_values([g / 1e6 for g in lat_groups], 0.99))
+            out["latency_ms_p99_ci_low"], out["latency_ms_p99_ci_high"] = lo, hi
+        out["round_spread"] = float((medians.max() - medians.min()) / np.median(medians))
+    windows = np.array([f.get("steady_window_s") or 0.0 for f in rows])
+    rates = np.array([f.get("throughput_avg") or np.nan for f in rows], dtype=np.float64)
+    if np.all(np.isfinite(rates)):
+        out["throughput_rounds"] = json.dumps([round(float(v), 3) for v in rates])
+        out["throughput_avg"] = float(np.sum(rates * windows) / windows.sum()) if windows.sum() > 0 else float(rates.mean())
+        peaks = [f["throughput_peak"] for f in rows if f.get("throughput_peak")]
+        out["throughput_peak"] = float(max(peaks)) if peaks else None
+        if windows.sum() > 0:
+            out["steady_window_s"] = float(windows.sum())
+        _, lo, hi = hierarchy.interval(rates)
+        out["throughput_ci_low"], out["throughput_ci_high"] = lo, hi
+        if cell.scenario != "latency":
+            out["round_spread"] = float((rates.max() - rates.min()) / np.median(rates))
+        cvs = [f.get("throughput_cv") for f in rows if f.get("throughput_cv") is not None]
+        if cvs:
+            out["throughput_cv"] = float(np.mean(cvs))
+    for col in ("foreign_cpu_frac", "cpu_steal_frac", "load_avg_1m"):
+        values = [f.get(col) for f in rows if isinstance(f.get(col), (int, float))]
+        if values:
+            out[col] = max(values)  # the worst round
+    faults = [f.get("page_faults_per_request") for f in rows if isinstance(f.get("page_faults_per_request"), (int, float))]
+    if faults:
+        out["page_faults_per_request"] = round(float(np.mean(faults)), 1)
+    out["busy_retries"] = int(sum(f.get("busy_retries") or 0 for f in rows))
+    out["host_busy"] = "; ".join(dict.fromkeys(f["host_busy"] for f in rows if f.get("host_busy")))
+    samples = _stack([s for _, s in results])
+    return out, samples
+
+
+def _stack(parts: list[dict | None]) -> dict[str, np.ndarray] | None:
+    """Every round's raw arrays end to end, with `round` (per request) saying which."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    keys = [k for k in parts[0] if all(k in p for p in parts)]
+    out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
+    out["round"] = np.concatenate([np.full(_per_request(p), i, dtype=np.int16) for i, p in enumerate(parts)])
+    return out
+
+
+def judge(cell: Cell, fields: dict[str, Any]) -> dict[str, Any]:
+    """The combined row's status: busy rounds, rounds that disagree, the pooled spread."""
+    from bench import scenarios
+
+    if fields.get("status") in BROKEN:
+        return fields
+    reasons = []
+    if fields.get("host_busy"):
+        reasons.append(fields["host_busy"])
+    spread = fields.get("round_spread")
+    if isinstance(spread, float) and spread > UNSTABLE_ROUND_SPREAD:
+        reasons.append(f"rounds differ by {spread:.0%}")
+    pooled = scenarios.get(cell.scenario).stability(fields)  # the pooled spread, the CI over rounds
+    if pooled:
+        reasons.append(pooled)
+    fields["stability"] = "; ".join(dict.fromkeys(reasons))
+    if fields["stability"]:
+        fields.update(status="unstable", error=fields["stability"])
+    else:
+        fields.update(status="ok", error="")
+    return fields
