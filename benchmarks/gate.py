@@ -97,6 +97,10 @@ def aa_runs(n: int) -> dict:
             print(f"aa-runs: pair: gate {'TRIPS' if c.regressions else 'passes'} ({c.regressions} cells), "
                   f"CI holds 1 on {h}/{t} rows, geomean p50 {c.geomean['p50'][0]:.3f}, shift {shift_text(c)}",
                   flush=True)
+            for r in c.rows:
+                if r.verdict_vs_shift == "slower":
+                    print(f"aa-runs:   slower: {r.label} {r.metric} B/A {r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] "
+                          f"p_holm {r.p_adj:.2g}; {'; '.join(r.notes)}", flush=True)
     res = {"pairs": n - 1, "trips": trips, "coverage": held / max(total, 1), "rows": total,
            "smoke_wall_s_median": statistics.median(walls), "smoke_wall_s_max": max(walls),
            "geomean_p50_range": [min(geo), max(geo)]}
@@ -249,9 +253,9 @@ def ttr(n: int, peer_python: str | None) -> dict:
         ci = max(row["latency_ms_p50"] - row["latency_ms_p50_ci_low"],
                  row["latency_ms_p50_ci_high"] - row["latency_ms_p50"]) / row["latency_ms_p50"]
         cis.append(ci)
-        parts = {"worker start": row["worker_start_s"] or 0.0, "model build": row["build_s"] or 0.0,
-                 "compile": row["compile_s"] or 0.0, "first call": (row["first_call_ms"] or 0.0) / 1e3,
-                 "warm-up": row["warmup_s"] or 0.0, "measurement": row["duration_s"] or 0.0}
+        parts = {"worker start": row.get("worker_start_s") or 0.0, "model build": row.get("build_s") or 0.0,
+                 "compile": row.get("compile_s") or 0.0, "first call": (row.get("first_call_ms") or 0.0) / 1e3,
+                 "warm-up": row.get("warmup_s") or 0.0, "measurement": row.get("duration_s") or 0.0}
         parts["CLI, env, store, between rounds"] = wall - sum(parts.values())
         shares = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
         print(f"ttr {i + 1}/{n}: trnbench {wall:.1f} s to a row; p50 {row['latency_ms_p50']:.1f} ms +-{ci:.1%} "
@@ -278,10 +282,10 @@ def ttr(n: int, peer_python: str | None) -> dict:
     return out
 
 
-def threads(rounds: int) -> dict:
+def threads(rounds: int, busy: tuple[int, ...] = (0, 1, 2)) -> dict:
     """What the latency thread default does when a neighbour takes a core: p50 at 1 and 2
     intra-op threads, with 0, 1 and 2 busy cores beside the worker, interleaved over rounds."""
-    cells = [(m, t, h) for m in ("tiny-bert", "bert-base-uncased") for h in (0, 1, 2) for t in (1, 2)]
+    cells = [(m, t, h) for m in ("tiny-bert", "bert-base-uncased") for h in busy for t in (1, 2)]
     p50: dict[tuple, list[float]] = {c: [] for c in cells}
     for r in range(rounds):
         for model, t, h in cells:
@@ -293,7 +297,7 @@ def threads(rounds: int) -> dict:
                   f"{row['foreign_cpu_frac']:.2f}", flush=True)
     out = {}
     for model in ("tiny-bert", "bert-base-uncased"):
-        for h in (0, 1, 2):
+        for h in busy:
             one, two = (statistics.median(p50[(model, t, h)]) for t in (1, 2))
             out[f"{model} busy={h}"] = {"threads_1_ms": one, "threads_2_ms": two, "ratio_2_over_1": two / one}
             print(f"threads: {model}, {h} busy cores: p50 1 thread {one:.2f} ms, 2 threads {two:.2f} ms "
@@ -310,6 +314,7 @@ def main() -> None:
     p.add_argument("--peer-python", metavar="PYTHON",
                    help="ttr: a Python with optimum-benchmark, run alternately on the same cell")
     p.add_argument("--thread-rounds", type=int, default=3)
+    p.add_argument("--busy", default="0,1,2", help="threads: busy cores beside the worker (default 0,1,2)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = p.parse_args()
     figures = {}
@@ -324,7 +329,7 @@ def main() -> None:
     if args.what in ("ttr", "all"):
         figures["ttr"] = ttr(args.ttr_repeats, args.peer_python)
     if args.what in ("threads", "all"):
-        figures["threads"] = threads(args.thread_rounds)
+        figures["threads"] = threads(args.thread_rounds, tuple(int(b) for b in args.busy.split(",")))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
 

@@ -65,6 +65,13 @@ def test_the_paired_interval_covers_and_one_stalled_round_does_not_hide_a_change
     assert plain_lo < 1.0  # what the untrimmed mean said: no change
 
 
+def test_latency_leaves_a_core_free_and_throughput_splits_the_cores():
+    from bench.targets.cpu import default_threads
+
+    assert [default_threads(1, c) for c in (1, 2, 8)] == [1, 1, 7]
+    assert [default_threads(n, 16) for n in (2, 4, 32)] == [8, 4, 1]
+
+
 def test_combine_pools_requests_and_states_each_round():
     cell = Cell(model="m", scenario="latency", measure=ROUNDS3)
     rng = np.random.default_rng(0)

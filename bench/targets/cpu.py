@@ -12,6 +12,24 @@ from bench.results.env import cpu_model
 from bench.targets.base import Target, usable_cpus
 
 
+def default_threads(in_flight: int, cpus: int | None = None) -> int:
+    """Intra-op threads per worker when the plan does not say: the cores split over the requests
+    in flight, and with one request in flight (latency) one core left for everything else.
+
+    An OpenMP team waits at every op for its slowest thread, so a neighbour that takes one of
+    its cores stalls the whole team. Measured on a 2-vCPU VM (benchmarks/gate.py threads):
+    bert-base-uncased b1 eager at 2 threads ran 155 ms quiet and 470 ms beside one busy loop,
+    at 1 thread 263 ms and 235 ms; tiny-bert at 2 threads kept its p50 but its IQR went from
+    10 % to 267 % of the median. Leaving a core free costs a quiet host a core's worth of speed
+    (x1.7 on that VM) and keeps a shared runner's latency figures off the cliff; `--threads`
+    gives all cores where the host is known to be yours.
+    """
+    cpus = usable_cpus() if cpus is None else cpus
+    if in_flight <= 1:
+        return max(1, cpus - 1)
+    return max(1, cpus // in_flight)
+
+
 class CpuTarget(Target):
     name = "cpu"
     compilers = ("eager", "jit", "inductor")
@@ -28,8 +46,7 @@ class CpuTarget(Target):
             cell = replace(cell, n_models=max(2, usable_cpus() // 2) if usable_cpus() >= 2 else 1)
         cell = super().resolve(cell)
         if cell.threads_per_worker is None:
-            in_flight = cell.n_models * cell.workers_per_model
-            cell = replace(cell, threads_per_worker=max(1, usable_cpus() // in_flight))
+            cell = replace(cell, threads_per_worker=default_threads(cell.n_models * cell.workers_per_model))
         return cell
 
     def describe(self) -> dict[str, Any]:
