@@ -280,13 +280,7 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
     pvalue_cache: dict[tuple, float] = {}
     for k in common:
         ca, cb = a.cells[k], b.cells[k]
-        if not ca.usable or not cb.usable:
-            bad = [(s, c) for s, c in (("A", ca), ("B", cb)) if not c.usable]
-            reason = "; ".join(f"{s} {c.first.get('status')}: {c.first.get('error') or ''}".rstrip(": ")
-                               for s, c in bad)
-            not_compared.append((ca.key, reason))
-            if ca.usable and any(r.get("status") in BROKEN for r in cb.rows):
-                broken.append((ca.key, reason))
+        if set_aside(ca, cb, not_compared, broken):
             continue
         scenario = str(ca.key.get("scenario") or ca.first.get("scenario") or "")
         env = _env_diff(ca, cb, list(ENV_COLUMNS) + list(ignore))
@@ -344,6 +338,20 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
     comparison.hints = _near_misses(only_a, only_b)
     comparison.different_models = _different_models(a, b, common)
     return comparison
+
+
+def set_aside(ca: PooledCell, cb: PooledCell, not_compared: list[tuple[dict[str, Any], str]],
+              broken: list[tuple[dict[str, Any], str]]) -> bool:
+    """True (and the pair listed with the reason) when either side has no usable rows; a cell
+    that worked in A and broke in B is also listed as broken, which the gate fails on."""
+    if ca.usable and cb.usable:
+        return False
+    bad = [(s, c) for s, c in (("A", ca), ("B", cb)) if not c.usable]
+    reason = "; ".join(f"{s} {c.first.get('status')}: {c.first.get('error') or ''}".rstrip(": ") for s, c in bad)
+    not_compared.append((ca.key, reason))
+    if ca.usable and any(r.get("status") in BROKEN for r in cb.rows):
+        broken.append((ca.key, reason))
+    return True
 
 
 def verdict(row: MetricComparison, threshold: float, alpha: float, shift: float = 1.0) -> str:

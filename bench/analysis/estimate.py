@@ -186,19 +186,28 @@ def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: 
 def _grouped(samples: Samples, metric: Metric, alpha: float, rng: np.random.Generator,
              n_boot: int) -> Estimate | None:
     """The between-group estimate, where there are enough groups (else None)."""
-    if metric.kind == "throughput":
-        groups = samples.rate_groups()
-        values = np.array([g.mean() for g in groups]) if groups else np.array([])
-    else:
-        groups = samples.latency_parts(metric.samples)
-        if metric.kind == "quantile" and any(not bounded(g.size, metric.q, alpha) for g in groups):
-            return None  # a group too small for its own quantile: its value would be its extreme
-        values = hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
+    if metric.kind == "quantile" and any(not bounded(g.size, metric.q, alpha)
+                                         for g in samples.latency_parts(metric.samples)):
+        return None  # a group too small for its own quantile: its value would be its extreme
+    values = round_values(samples, metric)
+    if values is None:
+        return None
     draws = hierarchy.replicates(values, rng, n_boot)
     if draws is None:
         return None
     center, _, _ = hierarchy.interval(values)
     return Estimate(center, draws, groups=values)
+
+
+def round_values(samples: Samples, metric: Metric) -> np.ndarray | None:
+    """The metric in each group of requests (rounds of a run, runs pooled); None without groups."""
+    if metric.kind == "throughput":
+        groups = samples.rate_groups()
+        return np.array([g.mean() for g in groups]) if groups else None
+    groups = samples.latency_parts(metric.samples)
+    if not groups:
+        return None
+    return hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
 
 
 def welch_log(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,23 +21,11 @@ from typing import Any
 import numpy as np
 
 from bench.analysis import hierarchy
-from bench.analysis.compare import Comparison, MetricComparison, parse_threshold, verdict
-from bench.analysis.estimate import ALPHA, Metric, holm, parse_metrics
-from bench.analysis.samples import BROKEN, PooledCell, Samples, load_side
+from bench.analysis.compare import Comparison, MetricComparison, parse_threshold, set_aside, verdict
+from bench.analysis.estimate import ALPHA, holm, parse_metrics, round_values
+from bench.analysis.samples import PooledCell, Samples, load_side
 from bench.results.schema import KEY_COLUMNS
 from bench.results.store import read_rows
-
-
-def _round_values(cell: PooledCell, metric: Metric) -> np.ndarray | None:
-    """The metric in each round of one side's cell (None without raw samples in rounds)."""
-    s = Samples(cell)
-    if metric.kind == "throughput":
-        groups = s.rate_groups()
-        return np.array([g.mean() for g in groups]) if groups else None
-    groups = s.latency_parts(metric.samples)
-    if not groups:
-        return None
-    return hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
 
 
 @dataclass
@@ -70,20 +58,14 @@ def compare_paired(dir_a: str | Path, dir_b: str | Path, *, metrics: str | Seque
     broken: list[tuple[dict[str, Any], str]] = []
     calibration = Calibration()
     for ca, cb in zip(order_a, order_b):
-        if not ca.usable or not cb.usable:
-            bad = [(s, c) for s, c in (("A", ca), ("B", cb)) if not c.usable]
-            reason = "; ".join(f"{s} {c.first.get('status')}: {c.first.get('error') or ''}".rstrip(": ")
-                               for s, c in bad)
-            not_compared.append((ca.key, reason))
-            if ca.usable and any(r.get("status") in BROKEN for r in cb.rows):
-                broken.append((ca.key, reason))
+        if set_aside(ca, cb, not_compared, broken):
             continue
         diff = [f"{c}: {ca.key.get(c)} -> {cb.key.get(c)}" for c in KEY_COLUMNS if ca.key.get(c) != cb.key.get(c)]
         scenario = str(ca.key.get("scenario") or "")
         for m in chosen:
             if not m.applies(scenario):
                 continue
-            va, vb = _round_values(ca, m), _round_values(cb, m)
+            va, vb = round_values(Samples(ca), m), round_values(Samples(cb), m)
             if va is None or vb is None or va.size != vb.size or va.size < hierarchy.MIN_GROUPS:
                 continue
             logs = np.log(vb / va)
