@@ -87,6 +87,23 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
                    help="server: gamma shape of the arrivals (1 = Poisson, default; <1 burstier)")
     s.add_argument("--output-len", type=_csv(int, "output length"),
                    help="generate: new tokens per request, e.g. 128 (input length is --seq-len)")
+    e = p.add_argument_group("an LLM server over HTTP (-t endpoint: any OpenAI-compatible API)")
+    e.add_argument("--url", help="the API's base URL, e.g. http://127.0.0.1:8000/v1 (implies -t endpoint)")
+    e.add_argument("--api", choices=("completions", "chat"), help="the API to drive (default completions)")
+    e.add_argument("--concurrency", type=_csv(int, "concurrency"),
+                   help="throughput: requests in flight, e.g. 1,4,16")
+    e.add_argument("--tokenizer", metavar="DIR", help="the served model's tokenizer, a local directory "
+                   "(default: -m's name, from the local cache); prompts are exactly --seq-len tokens by it")
+    e.add_argument("--dataset", metavar="FILE", help="prompts from a local JSONL/JSON file ({'prompt': ...} "
+                   "or ShareGPT 'conversations') instead of synthetic ones")
+    e.add_argument("--slo", help="bounds a good request meets, e.g. ttft=500ms,tpot=50ms,e2e=5s (goodput; "
+                   "--find-max-rate searches on them)")
+    e.add_argument("--api-key-env", metavar="NAME", help="the environment variable that holds the API key "
+                   "(the key is never written anywhere)")
+    e.add_argument("--launch", metavar="CMD", help="start the server with CMD first (log kept in the run "
+                   "directory; its process group stopped at the end), e.g. 'vllm serve MODEL --port 8000'")
+    e.add_argument("--launch-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the launched server to answer (default 600)")
     m = p.add_argument_group("measurement")
     m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
     m.add_argument("--duration", type=float, help="minimum measured seconds per cell (over all its rounds)")
@@ -135,6 +152,9 @@ def build_plan(args: argparse.Namespace):
             "threads_per_worker": _first(args.threads),
             "rates": args.rate, "find_max_rate": True if args.find_max_rate else None,
             "p99_bound_ms": args.p99_bound, "burstiness": args.burstiness, "output_lens": args.output_len}
+    axes.update(_endpoint_axes(args, axes))
+    if args.suite and args.url:
+        raise UsageError("--url runs a grid of endpoint cells: give -m SERVED_MODEL and its flags, not --suite")
     if args.suite:
         return Plan.from_suite(args.suite, measure=measure, **axes)
     if not args.model:
@@ -143,6 +163,15 @@ def build_plan(args: argparse.Namespace):
 
     m = Measure(**{k: v for k, v in measure.items() if v is not None})
     return Plan.from_grid(measure=m, **{k: v for k, v in axes.items() if v is not None})
+
+
+def _endpoint_axes(args: argparse.Namespace, axes: dict) -> dict:
+    """The endpoint flags as plan axes (bench.targets.endpoint.plan_axes)."""
+    from bench.targets.endpoint import plan_axes
+
+    return plan_axes(axes.get("targets") or [], url=args.url, api=args.api, compiler=args.compiler,
+                     concurrency=args.concurrency, tokenizer=args.tokenizer, dataset=args.dataset, slo=args.slo,
+                     api_key_env=args.api_key_env, launch=args.launch, launch_timeout=args.launch_timeout)
 
 
 def _plan_to_resume(run_dir: str):
@@ -183,7 +212,8 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
 
     run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
                        instance=args.instance_type, progress=not args.no_progress,
-                       worker_memory_gb=args.worker_memory_gb, executor=executor_from_args(args))
+                       worker_memory_gb=args.worker_memory_gb, executor=executor_from_args(args),
+                       launch_timeout_s=getattr(args, "launch_timeout", None) or 600.0)
     rows = read_rows(run_dir)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
     print(f"results: {run_dir}", file=sys.stderr)

@@ -44,7 +44,7 @@ def _faults_per_request(reports: list[MeasureReport]) -> float | None:
 def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[str, Any], dict | None]:
     """One measurement of a cell on the pool: (row fields, raw samples). Never raises for the cell's faults."""
     row: dict[str, Any] = {}
-    scenario = scenarios.get(cell.scenario)
+    scenario = scenarios.of(cell)
     try:
         procs = pool.ensure(cell)
         prep_timeout = cell.measure.cell_timeout_s or PREPARE_TIMEOUT_S
@@ -99,7 +99,7 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     elif not accuracy_ok:
         row.update(status="inaccurate", error=accuracy_error)
     elif not summary.get("samples"):
-        row.update(status="failed", error="no samples were measured")
+        row.update(status="failed", error=summary.get("failure") or "no samples were measured")
     elif row["stability"]:
         row.update(status="unstable", error=row["stability"])
     else:
@@ -136,4 +136,4 @@ def build_row(cell: Cell, run_id: str, environment: dict[str, Any], device: dict
 def run_cell(pool: WorkerPool, cell: Cell, cache_root: Path, record: RecordFn | None = None):
     """A cell on its pool, as its scenario runs it: one measurement, or several (the server's
     max-rate search), each extra one handed to `record` (which writes it as a row)."""
-    return scenarios.get(cell.scenario).execute(lambda c: measure_cell(pool, c, cache_root), cell, record)
+    return scenarios.of(cell).execute(lambda c: measure_cell(pool, c, cache_root), cell, record)

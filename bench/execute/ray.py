@@ -211,8 +211,8 @@ class RayExecutor:
                         record(p, self._row_without_node(p, store.run_id, "skipped", _why_not(p, nodes)), None)
                         continue
                     keep_warm = not p.need.accelerated and targets.get(p.cell.target).start_method == "forkserver"
-                    ref = task.options(**p.need.options(), max_retries=self.retries, retry_exceptions=False,
-                                       name=f"trnbench {p.cell.label}"[:100]).remote(
+                    ref = task.options(**p.need.options(), **_near_the_server(p.cell), max_retries=self.retries,
+                                       retry_exceptions=False, name=f"trnbench {p.cell.label}"[:100]).remote(
                         p.cell, store.run_id, p.on, cache, extra_env, keep_warm, self._driver)
                     pending[ref] = p
                 if pending:
@@ -259,6 +259,19 @@ class RayExecutor:
     def _row_without_node(p: _Placement, run_id: str, status: str, error: str) -> dict[str, Any]:
         # No node reported its environment: only the instance type asked for is known.
         return build_row(p.cell, run_id, {"instance_type": p.on or ""}, fields={"status": status, "error": error})
+
+
+def _near_the_server(cell: Cell) -> dict[str, Any]:
+    """An endpoint cell whose URL is this host's loopback runs on this node (the only one that
+    reaches it); other URLs run wherever the cell's resources are."""
+    from bench.targets.endpoint import is_local
+
+    if cell.endpoint is None or not is_local(cell.endpoint.url):
+        return {}
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)}
 
 
 def _why_not(p: _Placement, nodes: list[dict[str, float]]) -> str:

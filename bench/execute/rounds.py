@@ -38,7 +38,7 @@ def planned_rounds(cell: Cell) -> int:
     """How many rounds a cell gets: its measure's, or 1 where its scenario does not pool them."""
     from bench import scenarios
 
-    if not scenarios.get(cell.scenario).pools_rounds:
+    if not scenarios.of(cell).pools_rounds:
         return 1
     return max(1, int(cell.measure.rounds))
 
@@ -169,7 +169,7 @@ def judge(cell: Cell, fields: dict[str, Any]) -> dict[str, Any]:
     spread = fields.get("round_spread")
     if isinstance(spread, float) and spread > UNSTABLE_ROUND_SPREAD:
         reasons.append(f"rounds differ by {spread:.0%}")
-    pooled = scenarios.get(cell.scenario).stability(fields)  # the pooled spread, the CI over rounds
+    pooled = scenarios.of(cell).stability(fields)  # the pooled spread, the CI over rounds
     if pooled:
         reasons.append(pooled)
     fields["stability"] = "; ".join(dict.fromkeys(reasons))

@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.execute import endpoints
 from bench.execute.local import LocalExecutor
 from bench.plan.grid import Plan
 from bench.results import env as host_env
-from bench.results.store import RunStore, read_meta
+from bench.results.store import RunStore, new_run_id, read_meta
 
 
 def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
              cache_dir: str | Path | None = None, instance: str | None = None,
              progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
-             worker_memory_gb: float | None = None, executor=None) -> Path:
+             worker_memory_gb: float | None = None, executor=None, launch_timeout_s: float = 600.0) -> Path:
     """Run every cell of `plan` not yet recorded; returns the run directory.
 
     With `resume`, rows go to that run directory and cells it already holds are skipped.
@@ -30,12 +31,18 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     failed row instead of the OOM killer's target).
     `executor`: None or "local" runs the cells here, one after another; "ray" or a
     `bench.execute.ray.RayExecutor(...)` runs each cell as a Ray task.
+    Endpoint cells: their `--launch` server is started first (ready within `launch_timeout_s`)
+    and stopped at the end, and every server is checked before anything is written
+    (bench.execute.endpoints).
     """
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
     environment = host_env.capture(instance)
     runner = _executor(executor)
+    run_id = Path(resume).name if resume is not None else new_run_id()
     with contextlib.ExitStack() as stack:
+        plan = stack.enter_context(endpoints.serving(plan, Path(resume).parent if resume is not None else Path(out),
+                                                     run_id, launch_timeout_s))
         if resume is not None:
             runner.resume_from(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
             store = RunStore(Path(resume))
@@ -46,9 +53,10 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
         else:
             runner.start(environment)  # before the run directory: a bad address leaves nothing behind
             stack.callback(runner.stop)
-            store = RunStore.create(out, {**plan.to_dict(), **runner.plan_meta()}, environment)
+            store = RunStore.create(out, {**plan.to_dict(), **runner.plan_meta()}, environment, run_id=run_id)
             done = set()
             stack.callback(store.lock().close)
+        endpoints.adopt_log(store.path.parent, run_id)
         return runner.run(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
 
 
@@ -83,5 +91,6 @@ def executor_from_args(args):
 def _check_weights(plan: Plan) -> None:
     from bench import models
 
-    for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells if c.weights != "random"}):
+    for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells
+                                 if c.weights != "random" and c.target != "endpoint"}):
         models.check_weights(models.card(name), weights)

@@ -270,7 +270,7 @@ def _prepare_for_scenario(state: Worker, payload: dict[str, Any]) -> PrepareRepo
     if cell.cell_id in state.by_cell:  # measured before in this process (rounds, a re-measure)
         state.prepared, report = state.by_cell[cell.cell_id]
         return replace(report, ready_at=None, device=None)
-    report = scenarios.get(cell.scenario).prepare(state, cell, payload["leader"], Path(payload["cache_root"]))
+    report = scenarios.of(cell).prepare(state, cell, payload["leader"], Path(payload["cache_root"]))
     if report.ready_at is None and report.device is not None:
         report.ready_at = time.perf_counter()
     state.by_cell[cell.cell_id] = (state.prepared, replace(report, ready_at=None, device=None))
@@ -284,8 +284,10 @@ def _measure(state: Worker, payload: dict[str, Any]) -> MeasureReport:
     if state.prepared is None:
         raise RuntimeError("measure before prepare")
     faults, cpu = minor_faults(), cpu_seconds()
-    arrays = scenarios.get(cell.scenario).measure(state, cell, payload["leader"], payload.get("start_ns"))
-    return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults, cpu_s=cpu_seconds() - cpu)
+    arrays = scenarios.of(cell).measure(state, cell, payload["leader"], payload.get("start_ns"))
+    # a system under test in processes of its own on this host (a local server) is the cell's, not a neighbour
+    sut = float(arrays.get("sut_cpu_s", 0.0))
+    return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults, cpu_s=cpu_seconds() - cpu + sut)
 
 
 def minor_faults() -> int:

@@ -130,7 +130,63 @@ class UserModel:
         return f"user:{self.name}"
 
 
-_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len"}  # in the key only when not None
+_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len", "slo", "dataset"}  # in the key only when not None
+SLO_METRICS = ("ttft", "tpot", "e2e")
+
+
+def parse_slo(text: str) -> tuple[tuple[str, float], ...]:
+    """'ttft=500ms,tpot=50ms' -> (("tpot", 50.0), ("ttft", 500.0)) (ms; 's' suffix allowed; sorted)."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        name, sep, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip().lower()
+        name = "e2e" if name == "e2el" else name
+        scale = 1.0
+        if value.endswith("ms"):
+            value = value[:-2]
+        elif value.endswith("s"):
+            value, scale = value[:-1], 1e3
+        try:
+            ms = float(value) * scale
+        except ValueError:
+            ms = math.nan
+        if not sep or name not in SLO_METRICS or not (0 < ms < math.inf):
+            raise UsageError(f"--slo {text!r}: each part must be METRIC=VALUE with METRIC one of "
+                             f"{', '.join(SLO_METRICS)} and VALUE a positive time (e.g. ttft=500ms,tpot=50ms)")
+        out[name] = ms
+    if not out:
+        raise UsageError(f"--slo {text!r}: no bound given (e.g. ttft=500ms,tpot=50ms)")
+    return tuple(sorted(out.items()))
+
+
+def slo_text(slo: tuple[tuple[str, float], ...]) -> str:
+    return ",".join(f"{m}={v:g}ms" for m, v in slo)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an endpoint cell's server is and how to drive it (not part of the key: the same
+    model behind two URLs is the comparison a user makes). The API key is never here, only
+    the name of the variable that holds it."""
+
+    url: str
+    tokenizer: str | None = None
+    dataset: str | None = None  # a local JSONL / JSON file of prompts (bench.targets.endpoint.prompts)
+    slo: tuple[tuple[str, float], ...] = ()
+    api_key_env: str | None = None
+    launch: str | None = None  # the command that started the server (recorded), if trnbench did
+    log_path: str | None = None  # that server's log, for the last lines of a server that died
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "tokenizer": self.tokenizer, "dataset": self.dataset,
+                "slo": [list(x) for x in self.slo], "api_key_env": self.api_key_env, "launch": self.launch,
+                "log_path": self.log_path}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Endpoint:
+        return cls(url=str(d["url"]), tokenizer=d.get("tokenizer"), dataset=d.get("dataset"),
+                   slo=tuple((str(m), float(v)) for m, v in d.get("slo") or ()), api_key_env=d.get("api_key_env"),
+                   launch=d.get("launch"), log_path=d.get("log_path"))
 
 
 @dataclass(frozen=True)
@@ -161,6 +217,10 @@ class Cell:
     p99_bound_ms: float | None = None
     burstiness: float | None = None
     output_len: int | None = None
+    # endpoint: the SLOs a row is judged on ('tpot=50ms,ttft=500ms') and the prompt dataset's
+    # file name; left out of the key while None, like the three above.
+    slo: str | None = None
+    dataset: str | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
     # Not part of the key: why `-t auto` (or a target's default compiler) chose as it did
     # (recorded in the row).
@@ -169,6 +229,8 @@ class Cell:
     # them (neuron trace-dp: the cores DataParallel splits a batch over; nxdi: tp_degree).
     # Planned, so a compile on a host without devices splits as the run will.
     cores_per_model: int | None = field(default=None, compare=False)
+    # Not part of the key: an endpoint cell's server (bench.targets.endpoint).
+    endpoint: Endpoint | None = field(default=None, compare=False)
 
     @classmethod
     def key_columns(cls) -> list[str]:
@@ -238,6 +300,12 @@ def cell_label(key: dict[str, Any]) -> str:
         parts.append(f"{float(k['rate_qps']):g}qps")
     elif k.get("p99_bound_ms") and k.get("scenario") == "server":
         parts.append(f"max-rate p99<={float(k['p99_bound_ms']):g}ms")
+    elif k.get("slo") and k.get("scenario") == "server":
+        parts.append("max-rate")
+    if k.get("slo"):
+        parts.append(f"slo[{k['slo']}]")
+    if k.get("dataset"):
+        parts.append(f"data[{k['dataset']}]")
     return " ".join(str(p) for p in parts if p not in (None, ""))
 
 

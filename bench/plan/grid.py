@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.errors import UsageError
-from bench.plan.cell import DTYPES, WEIGHTS, Cell, Measure, UserModel
+from bench.plan.cell import DTYPES, WEIGHTS, Cell, Endpoint, Measure, UserModel, slo_text
 from bench.plan.suite import read_suite, sweeps
 
 
@@ -41,7 +41,8 @@ class Plan:
             "description": self.description,
             "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure),
                            **({"cores_per_model": c.cores_per_model} if c.cores_per_model else {}),
-                           **({"target_notes": c.target_notes} if c.target_notes else {}))
+                           **({"target_notes": c.target_notes} if c.target_notes else {}),
+                           **({"endpoint": c.endpoint.to_dict()} if c.endpoint else {}))
                       for c in self.cells],
         }
 
@@ -57,11 +58,12 @@ class Plan:
                 if str(entry.get("model", "")).startswith("user:"):
                     raise UsageError(f"{source}: a user's model ({entry['model']}) cannot be resumed "
                                      "from the command line; rerun it through the Python API with resume=")
+                endpoint = Endpoint.from_dict(entry.pop("endpoint")) if entry.get("endpoint") else None
                 unknown = set(entry) - set(Cell.key_columns()) - {"target_notes", "cores_per_model"}
                 if unknown:
                     raise TypeError(f"unknown cell field {sorted(unknown)[0]!r}")
                 cell = Cell.from_key(entry, measure=measure, target_notes=str(entry.get("target_notes") or ""),
-                                     cores_per_model=entry.get("cores_per_model"))
+                                     cores_per_model=entry.get("cores_per_model"), endpoint=endpoint)
                 if stored_id and cell.cell_id != stored_id:
                     raise UsageError(f"{source}: cell {stored_id} was planned by another trnbench version")
                 cells.append(cell)
@@ -96,12 +98,17 @@ class Plan:
         measure: Measure | None = None,
         name: str = "adhoc",
         description: str = "",
+        endpoint: Endpoint | None = None,
+        concurrencies: Sequence[int | None] = (None,),
     ) -> Plan:
         """Cross product of the given axes, validated against the model cards and targets.
 
         `compilers=None` means each target's default compiler (eager on cpu/cuda; trace on
         neuron, or TorchNeuron's native-compile on Trn2/Trn3, where PyTorch/XLA inference
         ends with Neuron 2.34); the target `auto` is the first available of neuron, cuda, cpu.
+        The target `endpoint` (a server over HTTP, described by `endpoint`) takes the served
+        model's name as it is: there is no card; `concurrencies` are its throughput cells'
+        requests in flight (an axis, like `rates`).
         """
         from bench import models as model_registry
         from bench import targets as target_registry
@@ -124,26 +131,34 @@ class Plan:
             if not scenario_registry.is_known(name):
                 raise UsageError(f"unknown scenario {name!r} (choose from {', '.join(scenario_registry.names())}, "
                                  "or package.module:attr)")
-        kinds = {name: scenario_registry.get(name) for name in scenarios}
+        kinds = {(name, t): scenario_registry.get(name, None if t == "auto" else t)
+                 for name in scenarios for t in set(targets)}
         for r in rates:
             if r is not None and (not isinstance(r, (int, float)) or r <= 0):
                 raise UsageError(f"rate must be a positive number, got {r!r}")
         # a scenario with a rate (server): fixed rates and/or a max-rate search (rate None)
         server_rates = [r for r in rates if r is not None] + ([None] if find_max_rate else [])
+        only_endpoint = set(targets) == {"endpoint"}
+        search_bound = "--slo" if only_endpoint else "--p99-bound MS"
         if any("rate_qps" in k.uses for k in kinds.values()) and not server_rates:
-            raise UsageError("the server scenario needs --rate R (queries/s), or --find-max-rate with --p99-bound MS")
-        if find_max_rate and p99_bound_ms is None:
-            raise UsageError("--find-max-rate needs --p99-bound MS (the p99 latency the rate must keep)")
+            raise UsageError(f"the server scenario needs --rate R (queries/s), or --find-max-rate with {search_bound}")
+        if find_max_rate and p99_bound_ms is None and not (only_endpoint and endpoint and endpoint.slo):
+            raise UsageError("--find-max-rate needs --p99-bound MS (the p99 latency the rate must keep)"
+                             if not only_endpoint else "--find-max-rate on -t endpoint needs --slo (e.g. ttft=500ms)")
         for what, v in (("p99 bound (ms)", p99_bound_ms), ("burstiness", burstiness)):
             if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < math.inf):
                 raise UsageError(f"{what} must be a positive number, got {v!r}")
         for v in output_lens:
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise UsageError(f"output length must be a positive integer, got {v!r}")
+        for v in concurrencies:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UsageError(f"concurrency must be a positive integer, got {v!r}")
         cells: list[Cell] = []
         for model in models:
-            card = None if isinstance(model, UserModel) else model_registry.card(model)
             for target_name in targets:
+                served = target_name == "endpoint"  # a served model's name, not a card
+                card = None if isinstance(model, UserModel) or served else model_registry.card(model)
                 notes = ""
                 if target_name == "auto":
                     target_name, notes = target_registry.pick_auto()
@@ -155,16 +170,20 @@ class Plan:
                         target.check_compiler(compiler)
                     except UsageError as exc:
                         raise UsageError(f"{exc} [{notes}]" if notes else str(exc)) from None
-                    for dtype, scenario, batch, seq, img, rate, out_len in itertools.product(
-                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, server_rates or [None], output_lens
+                    for dtype, scenario, batch, seq, img, rate, out_len, conc in itertools.product(
+                        dtypes, scenarios, batch_sizes, seq_lens, image_sizes, server_rates or [None], output_lens,
+                        concurrencies,
                     ):
                         shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
-                        kind = kinds[scenario]
+                        kind = scenario_registry.get(scenario, target_name)
                         fields = {"rate_qps": rate, "p99_bound_ms": p99_bound_ms, "burstiness": burstiness,
-                                  "output_len": out_len}
+                                  "output_len": out_len,
+                                  "slo": slo_text(endpoint.slo) if served and endpoint and endpoint.slo else None,
+                                  "dataset": os.path.basename(endpoint.dataset) if served and endpoint and endpoint.dataset
+                                  else None}
                         cell = Cell(
                             **{k: (v if k in kind.uses else None) for k, v in fields.items()},
-                            model=model if isinstance(model, UserModel) else card.name,
+                            model=model if isinstance(model, UserModel) else (str(model) if served else card.name),
                             target=target_name,
                             compiler=compiler,
                             dtype=dtype,
@@ -173,10 +192,11 @@ class Plan:
                             weights=weights,
                             compiler_args=tuple(compiler_args),
                             n_models=n_models or 0,  # 0: the scenario's or the target's default
-                            workers_per_model=workers_per_model or 0,
+                            workers_per_model=conc or workers_per_model or 0,
                             threads_per_worker=threads_per_worker,
                             measure=measure,
                             target_notes=notes,
+                            endpoint=endpoint if served else None,
                             **shape,
                         )
                         cell = target.resolve(kind.plan(cell))  # the scenario fixes, the target fills

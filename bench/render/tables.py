@@ -38,13 +38,13 @@ def _value_text(value: Any, digits: int | None) -> str:
     return fmt_num(value, digits)
 
 
-def scenario_columns(name: str) -> list[tuple[str, Any]]:
+def scenario_columns(name: str, target: str | None = None) -> list[tuple[str, Any]]:
     """The summary columns a scenario adds (bench.scenarios.base.Scenario.columns)."""
     from bench import scenarios
     from bench.errors import UsageError
 
     try:
-        scenario = scenarios.get(str(name))
+        scenario = scenarios.get(str(name), target)
     except UsageError:  # a plug-in scenario that is not importable here: its rows still print
         return []
     return [(c.header, c.column if callable(c.column)
@@ -55,9 +55,12 @@ def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     from bench import scenarios
 
     order = {name: i for i, name in enumerate(scenarios.names())}
-    present = sorted(dict.fromkeys(str(r.get("scenario")) for r in rows if r.get("scenario")),
-                     key=lambda n: order.get(n, len(order)))
-    columns = SUMMARY + [c for name in present for c in scenario_columns(name)]
+    def kind(r: dict[str, Any]) -> tuple[str, str | None]:  # a target with scenarios of its own
+        return str(r.get("scenario")), ("endpoint" if r.get("target") == "endpoint" else None)
+
+    present = sorted(dict.fromkeys(kind(r) for r in rows if r.get("scenario")),
+                     key=lambda k: (order.get(k[0], len(order)), k[1] or ""))
+    columns = SUMMARY + list({c[0]: c for k in present for c in scenario_columns(*k)}.values())
     headers = [h for h, _ in columns]
     body = []
     for r in rows:

@@ -37,6 +37,14 @@ COLUMNS = [
     "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "itl_ms_mean",
     "e2e_ms_p50", "e2e_ms_p90", "e2e_ms_p99", "e2e_ms_mean",
     "output_tokens", "output_tokens_per_s", "requests_per_s",
+    # endpoint (an OpenAI-compatible server over HTTP; bench.scenarios.endpoint)
+    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "endpoint_dataset",
+    "server_models", "server_version", "output_forcing", "output_forcing_note", "input_tokens",
+    "requests_failed", "request_error", "goodput_rps", "slo_attainment", "client_loop_lag_ms_p99",
+    "output_tokens_stream_mean", "output_tokens_usage_mean", "token_count_mismatches", "requests_short",
+    "output_len_achieved_mean", "server_ttft_ms_mean", "server_itl_ms_mean", "server_e2e_ms_mean",
+    "server_queue_ms_mean", "server_preemptions", "server_kv_cache_usage", "server_requests_waiting", "server_cpu_s",
+    "token_count_note", "server_header", "requests_completed",
     "compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit",
     "max_abs_err", "cosine", "reference_source", "model_fingerprint",
     # neuron: the compiler's auto-cast in effect, and what neuron-monitor saw during the cell

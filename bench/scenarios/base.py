@@ -51,11 +51,13 @@ class PrepareReport:
     model_fingerprint: str | None = None
     ready_at: float | None = None  # perf_counter when the process was ready (first cell only)
     device: dict[str, Any] | None = None  # accelerator facts (first cell only)
+    extra: dict[str, Any] | None = None  # a scenario's own per-cell columns (endpoint: what the server honoured)
 
     def row_fields(self) -> dict[str, Any]:
         """The columns this report puts in the row (timings, cache, accuracy figures)."""
-        skip = {"accuracy_ok", "accuracy_error", "ready_at", "device"}
-        return {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
+        skip = {"accuracy_ok", "accuracy_error", "ready_at", "device", "extra"}
+        fields = {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
+        return {**fields, **(self.extra or {})}
 
 
 @dataclass

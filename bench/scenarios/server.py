@@ -280,12 +280,15 @@ def _round_rate(rate: float) -> float:
 
 def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cell: Cell,
                   record: Callable[[Cell, dict, dict | None], None] | None = None, *,
-                  max_probes: int = MAX_PROBES, rel_tol: float = REL_TOL) -> tuple[dict[str, Any], dict | None]:
-    """Highest rate whose run is VALID under `cell.p99_bound_ms`; one recorded row per probe."""
+                  max_probes: int = MAX_PROBES, rel_tol: float = REL_TOL,
+                  calibrate: Cell | None = None) -> tuple[dict[str, Any], dict | None]:
+    """Highest rate whose run is VALID (under `cell.p99_bound_ms`, or whatever the probes' own
+    validity judges: an endpoint's SLOs); one recorded row per probe. `calibrate`: the closed
+    loop that estimates the capacity (default: the `throughput` scenario on the same copies)."""
     bound = cell.p99_bound_ms
-    if bound is None:
+    if bound is None and calibrate is None:
         raise ValueError("find_max_rate needs a cell with p99_bound_ms")
-    calibration = replace(cell, scenario="throughput", rate_qps=None, p99_bound_ms=None, burstiness=None)
+    calibration = calibrate or replace(cell, scenario="throughput", rate_qps=None, p99_bound_ms=None, burstiness=None)
     cal_row, _ = run(calibration)
     if cal_row.get("status") not in _OK or not cal_row.get("throughput_avg"):
         error = cal_row.get("error") or "no throughput measured"
@@ -319,7 +322,7 @@ def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cel
         else:
             lowest_invalid = rate if lowest_invalid is None else min(lowest_invalid, rate)
             service_p50 = fields.get("service_ms_p50")
-            if service_p50 is not None and service_p50 > bound:  # then no rate can keep p99 under it
+            if bound is not None and service_p50 is not None and service_p50 > bound:  # no rate can keep p99 under it
                 note = f"the service time alone (median {service_p50:.3g} ms) exceeds the bound"
                 break
         lo = best[0] if best else 0.0
@@ -336,7 +339,8 @@ def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cel
         summary.update(max_rate_qps=best[0], offered_rate_qps=best[0], validity="VALID", validity_reason="")
         return summary, best[2]
     lowest = min(t["rate_qps"] for t in tried) if tried else None
-    why = f"no rate tried met p99 <= {bound:g} ms (lowest tried {lowest:g} qps)" if lowest else "no rate tried"
+    goal = f"met p99 <= {bound:g} ms" if bound is not None else "was VALID"
+    why = f"no rate tried {goal} (lowest tried {lowest:g} qps)" if lowest else "no rate tried"
     summary.update(max_rate_qps=None, validity="INVALID", validity_reason="; ".join(x for x in (why, note) if x))
     return summary, None
 

@@ -15,6 +15,7 @@ _BUILTIN = {
     "cpu": "bench.targets.cpu:CpuTarget",
     "cuda": "bench.targets.cuda:CudaTarget",
     "neuron": "bench.targets.neuron:NeuronTarget",
+    "endpoint": "bench.targets.endpoint:EndpointTarget",
 }
 
 __all__ = ["Availability", "Prepared", "Target", "get", "names", "pick_auto"]

@@ -1,0 +1,63 @@
+"""Endpoint cells before a run: start the `--launch` server, check every server answers and
+serves its model, and keep the server's log in the run directory.
+
+Nothing is written before the checks pass (a URL that does not answer, a model the server
+does not list: one line, exit 2). The launched server's log starts beside the run directory
+(`<out>/.<run_id>.server.log`) and moves into it as `server.log` once the run exists; the
+server writes through its open file, so the move loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from bench.plan.grid import Plan
+
+LOG_NAME = "server.log"
+
+
+@contextlib.contextmanager
+def serving(plan: Plan, out: Path, run_id: str, launch_timeout_s: float = 600.0) -> Iterator[Plan]:
+    """The plan (its cells knowing where the server's log will be) while the server runs; the
+    launched server is stopped, its whole process group, on the way out."""
+    from bench.targets.endpoint import launch, preflight, prompts
+
+    specs = {c.endpoint for c in plan.cells if c.endpoint is not None}
+    with contextlib.ExitStack() as stack:
+        if not specs:
+            yield plan
+            return
+        final_log = Path(out) / run_id / LOG_NAME
+        for command in sorted({s.launch for s in specs if s.launch}):
+            url = next(s.url for s in specs if s.launch == command)
+            early = Path(out) / f".{run_id}.server.log"
+            server = launch.LaunchedServer(command, url, early, timeout_s=launch_timeout_s)
+            try:
+                stack.enter_context(server)
+            except BaseException:
+                early.unlink(missing_ok=True)
+                raise
+            stack.callback(_adopt, early, final_log)
+        for spec, model in sorted({(c.endpoint, c.model_name) for c in plan.cells if c.endpoint},
+                                  key=lambda x: (x[0].url, x[1])):
+            preflight(spec.url, model, spec.api_key_env)
+            prompts.load_tokenizer(spec.tokenizer or model)  # one line and exit 2 now, not a failed row later
+        cells = [replace(c, endpoint=replace(c.endpoint, log_path=str(final_log))) if c.endpoint and c.endpoint.launch
+                 else c for c in plan.cells]
+        yield Plan(plan.name, cells, plan.description)
+
+
+def adopt_log(out: Path, run_id: str) -> None:
+    """Move the launched server's early log into the run directory, now that it exists."""
+    _adopt(Path(out) / f".{run_id}.server.log", Path(out) / run_id / LOG_NAME)
+
+
+def _adopt(early: Path, final: Path) -> None:
+    if early.exists() and final.parent.is_dir():
+        os.replace(early, final)
+    elif early.exists():
+        early.unlink()  # the run was never created: nothing is left behind

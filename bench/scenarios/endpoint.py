@@ -1,0 +1,585 @@
+"""The `latency`, `throughput` and `server` scenarios against an OpenAI-compatible endpoint.
+
+The system under test is a server reached over HTTP (`-t endpoint --url ... -m SERVED_NAME`);
+the "model copy" processes are load-generating clients, each one asyncio event loop with one
+httpx connection pool (bench.targets.endpoint.client streams and times the requests).
+
+- `latency`: one request in flight (MLPerf SingleStream).
+- `throughput`: a closed loop at `--concurrency` N (`workers_per_model`), split over the
+  client processes (`n_models`).
+- `server`: open-loop arrivals at `--rate` on the seeded schedule of the `server` scenario
+  (bench.scenarios.server.build_schedule: Poisson, or gamma with `burstiness`), split
+  round-robin over the client processes, so each process draws distinct gaps from one
+  stream. TTFT and e2e count from the scheduled send time (no coordinated omission);
+  `sched_lag_ms_p99` is how late the client sent, the client's own timing error.
+
+Metrics, per request, with vLLM's definitions (vllm/benchmarks/serve.py, calculate_metrics):
+TTFT = first text chunk - start; e2e = last chunk - start; ITL = every gap between text
+chunks; TPOT = (e2e - TTFT) / (output tokens - 1), the output tokens being the server's
+`usage.completion_tokens` (the text chunks when it sends no usage). Column names are the
+`generate` scenario's (`ttft_ms_p50`, `itl_ms_p99`, ...); `latency_ms_*` are e2e, so compare
+and report read endpoint rows like any other. Goodput (vLLM's `--goodput`): requests/s of
+the requests that meet every `--slo` bound (ttft, tpot, e2e in ms).
+
+A row is not `ok` when the client could not keep up: a closed loop whose event loop ran
+late by more than CLIENT_LAG_MS at p99 is `unstable`; an open-loop cell whose sends were
+that late is INVALID. Failed requests are counted (`requests_failed`, with the first error);
+a cell with none completed is `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.plan.cell import Cell
+from bench.scenarios import server as open_loop
+from bench.scenarios.base import Column, MeasureFn, PrepareReport, RecordFn, Scenario, WorkerContext
+from bench.scenarios.generate import DIST_PERCENTILES
+from bench.targets.base import Prepared
+
+CLIENT_LAG_MS = 10.0  # p99 lateness of the client beyond which its figures are the client's
+LAG_TICK_S = 0.005  # the event-loop lag probe's period
+SLO_ATTAINMENT = 0.95  # a rate "holds" (max-rate search) when this share of requests meets every SLO
+SEARCH_CONCURRENCY = 8  # the closed loop that estimates capacity before a max-rate search
+PROMPT_POOL = 64  # distinct synthetic prompts per cell, cycled
+DEFAULT_REQUEST_TIMEOUT_S = 60.0  # the longest wait for the next bytes of a response
+
+
+# -- worker side ----------------------------------------------------------------------------
+
+_PROMPTS: dict[tuple, list] = {}  # per process: prompts are built once per (tokenizer, shape)
+_FORCING: dict[tuple, tuple[str, ...]] = {}  # per process: what the server accepted
+
+
+def _headers(spec) -> dict[str, str]:
+    import os
+
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _prompts(cell: Cell):
+    from bench.targets.endpoint import prompts
+
+    spec = cell.endpoint
+    key = (spec.tokenizer or cell.model_name, spec.dataset, cell.seq_len, cell.output_len)
+    if key not in _PROMPTS:
+        tok = prompts.load_tokenizer(spec.tokenizer or cell.model_name)
+        if spec.dataset:
+            _PROMPTS[key] = prompts.from_dataset(spec.dataset, tok, cell.output_len)
+        else:
+            _PROMPTS[key] = prompts.synthetic(tok, PROMPT_POOL, int(cell.seq_len), int(cell.output_len))
+    return _PROMPTS[key]
+
+
+def _timeout(cell: Cell):
+    import httpx
+
+    read = cell.measure.cell_timeout_s or DEFAULT_REQUEST_TIMEOUT_S
+    return httpx.Timeout(connect=5.0, read=read, write=10.0, pool=None)
+
+
+def prepare(cell: Cell) -> PrepareReport:
+    """Prompts, and one request that finds what the server honours to force the output length."""
+    from bench.targets.endpoint import client as http
+
+    spec = cell.endpoint
+    report = PrepareReport(ready_at=time.perf_counter())
+    t_prompts = time.perf_counter()
+    plist = _prompts(cell)
+    prompts_s = time.perf_counter() - t_prompts
+    fkey = (spec.url, cell.model_name, cell.compiler)
+
+    facts: dict[str, Any] = {}
+
+    async def probe() -> tuple[http.Outcome, tuple[str, ...], str]:
+        import httpx
+
+        from bench.targets.endpoint import server_facts
+
+        async with httpx.AsyncClient(timeout=_timeout(cell)) as c:
+            facts.update({k: v for k, v in (await server_facts(c, spec.url, _headers(spec))).items() if v})
+            p = plist[0]
+            forcing = http.FORCING_FIELDS
+            out = await http.stream_request(c, spec.url, http.payload(cell.compiler, cell.model_name, p.text,
+                                                                        p.output_len, forcing), cell.compiler,
+                                            _headers(spec))
+            note = ""
+            if out.status in (400, 422):  # e.g. transformers serve: 422 on vLLM's sampling extensions
+                rejected = out.error
+                forcing = ()
+                out = await http.stream_request(c, spec.url, http.payload(cell.compiler, cell.model_name, p.text,
+                                                                            p.output_len, forcing),
+                                                cell.compiler, _headers(spec))
+                if out.ok:
+                    note = f"server rejected {'+'.join(http.FORCING_FIELDS)} ({rejected[:120]}): sent max_tokens only"
+            return out, forcing, note
+
+    t0 = time.perf_counter()
+    out, forcing, note = asyncio.run(probe())
+    if not out.ok:
+        raise RuntimeError(f"the first request failed: {out.error or 'no text'}{_log_tail(cell)}")
+    _FORCING[fkey] = forcing
+    report.first_call_ms = (time.perf_counter() - t0) * 1e3
+    report.build_s = prompts_s  # the tokenizer's load and the prompts
+    report.extra = {**facts, "output_forcing": "+".join(forcing) or "max_tokens only", "output_forcing_note": note,
+                    "input_tokens": float(np.mean([p.tokens for p in plist]))}
+    return report
+
+
+def _log_tail(cell: Cell) -> str:
+    """The launched server's last log lines, when there is one (a server that died)."""
+    spec = cell.endpoint
+    if not spec or not spec.log_path:
+        return ""
+    try:
+        text = open(spec.log_path, "rb").read()[-8000:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [x.strip() for x in text.splitlines() if x.strip()][-5:]
+    return f"; server log: {' | '.join(lines)}" if lines else ""
+
+
+async def _lag_probe(stop: asyncio.Event, lags: list[int]) -> None:
+    """How late the event loop wakes: a loop that cannot keep up shows here first."""
+    pc = time.perf_counter_ns
+    while not stop.is_set():
+        due = pc() + int(LAG_TICK_S * 1e9)
+        await asyncio.sleep(LAG_TICK_S)
+        lags.append(max(0, pc() - due))
+
+
+async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, stop_event) -> dict[str, np.ndarray]:
+    import httpx
+
+    from bench.targets.endpoint import client as http
+    from bench.targets.endpoint import server_metrics
+
+    spec = cell.endpoint
+    plist = _prompts(cell)
+    forcing = _FORCING.get((spec.url, cell.model_name, cell.compiler), http.FORCING_FIELDS)
+    headers = _headers(spec)
+    m = cell.measure
+    pc = time.perf_counter_ns
+    results: list[tuple[int, bool, int, http.Outcome]] = []  # (scheduled ns, warm-up, asked output, outcome)
+    lags: list[int] = []
+    done_probe = asyncio.Event()
+    counter = {"i": share}
+
+    def body(i: int):
+        p = plist[i % len(plist)]
+        return p.output_len, http.payload(cell.compiler, cell.model_name, p.text, p.output_len, forcing)
+
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    from bench.targets.endpoint import local_server
+
+    server = local_server.server_pids(spec.url) if share == 0 else set()
+    server_cpu = local_server.cpu_seconds(server)
+    async with httpx.AsyncClient(timeout=_timeout(cell), limits=limits) as c:
+        before = await _scrape(c, spec.url) if share == 0 else None
+        probe = asyncio.create_task(_lag_probe(done_probe, lags))
+        t0 = start_ns if start_ns is not None else pc() + open_loop.LOCAL_LEAD_NS
+        await _sleep_until(t0)
+        warm_end = t0 + int(m.warmup_s * 1e9)
+        if cell.scenario == "server":
+            await _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event)
+        else:
+            slots = max(1, cell.workers_per_model // n_shares + (share < cell.workers_per_model % n_shares))
+            need = math.ceil(m.min_samples / n_shares)
+            min_end, max_end = warm_end + int(m.min_duration_s * 1e9), warm_end + int(m.max_s * 1e9)
+
+            def more() -> bool:
+                now = pc()
+                if now >= max_end or (stop_event is not None and stop_event.is_set()):
+                    return False
+                measured = sum(1 for r in results if not r[1])
+                return now < min_end or measured < need
+
+            async def slot() -> None:
+                while more():
+                    i = counter["i"]
+                    counter["i"] += n_shares
+                    asked, b = body(i)
+                    sent = pc()
+                    out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=sent)
+                    results.append((sent, sent < warm_end, asked, out))
+
+            await asyncio.gather(*(slot() for _ in range(slots)))
+        done_probe.set()
+        await probe
+        after = await _scrape(c, spec.url) if share == 0 else None
+    server_cpu = local_server.cpu_seconds(server) - server_cpu if server else 0.0
+    arrays = _arrays(results, lags, server_metrics.summarise(before, after) if before is not None else {})
+    arrays["sut_cpu_s"] = np.array(server_cpu)  # counted as the cell's own CPU (bench.execute.hoststate)
+    arrays["server_pids"] = np.array(len(server))
+    return arrays
+
+
+async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event) -> None:
+    """This process's share of the open-loop schedule; requests still out at the deadline are given up."""
+    from bench.targets.endpoint import client as http
+
+    m = cell.measure
+    offsets, window = open_loop.build_schedule(m, float(cell.rate_qps), cell.burstiness)
+    mine = offsets[share::n_shares]
+    deadline = t0 + int((m.warmup_s + window + open_loop.drain_s(m, window)) * 1e9)
+    tasks = []
+
+    async def one(i: int, due: int) -> None:
+        asked, b = body(i)
+        out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=time.perf_counter_ns())
+        results.append((due, due < warm_end, asked, out))
+
+    for k, off in enumerate(mine.tolist()):
+        due = t0 + int(off)
+        if stop_event is not None and stop_event.is_set():
+            break
+        await _sleep_until(due)
+        tasks.append(asyncio.create_task(one(share + k * n_shares, due)))
+    remaining = (deadline - time.perf_counter_ns()) / 1e9
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, remaining))
+        for t in pending:
+            t.cancel()
+        for t in pending:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+    served = {r[0] for r in results}
+    for off in mine.tolist():  # scheduled but not served by the deadline
+        due = t0 + int(off)
+        if due not in served:
+            results.append((due, due < warm_end, 0, http.Outcome(sent_ns=-1, error="unserved")))
+
+
+async def _sleep_until(due_ns: int) -> None:
+    pc = time.perf_counter_ns
+    while True:
+        left = due_ns - pc()
+        if left <= 0:
+            return
+        await asyncio.sleep(left / 1e9)
+
+
+async def _scrape(c, base_url: str) -> dict[str, float] | None:
+    """The server's Prometheus metrics (at the URL's root), or None where it has none."""
+    from bench.targets.endpoint import server_metrics
+
+    root = base_url[: -len("/v1")] if base_url.rstrip("/").endswith("/v1") else base_url
+    try:
+        resp = await c.get(root.rstrip("/") + "/metrics", timeout=5.0)
+        if resp.status_code != 200 or "# TYPE" not in resp.text:
+            return None
+        return server_metrics.parse(resp.text)
+    except Exception:  # noqa: BLE001 - no metrics is an answer, not a failure
+        return None
+
+
+def _arrays(results, lags: list[int], server: dict[str, Any]) -> dict[str, np.ndarray]:
+    results = sorted(results, key=lambda r: r[0])
+    chunks = [r[3].chunk_ns for r in results]
+    return {
+        "scheduled_ns": np.array([r[0] for r in results], dtype=np.int64),
+        "sent_ns": np.array([r[3].sent_ns for r in results], dtype=np.int64),
+        "warmup": np.array([r[1] for r in results], dtype=bool),
+        "asked": np.array([r[2] for r in results], dtype=np.int64),
+        "ok": np.array([r[3].ok for r in results], dtype=bool),
+        "usage_out": np.array([-1 if r[3].usage_completion is None else r[3].usage_completion for r in results],
+                              dtype=np.int64),
+        "usage_in": np.array([-1 if r[3].usage_prompt is None else r[3].usage_prompt for r in results],
+                             dtype=np.int64),
+        "chunk_ns": np.array([t for ch in chunks for t in ch], dtype=np.int64),
+        "chunk_offsets": np.concatenate([[0], np.cumsum([len(ch) for ch in chunks])]).astype(np.int64),
+        "errors": np.array([r[3].error for r in results], dtype=object),
+        "loop_lag_ns": np.array(lags, dtype=np.int64),
+        "server_metrics": np.array(json.dumps(server)),
+    }
+
+
+def measure(ctx: WorkerContext, cell: Cell, start_ns: int | None) -> dict[str, np.ndarray]:
+    """One cell's load from this client process. The garbage collector is off while it runs (as
+    vLLM's benchmark freezes its heap, vllm/benchmarks/serve.py): a collection stops the event
+    loop for milliseconds, which would show as the server's latency."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return asyncio.run(_load(cell, ctx.index, cell.n_models, start_ns, ctx.stop_event))
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+# -- orchestrator side ----------------------------------------------------------------------
+
+
+def request_table(parts: list[dict[str, np.ndarray]], from_schedule: bool) -> dict[str, np.ndarray]:
+    """Per measured request: start, TTFT, e2e, TPOT (ns), output tokens, ok; ITL gaps pooled."""
+    rows: dict[str, list] = {k: [] for k in ("start", "ttft", "e2e", "tpot", "tokens", "chunks", "usage", "asked",
+                                              "lag", "ok", "error")}
+    itl: list[np.ndarray] = []
+    for p in parts:
+        offsets = np.asarray(p["chunk_offsets"])
+        flat = np.asarray(p["chunk_ns"])
+        for i in range(len(p["scheduled_ns"])):
+            if bool(p["warmup"][i]):
+                continue
+            sched, sent = int(p["scheduled_ns"][i]), int(p["sent_ns"][i])
+            t = flat[offsets[i]:offsets[i + 1]]
+            ok = bool(p["ok"][i])
+            start = sched if from_schedule else sent
+            usage = int(p["usage_out"][i])
+            tokens = usage if usage > 0 else int(t.size)
+            rows["start"].append(start)
+            rows["ok"].append(ok)
+            rows["error"].append(str(p["errors"][i]))
+            rows["asked"].append(int(p["asked"][i]))
+            rows["chunks"].append(int(t.size))
+            rows["usage"].append(usage)
+            rows["tokens"].append(tokens)
+            rows["lag"].append(sent - sched if sent >= 0 else -1)
+            if ok:
+                ttft, e2e = int(t[0]) - start, int(t[-1]) - start
+                rows["ttft"].append(ttft)
+                rows["e2e"].append(e2e)
+                rows["tpot"].append((e2e - ttft) / (tokens - 1) if tokens > 1 else math.nan)
+                itl.append(np.diff(t))
+            else:
+                rows["ttft"].append(-1)
+                rows["e2e"].append(-1)
+                rows["tpot"].append(math.nan)
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out["itl"] = np.concatenate(itl) if itl else np.zeros(0, dtype=np.int64)
+    return out
+
+
+def _dist(prefix: str, ns: np.ndarray, row: dict[str, Any]) -> None:
+    x = np.asarray(ns, dtype=np.float64)
+    x = x[np.isfinite(x)] / 1e6
+    if x.size:
+        for name, v in zip(DIST_PERCENTILES, np.percentile(x, list(DIST_PERCENTILES.values()))):
+            row[f"{prefix}_ms_{name}"] = float(v)
+        row[f"{prefix}_ms_mean"] = float(x.mean())
+
+
+def good(req: dict[str, np.ndarray], slo: tuple[tuple[str, float], ...]) -> np.ndarray:
+    """Which requests met every SLO bound (vLLM's goodput rule: each metric <= its bound)."""
+    keep = req["ok"].astype(bool).copy()
+    for metric, bound_ms in slo:
+        values = req[{"e2e": "e2e", "ttft": "ttft", "tpot": "tpot"}[metric]].astype(np.float64) / 1e6
+        keep &= np.nan_to_num(values, nan=0.0) <= bound_ms
+    return keep
+
+
+def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from bench.analysis.stats import latency_summary
+
+    is_server = cell.scenario == "server"
+    req = request_table(parts, from_schedule=is_server)
+    ok = req["ok"].astype(bool)
+    n = int(ok.size)
+    failed = [e for e, k in zip(req["error"], ok) if not k and e != "unserved"]
+    unserved = sum(1 for e in req["error"] if e == "unserved")
+    row: dict[str, Any] = {"samples": int(ok.sum()), "requests_failed": len(failed), "input_len": cell.seq_len,
+                           "warmup_samples": int(sum(int(np.asarray(p["warmup"]).sum()) for p in parts))}
+    if failed:
+        row["request_error"] = failed[0][:300]
+    if is_server:
+        row["offered_rate_qps"] = cell.rate_qps
+        row["requests_unserved"] = unserved
+        row["scheduled_rate_qps"] = n / open_loop.build_schedule(cell.measure, cell.rate_qps, cell.burstiness)[1]
+    lags = np.concatenate([np.asarray(p["loop_lag_ns"]) for p in parts]) if parts else np.zeros(0)
+    if lags.size:
+        row["client_loop_lag_ms_p99"] = float(np.percentile(lags / 1e6, 99))
+    sent_lag = req["lag"][req["lag"] >= 0] if req["lag"].size else req["lag"]
+    if is_server and sent_lag.size:
+        row["sched_lag_ms_p99"] = float(np.percentile(sent_lag / 1e6, 99))
+    for p in parts:
+        row.update(json.loads(str(p["server_metrics"])) or {})
+        if int(p.get("server_pids", 0)):
+            row["server_cpu_s"] = float(p["sut_cpu_s"])  # the local server's own CPU time in the window
+    samples: dict[str, np.ndarray] = {}
+    if ok.any():
+        start, e2e = req["start"][ok], req["e2e"][ok]
+        ttft, tpot = req["ttft"][ok], req["tpot"][ok]
+        _dist("ttft", ttft, row)
+        _dist("tpot", tpot, row)
+        _dist("itl", req["itl"], row)
+        _dist("e2e", e2e, row)
+        row.update(latency_summary(e2e.astype(np.int64)))  # latency_ms_* = e2e, as in generate
+        span = (int((start + e2e).max()) - int(start.min())) / 1e9
+        row["duration_s"] = span
+        tokens = req["tokens"][ok]
+        row["output_tokens"] = float(tokens.sum())
+        if span > 0:
+            row["output_tokens_per_s"] = float(tokens.sum()) / span
+            row["requests_per_s"] = float(ok.sum()) / span
+            row["throughput_avg"] = row["requests_per_s"]
+            if is_server:
+                row["achieved_rate_qps"] = row["requests_per_s"]
+        usage = req["usage"][ok]
+        chunks = req["chunks"][ok]
+        row["output_tokens_stream_mean"] = float(chunks.mean())
+        if (usage >= 0).any():
+            row["output_tokens_usage_mean"] = float(usage[usage >= 0].mean())
+            row["token_count_mismatches"] = int(((usage >= 0) & (usage != chunks)).sum())
+            if row["token_count_mismatches"]:
+                row["token_count_note"] = (f"usage and the stream disagree on {row['token_count_mismatches']} of "
+                                           f"{int(ok.sum())} requests (chunks carrying several tokens, or none): "
+                                           "TPOT uses usage, ITL is per chunk")
+        else:
+            row["token_count_note"] = "the server sent no usage: output tokens are the chunks carrying text"
+        asked = req["asked"][ok]
+        row["requests_short"] = int((tokens < asked).sum())
+        row["output_len_achieved_mean"] = float(tokens.mean())
+        slo = cell.endpoint.slo if cell.endpoint else ()
+        if slo:
+            met = good(req, slo)
+            row["slo_attainment"] = float(met.sum() / max(n, 1))
+            row["goodput_rps"] = float(met.sum()) / span if span > 0 else math.nan
+        samples = {"latency_ns": e2e.astype(np.int64), "start_ns": start.astype(np.int64),
+                   "ttft_ns": ttft.astype(np.int64), "tpot_ns": tpot.astype(np.float64),
+                   "itl_ns": req["itl"].astype(np.int64)}
+    else:
+        row["failure"] = f"no request completed: {failed[0] if failed else 'nothing was sent'}"[:400]
+    refused = sum("ConnectError" in e for e in failed)
+    if refused and ok.any():  # it answered, then stopped: the cell's figures are not the server's
+        row["requests_completed"] = row["samples"]
+        row["samples"] = 0
+        row["failure"] = (f"the server stopped answering mid-cell ({refused} requests refused after "
+                          f"{int(ok.sum())} completed){_log_tail(cell)}")[:1000]
+    elif not ok.any() and failed:
+        row["failure"] += _log_tail(cell)
+    if is_server:
+        row["validity"], row["validity_reason"] = validity(row, cell, n)
+        row["stability"] = ""
+    else:
+        row["stability"] = closed_stability(row)
+    return row, samples
+
+
+def client_lag_reason(row: dict[str, Any]) -> str:
+    lag = row.get("sched_lag_ms_p99", row.get("client_loop_lag_ms_p99"))
+    if lag is not None and lag > CLIENT_LAG_MS:
+        return (f"the client ran late (p99 {lag:.3g} ms > {CLIENT_LAG_MS:g} ms): the figures hold the client's "
+                "own delays (give it more processes with --n-models, or a host of its own)")
+    return ""
+
+
+def closed_stability(row: dict[str, Any]) -> str:
+    from bench.analysis.stats import instability
+
+    reasons = [client_lag_reason(row)]
+    if row.get("requests_failed"):
+        reasons.append(f"{row['requests_failed']} requests failed ({row.get('request_error', '')[:120]})")
+    if row.get("samples"):
+        reasons.append(instability(row, "latency"))
+    return "; ".join(r for r in reasons if r)
+
+
+def validity(row: dict[str, Any], cell: Cell, n: int) -> tuple[str, str]:
+    """('VALID' | 'INVALID', reason) of an open-loop cell: served, kept up, met its SLOs."""
+    reasons = []
+    if row.get("requests_unserved"):
+        reasons.append(f"{row['requests_unserved']} of {n} requests not served by the end (overload)")
+    if row.get("requests_failed"):
+        reasons.append(f"{row['requests_failed']} requests failed ({row.get('request_error', '')[:120]})")
+    lag = client_lag_reason(row)
+    if lag:
+        reasons.append(lag)
+    achieved, scheduled = row.get("achieved_rate_qps"), row.get("scheduled_rate_qps")
+    if not reasons and achieved and scheduled and achieved < open_loop.KEEP_UP * scheduled:
+        reasons.append(f"achieved {achieved:.4g} req/s is under {open_loop.KEEP_UP:.0%} of the scheduled "
+                       f"{scheduled:.4g} req/s (the server does not keep up)")
+    attained = row.get("slo_attainment")
+    if attained is not None and attained < SLO_ATTAINMENT:
+        reasons.append(f"{attained:.0%} of the requests met the SLOs ({_slo_text(cell)}), under {SLO_ATTAINMENT:.0%}")
+    if row.get("samples", 0) < cell.measure.min_samples and not reasons:
+        reasons.append(f"only {row.get('samples', 0)} requests completed (min_samples {cell.measure.min_samples})")
+    return ("INVALID", "; ".join(reasons)) if reasons else ("VALID", "")
+
+
+def _slo_text(cell: Cell) -> str:
+    return ",".join(f"{m}={v:g}ms" for m, v in (cell.endpoint.slo if cell.endpoint else ()))
+
+
+# -- plan time ------------------------------------------------------------------------------
+
+
+def check(cell: Cell) -> None:
+    if cell.endpoint is None:
+        raise UsageError(f"the {cell.scenario} scenario on -t endpoint needs --url")
+    if not cell.endpoint.dataset and cell.seq_len is None:
+        raise UsageError("-t endpoint needs --seq-len N (prompt tokens) or --dataset FILE")
+    if cell.output_len is None and not cell.endpoint.dataset:
+        raise UsageError("-t endpoint needs --output-len N (tokens asked for)")
+    if cell.scenario == "server" and cell.rate_qps is None and not cell.endpoint.slo:
+        raise UsageError("--find-max-rate on -t endpoint needs --slo (e.g. ttft=500ms,tpot=50ms)")
+    if cell.scenario == "server":
+        open_loop.check(replace(cell, p99_bound_ms=cell.p99_bound_ms or (1.0 if cell.rate_qps is None else None)))
+
+
+class EndpointScenario(Scenario):
+    """One of latency / throughput / server, against an endpoint (see the module docstring)."""
+
+    columns = (Column("in/out", lambda r: _in_out(r)), Column("TTFT ms", "ttft_ms_p50"), Column("ITL ms", "itl_ms_p50"),
+               Column("tokens/s", "output_tokens_per_s", 1), Column("goodput r/s", "goodput_rps", 2))
+
+    def __init__(self, name: str):
+        self.name = name
+        self.uses = ("output_len", "slo", "dataset") + (("rate_qps", "burstiness") if name == "server" else ())
+
+    def plan(self, cell: Cell) -> Cell:
+        if self.name == "latency":
+            return replace(cell, n_models=1, workers_per_model=1)
+        if self.name == "server":
+            return replace(cell, n_models=cell.n_models or 1, workers_per_model=1,
+                           burstiness=None if cell.burstiness == 1 else cell.burstiness)
+        return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
+
+    def check(self, cell: Cell) -> None:
+        check(cell)
+
+    def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root) -> PrepareReport:
+        report = prepare(cell)
+        ctx.prepared = Prepared(fn=lambda: None, inputs=())  # nothing to call here: the server is the model
+        return report
+
+    def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
+        return measure(ctx, cell, start_ns)
+
+    def summarise(self, parts, cell):
+        return summarise(parts, cell)
+
+    def stability(self, summary: dict[str, Any]) -> str:
+        return summary.get("stability", "")
+
+    def execute(self, measure_fn: MeasureFn, cell: Cell, record: RecordFn | None):
+        if self.name != "server" or cell.rate_qps is not None:
+            return measure_fn(cell)
+        calibrate = replace(cell, scenario="throughput", rate_qps=None, burstiness=None,
+                            workers_per_model=SEARCH_CONCURRENCY)
+        return open_loop.find_max_rate(measure_fn, cell, record, calibrate=calibrate)
+
+
+def _in_out(row: dict[str, Any]) -> str:
+    out = row.get("output_len")
+    if out is None or out != out:
+        return "dataset"
+    return f"{row.get('input_len') or row.get('seq_len')}/{int(out)}"
+
+
+LATENCY = EndpointScenario("latency")
+THROUGHPUT = EndpointScenario("throughput")
+SERVER = EndpointScenario("server")

@@ -1,0 +1,284 @@
+"""The endpoint target measured against a minimal reference client (README, "LLM servers over HTTP").
+
+    .venv/bin/python benchmarks/endpoint.py agreement     # trnbench vs a bare httpx client, interleaved
+    .venv/bin/python benchmarks/endpoint.py startup       # trnbench's own start-up per command
+    .venv/bin/python benchmarks/endpoint.py max-rate      # the highest rate the client keeps, vs the stand-in
+    .venv/bin/python benchmarks/endpoint.py all
+
+`agreement` serves a tiny random Llama with `transformers serve` (the server on core 0, the
+load generators on core 1, with taskset) and measures TTFT, ITL, TPOT and e2e at concurrency
+1, concurrency 4 and a Poisson rate near half of capacity, alternating trnbench and the
+reference client round by round; it prints the medians and the ratios trnbench / reference.
+The reference is the smallest correct client: one asyncio loop, httpx, perf_counter_ns at
+each text chunk, vLLM's definitions. `max-rate` offers rising Poisson rates to the stand-in
+server (tests/llm_standin.py: first token 20 ms, a token every 5 ms, 8 tokens) and prints the
+highest one whose requests were sent on time (sched_lag_ms_p99 under 10 ms) and served.
+Nothing here is a unit test: figures move with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+CLI = [sys.executable, "-m", "bench.cli"]
+SERVER_CORE, CLIENT_CORE = "0", "1"
+
+
+def taskset(core: str) -> list[str]:
+    return ["taskset", "-c", core] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, timeout: float = 180) -> None:
+    import httpx
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if httpx.get(url + "/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"no server at {url}")
+
+
+def trnbench(url: str, model: str, tok: str, scenario: str, extra: list[str], out: Path) -> dict:
+    res = subprocess.run([*taskset(CLIENT_CORE), *CLI, "run", "-t", "endpoint", "--url", url, "-m", model,
+                          "--tokenizer", tok, "-s", scenario, *extra, "--out", str(out), "--no-progress",
+                          "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"trnbench failed: {res.stderr[-600:]}")
+    return json.loads(res.stdout)[0]
+
+
+async def _reference(url: str, model: str, prompt: str, output_len: int, concurrency: int, rate: float | None,
+                     n: int, seed: int = 1) -> dict[str, float]:
+    """The minimal client: n requests, at `concurrency` in flight or Poisson at `rate`."""
+    import httpx
+
+    body = {"model": model, "prompt": prompt, "max_tokens": output_len, "temperature": 0.0, "stream": True,
+            "stream_options": {"include_usage": True}}
+    ttft, e2e, itl, tpot = [], [], [], []
+
+    async def one(c, start=None):
+        t0 = start if start is not None else time.perf_counter_ns()
+        chunks, tokens = [], None
+        async with c.stream("POST", url + "/completions", json=body) as r:
+            buf = b""
+            async for raw in r.aiter_raw():
+                now = time.perf_counter_ns()
+                buf += raw
+                while b"\n\n" in buf:
+                    event, buf = buf.split(b"\n\n", 1)
+                    data = event.decode().removeprefix("data: ").strip()
+                    if not data or data == "[DONE]":
+                        continue
+                    obj = json.loads(data)
+                    if obj.get("usage"):
+                        tokens = obj["usage"]["completion_tokens"]
+                    if any(ch.get("text") for ch in obj.get("choices") or []):
+                        chunks.append(now)
+        tokens = tokens or len(chunks)
+        ttft.append((chunks[0] - t0) / 1e6)
+        e2e.append((chunks[-1] - t0) / 1e6)
+        itl.extend(np.diff(chunks) / 1e6)
+        if tokens > 1:
+            tpot.append((chunks[-1] - chunks[0]) / 1e6 / (tokens - 1))
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None)) as c:
+        await one(c)  # warm the connection
+        ttft.clear(), e2e.clear(), itl.clear(), tpot.clear()
+        if rate is None:
+            left = [n]
+
+            async def slot():
+                while left[0] > 0:
+                    left[0] -= 1
+                    await one(c)
+
+            await asyncio.gather(*(slot() for _ in range(concurrency)))
+        else:
+            gaps = np.random.default_rng(seed).exponential(1 / rate, n)
+            t0 = time.perf_counter_ns()
+            tasks = []
+            for due in t0 + np.cumsum(gaps * 1e9).astype(np.int64):
+                while time.perf_counter_ns() < due:
+                    await asyncio.sleep((due - time.perf_counter_ns()) / 1e9)
+                tasks.append(asyncio.create_task(one(c, int(due))))
+            await asyncio.gather(*tasks)
+    return {"ttft": float(np.median(ttft)), "itl": float(np.median(itl)), "tpot": float(np.median(tpot)),
+            "e2e": float(np.median(e2e))}
+
+
+def reference(url, model, tok_dir, seq_len, output_len, concurrency, rate, n) -> dict[str, float]:
+    """Run the reference client in a process of its own on the client core (as trnbench's is)."""
+    code = (f"import sys, json, asyncio; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
+            "from endpoint import _reference; from bench.targets.endpoint import prompts;"
+            f"t = prompts.load_tokenizer({tok_dir!r}); p = prompts.synthetic(t, 1, {seq_len}, {output_len})[0].text;"
+            f"print(json.dumps(asyncio.run(_reference({url!r}, {model!r}, p, {output_len}, {concurrency}, {rate!r}, {n}))))")
+    res = subprocess.run([*taskset(CLIENT_CORE), sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
+    from endpoint_helpers import tiny_llama, train_tokenizer
+
+    tok = train_tokenizer(tmp / "tok")
+    model = tiny_llama(tmp / "llama", tok)
+    port = free_port()
+    exe = Path(sys.executable).parent / "transformers"
+    proc = subprocess.Popen([*taskset(SERVER_CORE), str(exe), "serve", str(model), "--host", "127.0.0.1", "--port",
+                             str(port), "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}/v1"
+    wait_ready(url)
+    return proc, url, str(model), str(tok)
+
+
+def agreement(rounds: int) -> dict:
+    seq, out_len = 32, 32
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        proc, url, model, tok = tiny_server(tmp)
+        try:
+            cap = trnbench(url, model, tok, "throughput", ["--concurrency", "4", "--seq-len", str(seq),
+                                                          "--output-len", str(out_len), "--duration", "3"], tmp / "cap")
+            rate = round(0.5 * cap["requests_per_s"], 1)
+            print(f"agreement: capacity at concurrency 4: {cap['requests_per_s']:.1f} req/s; Poisson at {rate} req/s",
+                  flush=True)
+            cases = {"concurrency 1": ("latency", [], 1, None), "concurrency 4": ("throughput", ["--concurrency", "4"], 4, None),
+                     f"poisson {rate}/s": ("server", ["--rate", str(rate)], 1, rate)}
+            for r in range(rounds):
+                for name, (scenario, flags, conc, rt) in cases.items():
+                    row = trnbench(url, model, tok, scenario, [*flags, "--seq-len", str(seq), "--output-len",
+                                                                 str(out_len), "--duration", "4", "--warmup", "1"],
+                                   tmp / f"t{r}")
+                    ref = reference(url, model, tok, seq, out_len, conc, rt, max(40, row["samples"]))
+                    for m in ("ttft", "itl", "tpot", "e2e"):
+                        results.setdefault(name, {}).setdefault(f"trnbench {m}", []).append(row[f"{m}_ms_p50"])
+                        results[name].setdefault(f"reference {m}", []).append(ref[m])
+                    print(f"agreement round {r + 1}/{rounds} {name}: trnbench TTFT {row['ttft_ms_p50']:.2f} ITL "
+                          f"{row['itl_ms_p50']:.2f} TPOT {row['tpot_ms_p50']:.2f} e2e {row['e2e_ms_p50']:.1f} ms; "
+                          f"reference {ref['ttft']:.2f} / {ref['itl']:.2f} / {ref['tpot']:.2f} / {ref['e2e']:.1f} ms",
+                          flush=True)
+        finally:
+            os.killpg(proc.pid, 9)
+    summary = {}
+    for name, series in results.items():
+        line = []
+        for m in ("ttft", "itl", "tpot", "e2e"):
+            t, ref = statistics.median(series[f"trnbench {m}"]), statistics.median(series[f"reference {m}"])
+            summary[f"{name} {m}"] = {"trnbench_ms": t, "reference_ms": ref, "ratio": t / ref}
+            line.append(f"{m.upper()} {t:.2f} vs {ref:.2f} ms (x{t / ref:.3f})")
+        print(f"agreement {name} (median of {rounds} rounds): " + "; ".join(line))
+    return summary
+
+
+def startup(repeats: int) -> dict:
+    from endpoint_helpers import train_tokenizer
+    from llm_standin import Standin
+
+    walls, parts = [], []
+    with tempfile.TemporaryDirectory() as tmp_s, Standin(lifetime_s=300) as s:
+        tok = str(train_tokenizer(Path(tmp_s) / "tok"))
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            row = trnbench(s.url, "standin", tok, "latency", ["--seq-len", "16", "--output-len", "8", "--duration",
+                                                              "1", "--warmup", "0.2", "--min-samples", "10"],
+                           Path(tmp_s) / f"o{i}")
+            wall = time.perf_counter() - t0
+            measured = row["warmup_s"] + row["duration_s"]
+            walls.append(wall - measured)
+            parts.append({"worker start": row["worker_start_s"], "tokenizer + prompts": row["build_s"],
+                          "first request": row["first_call_ms"] / 1e3})
+            print(f"startup {i + 1}/{repeats}: wall {wall:.2f} s, of which measuring {measured:.2f} s; "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in parts[-1].items()), flush=True)
+    t0 = time.perf_counter()
+    subprocess.run([*CLI, "--help"], capture_output=True, check=True, cwd=ROOT)
+    help_s = time.perf_counter() - t0
+    out = {"overhead_s_median": statistics.median(walls), "help_s": help_s,
+           **{k: statistics.median(p[k] for p in parts) for k in parts[0]}}
+    print(f"startup: {out['overhead_s_median']:.2f} s per command beyond the measurement (median of {repeats}); "
+          f"trnbench --help {help_s:.2f} s; worker start {out['worker start']:.2f} s, tokenizer + prompts "
+          f"{out['tokenizer + prompts']:.3f} s, first request {out['first request']:.3f} s")
+    return out
+
+
+def max_rate(rates: list[float]) -> dict:
+    from endpoint_helpers import train_tokenizer
+
+    port = free_port()
+    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "llm_standin.py"),
+                             "--port", str(port), "--lifetime", "600"], stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    url = f"http://127.0.0.1:{port}/v1"
+    kept = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp_s:
+            tok = str(train_tokenizer(Path(tmp_s) / "tok"))
+            for rate in rates:
+                row = trnbench(url, "standin", tok, "server", ["--rate", str(rate), "--seq-len", "16", "--output-len",
+                                                              "8", "--duration", "3", "--warmup", "0.5"],
+                               Path(tmp_s) / f"r{rate}")
+                ok = row["validity"] == "VALID"
+                print(f"max-rate: {rate:g} req/s: {row['validity']}, sched_lag_ms_p99 {row.get('sched_lag_ms_p99', 0):.2f}, "
+                      f"achieved {row.get('achieved_rate_qps', 0):.1f}, TTFT p50 {row.get('ttft_ms_p50', 0):.2f} ms; "
+                      f"{row['validity_reason']}", flush=True)
+                if ok:
+                    kept = rate
+                else:
+                    break
+    finally:
+        proc.kill()
+    print(f"max-rate: the client (one process, core {CLIENT_CORE}) kept {kept} req/s against the stand-in "
+          f"(core {SERVER_CORE})")
+    return {"max_rate": kept}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["agreement", "startup", "max-rate", "all"])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rates", default="50,100,200,300,400,600,800")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args()
+    figures = {}
+    if args.what in ("startup", "all"):
+        figures["startup"] = startup(args.repeats)
+    if args.what in ("max-rate", "all"):
+        figures["max_rate"] = max_rate([float(r) for r in args.rates.split(",")])
+    if args.what in ("agreement", "all"):
+        figures["agreement"] = agreement(args.rounds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

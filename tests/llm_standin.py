@@ -1,0 +1,221 @@
+"""A stand-in OpenAI-compatible LLM server with exactly known timing, for tests and benchmarks.
+
+A real HTTP/1.1 server (the standard library's ThreadingHTTPServer, one thread a request)
+on 127.0.0.1 that streams `/v1/completions` and `/v1/chat/completions` as server-sent
+events: the first token `first_ms` after the request arrives, then one token every
+`gap_ms`, each on an absolute deadline (no drift), `max_tokens` tokens (or `min_tokens`,
+honoured like vLLM), then a usage chunk and `data: [DONE]`. `/v1/models` lists `model`,
+`/health` answers 200, `/metrics` exposes vLLM-named histograms of what it served.
+
+Faults, for the harness's failure paths (`mode`):
+- `error`: HTTP 500 on every completion;  `hang`: accepts and never answers;
+- `close`: closes the connection after 2 tokens;  `malformed`: sends a line that is not SSE;
+- `strict`: rejects `ignore_eos` / `min_tokens` with HTTP 422 (as transformers serve does);
+- `packed`: every 2 tokens in one chunk (so usage and the chunk count disagree), no [DONE].
+
+It stops by itself after `lifetime_s` or `max_requests`, whichever comes first.
+
+    python tests/llm_standin.py --port 0 --first-ms 20 --gap-ms 5     # prints the port
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Standin:
+    def __init__(self, first_ms: float = 20.0, gap_ms: float = 5.0, model: str = "standin", mode: str = "ok",
+                 lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0):
+        self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
+        self.max_requests = max_requests
+        self.requests = 0
+        self.arrivals: list[int] = []  # perf_counter_ns of each completion request's arrival
+        self.lock = threading.Lock()
+        self.hist = {"ttft": [0.0, 0], "itl": [0.0, 0], "e2e": [0.0, 0]}
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def setup(self):
+                super().setup()
+                # as uvicorn does: without it Nagle holds each small chunk for the client's delayed ACK (~40 ms)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_GET(self):
+                if self.path in ("/health",):
+                    return self._send(200, b"", "text/plain")
+                if self.path.endswith("/models"):
+                    body = {"object": "list", "data": [{"id": standin.model, "object": "model", "owned_by": "standin"}]}
+                    return self._send(200, json.dumps(body).encode())
+                if self.path == "/arrivals":  # for tests: when each completion request arrived (perf_counter_ns)
+                    with standin.lock:
+                        return self._send(200, json.dumps(standin.arrivals).encode())
+                if self.path == "/version":
+                    return self._send(200, b'{"version": "standin-1"}')
+                if self.path == "/metrics":
+                    return self._send(200, standin.metrics().encode(), "text/plain; version=0.0.4")
+                return self._send(404, b'{"error": "not found"}')
+
+            def do_POST(self):
+                arrived = time.perf_counter_ns()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with standin.lock:
+                    standin.requests += 1
+                    standin.arrivals.append(arrived)
+                    if standin.requests > standin.max_requests:
+                        return self._send(503, b'{"error": "request budget spent"}')
+                chat = self.path.endswith("/chat/completions")
+                if not (chat or self.path.endswith("/completions")):
+                    return self._send(404, b'{"error": "not found"}')
+                if body.get("model") != standin.model:
+                    return self._send(404, json.dumps({"error": f"model {body.get('model')} not found"}).encode())
+                mode = standin.mode
+                if mode == "error":
+                    return self._send(500, b'{"error": "internal error"}')
+                if mode == "strict" and ("ignore_eos" in body or "min_tokens" in body):
+                    bad = "ignore_eos" if "ignore_eos" in body else "min_tokens"
+                    detail = [{"type": "extra_forbidden", "loc": ["body", bad], "msg": "Extra inputs are not permitted"}]
+                    return self._send(422, json.dumps({"detail": detail}).encode())
+                if mode == "hang":
+                    time.sleep(3600)
+                    return
+                n = int(body.get("max_tokens") or 16)
+                if body.get("min_tokens"):
+                    n = max(n, int(body["min_tokens"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                prompt_tokens = len(str(body.get("prompt") or body.get("messages")).split())
+                first = arrived + int(standin.first_ms * 1e6)
+                last = first
+                k = 0
+                try:
+                    while k < n:
+                        due = first + int(k * standin.gap_ms * 1e6)
+                        _sleep_until(due)
+                        take = 2 if mode == "packed" and k + 1 < n else 1
+                        if mode == "close" and k == 2:
+                            self.wfile.flush()
+                            self.connection.shutdown(2)
+                            self.close_connection = True
+                            return
+                        if mode == "malformed" and k == 1:
+                            self._chunk(b"this is not an event\n\n")
+                        text = "".join(f" t{k + j}" for j in range(take))
+                        choice = ({"index": 0, "delta": {"content": text}, "finish_reason": None} if chat
+                                  else {"index": 0, "text": text, "finish_reason": None})
+                        self._event({"id": "x", "object": "chunk", "model": standin.model, "choices": [choice]})
+                        last = time.perf_counter_ns()
+                        k += take
+                    done = ({"index": 0, "delta": {}, "finish_reason": "length"} if chat
+                            else {"index": 0, "text": "", "finish_reason": "length"})
+                    self._event({"id": "x", "model": standin.model, "choices": [done]})
+                    self._event({"id": "x", "model": standin.model, "choices": [],
+                                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n,
+                                           "total_tokens": prompt_tokens + n}})
+                    if mode != "packed":
+                        self._chunk(b"data: [DONE]\n\n")
+                    self._chunk(b"")
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                with standin.lock:
+                    standin.hist["ttft"][0] += (first - arrived) / 1e9
+                    standin.hist["ttft"][1] += 1
+                    standin.hist["e2e"][0] += (last - arrived) / 1e9
+                    standin.hist["e2e"][1] += 1
+                    standin.hist["itl"][0] += standin.gap_ms / 1e3 * max(n - 1, 0)
+                    standin.hist["itl"][1] += max(n - 1, 0)
+
+            def _event(self, obj) -> None:
+                self._chunk(b"data: " + json.dumps(obj).encode() + b"\n\n")
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def _send(self, code: int, data: bytes, ctype: str = "application/json") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.timer = threading.Timer(lifetime_s, self.stop)
+        self.timer.daemon = True
+
+    def metrics(self) -> str:
+        lines = []
+        names = {"ttft": "vllm:time_to_first_token_seconds", "itl": "vllm:inter_token_latency_seconds",
+                 "e2e": "vllm:e2e_request_latency_seconds"}
+        with self.lock:
+            for key, name in names.items():
+                s, c = self.hist[key]
+                lines += [f"# HELP {name} stand-in", f"# TYPE {name} histogram",
+                          f'{name}_bucket{{le="+Inf",model_name="{self.model}"}} {c}',
+                          f'{name}_sum{{model_name="{self.model}"}} {s}', f'{name}_count{{model_name="{self.model}"}} {c}']
+            lines += ["# HELP vllm:num_preemptions stand-in", "# TYPE vllm:num_preemptions counter",
+                      f'vllm:num_preemptions_total{{model_name="{self.model}"}} 0',
+                      "# HELP vllm:kv_cache_usage_perc stand-in", "# TYPE vllm:kv_cache_usage_perc gauge",
+                      f'vllm:kv_cache_usage_perc{{model_name="{self.model}"}} 0.25']
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> Standin:
+        self.thread.start()
+        self.timer.start()
+        return self
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Standin:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _sleep_until(due: int) -> None:
+    while True:
+        left = due - time.perf_counter_ns()
+        if left <= 0:
+            return
+        time.sleep(left / 1e9)  # overshoots by ~0.1 ms on Linux; no spin (it would steal the client's core)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--first-ms", type=float, default=20.0)
+    p.add_argument("--gap-ms", type=float, default=5.0)
+    p.add_argument("--model", default="standin")
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--lifetime", type=float, default=300.0)
+    p.add_argument("--max-requests", type=int, default=20000)
+    args = p.parse_args()
+    s = Standin(args.first_ms, args.gap_ms, args.model, args.mode, args.lifetime, args.max_requests,
+                port=args.port).start()
+    print(s.port, flush=True)
+    s.thread.join()
+    print("stand-in: lifetime over, stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
