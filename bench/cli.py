@@ -8,122 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from bench.cli_args import Parser, add_plan_args, names_of
 from bench.errors import UsageError
 
 EXIT_USAGE = 2
 DRY_RUN_ROWS = 100  # a dry run's table shows this many cells
 FORMATS = ("table", "csv", "md", "json")
 MODEL_COLUMNS = ["model", "family", "task", "input", "params", "default shape", "pretrained"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line and exit status 2 (no usage dump)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
-    def parse(text: str) -> list:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise UsageError(f"{what}: empty list")
-        out = []
-        for t in items:
-            try:
-                out.append(kind(t))
-            except ValueError:
-                raise UsageError(f"{what} must be {'an integer' if kind is int else 'a number'}, got {t!r}") from None
-        return out
-
-    return parse
-
-
-def _int_flag(flag: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise UsageError(f"{flag} must be an integer, got {text!r}") from None
-
-    return parse
-
-
-def _names(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _add_plan_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("what to run (a suite, or axes of a grid)")
-    g.add_argument("--suite", help="suite name (suites/NAME.toml) or path to a suite TOML")
-    g.add_argument("-m", "--model", type=_names, help="model card name(s), comma-separated")
-    g.add_argument("-t", "--target", type=_names,
-                   help="cpu, cuda, neuron, or auto (first available of neuron, cuda, cpu); default cpu")
-    g.add_argument("-c", "--compiler", type=_names,
-                   help="eager, jit, inductor, cudagraphs, trace, trace-dp, native-eager, native-compile, nxdi "
-                        "(default: the target's first: eager, or trace on neuron)")
-    g.add_argument("-d", "--dtype", type=_names, help="fp32, bf16, fp16 (default fp32)")
-    g.add_argument("-s", "--scenario", type=_names,
-                   help="latency, throughput, server, generate (default latency)")
-    g.add_argument("-b", "--batch-size", type=_csv(int, "batch size"), help="e.g. 1,8")
-    g.add_argument("--seq-len", type=_csv(int, "sequence length"), help="token models: e.g. 128")
-    g.add_argument("--image-size", type=_csv(int, "image size"), help="vision models: e.g. 224")
-    g.add_argument("--weights", help="random (default, seeded), pretrained (card's hub id) or a local directory")
-    g.add_argument("--compiler-args", help="extra compiler flags, e.g. '--auto-cast=matmult'")
-    g.add_argument("--n-models", type=_csv(int, "n_models"), help="model copies (throughput)")
-    g.add_argument("--workers-per-model", type=_csv(int, "workers_per_model"),
-                   help="requests in flight per copy (throughput)")
-    g.add_argument("--threads", type=_csv(int, "threads"), help="CPU threads per worker")
-    s = p.add_argument_group("server and generate scenarios")
-    s.add_argument("--rate", type=_csv(float, "rate"), help="server: offered load in queries/s, e.g. 50,100")
-    s.add_argument("--find-max-rate", action="store_true",
-                   help="server: search for the highest rate whose p99 stays under --p99-bound")
-    s.add_argument("--p99-bound", type=float, metavar="MS",
-                   help="server: p99 latency bound in ms; a run over it is INVALID")
-    s.add_argument("--burstiness", type=float,
-                   help="server: gamma shape of the arrivals (1 = Poisson, default; <1 burstier)")
-    s.add_argument("--output-len", type=_csv(int, "output length"),
-                   help="generate: new tokens per request, e.g. 128 (input length is --seq-len)")
-    e = p.add_argument_group("an LLM server over HTTP (-t endpoint: any OpenAI-compatible API)")
-    e.add_argument("--url", help="the API's base URL, e.g. http://127.0.0.1:8000/v1 (implies -t endpoint)")
-    e.add_argument("--api", choices=("completions", "chat"), help="the API to drive (default completions)")
-    e.add_argument("--concurrency", type=_csv(int, "concurrency"),
-                   help="throughput: requests in flight, e.g. 1,4,16")
-    e.add_argument("--tokenizer", metavar="DIR", help="the served model's tokenizer, a local directory "
-                   "(default: -m's name, from the local cache); prompts are exactly --seq-len tokens by it")
-    e.add_argument("--dataset", metavar="FILE", help="prompts from a local JSONL/JSON file ({'prompt': ...} "
-                   "or ShareGPT 'conversations') instead of synthetic ones")
-    e.add_argument("--slo", help="bounds a good request meets, e.g. ttft=500ms,tpot=50ms,e2e=5s (goodput; "
-                   "--find-max-rate searches on them)")
-    e.add_argument("--api-key-env", metavar="NAME", help="the environment variable that holds the API key "
-                   "(the key is never written anywhere)")
-    e.add_argument("--launch", metavar="CMD", help="start the server with CMD first (log kept in the run "
-                   "directory; its process group stopped at the end), e.g. 'vllm serve MODEL --port 8000'")
-    e.add_argument("--launch-timeout", type=float, default=None, metavar="S",
-                   help="seconds to wait for the launched server to answer (default 600)")
-    m = p.add_argument_group("measurement")
-    m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
-    m.add_argument("--duration", type=float, help="minimum measured seconds per cell (over all its rounds)")
-    m.add_argument("--max-duration", type=float, help="maximum measured seconds per cell (default 3x --duration)")
-    m.add_argument("--min-samples", type=int, help="minimum measured requests per cell")
-    m.add_argument("--target-ci", type=float,
-                   help="stop early once the p50 95%% CI is within +-this fraction (0 disables)")
-    m.add_argument("--trim", type=float, help="throughput: seconds trimmed from each end")
-    m.add_argument("--cell-timeout", type=float, help="seconds before a hung cell is failed")
-    m.add_argument("--rounds", type=_int_flag("--rounds"),
-                   help="measure every cell in N windows spread over the run (round 1 of every cell, "
-                        "then round 2, ...); its CIs then include the variance between rounds")
-    m.add_argument("--max-rounds", type=_int_flag("--max-rounds"),
-                   help="more rounds, up to this many, while a cell's interval is wider than --target-ci "
-                        "(default 2 x --rounds)")
-    m.add_argument("--fresh-process-per-round", action="store_true", default=None,
-                   help="with --rounds: every round in new worker processes (default: kept)")
-    m.add_argument("--keep-freed-memory", action="store_true", default=None,
-                   help="CPU/CUDA workers: glibc malloc keeps freed memory instead of returning it "
-                        "to the kernel (steadier eager-CPU latency; recorded in the row)")
 
 
 def _first(values: list | None):
@@ -213,12 +107,20 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
     run_dir = run_plan(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
                        instance=args.instance_type, progress=not args.no_progress,
                        worker_memory_gb=args.worker_memory_gb, executor=executor_from_args(args),
-                       launch_timeout_s=getattr(args, "launch_timeout", None) or 600.0)
+                       launch_timeout_s=getattr(args, "launch_timeout", None) or 600.0,
+                       price_per_hour=_price(args))
     rows = read_rows(run_dir)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
     print(f"results: {run_dir}", file=sys.stderr)
     bad = [r for r in rows if r.get("status") in ("failed", "inaccurate")]
     return 1 if bad else 0
+
+
+def _price(args: argparse.Namespace) -> float | None:
+    from bench.results.prices import check_price
+
+    given = getattr(args, "price_per_hour", None)
+    return None if given is None else check_price(given)
 
 
 def _side_b(args: argparse.Namespace) -> argparse.Namespace:
@@ -229,8 +131,8 @@ def _side_b(args: argparse.Namespace) -> argparse.Namespace:
         tokens = shlex.split(args.b or "")
     except ValueError as exc:
         raise UsageError(f"--b: cannot split {args.b!r}: {exc}") from None
-    only = _Parser(prog="--b", add_help=False, allow_abbrev=False)
-    _add_plan_args(only)
+    only = Parser(prog="--b", add_help=False, allow_abbrev=False)
+    add_plan_args(only)
     try:
         given, unknown = only.parse_known_args(_glue_compiler_args(tokens))
     except UsageError as exc:
@@ -299,10 +201,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     from bench.render.tables import print_rows
     from bench.results.store import read_meta, read_rows, run_dirs
 
+    if args.format == "parquet" and not args.output:
+        raise UsageError("--format parquet writes a file: give --output FILE.parquet")
     rows = []
     for d in run_dirs(args.runs):
         read_meta(d)
         rows.extend(read_rows(d))
+    if args.format == "parquet":
+        from bench.results.table import write_parquet
+
+        columns = args.columns.split(",") if args.columns else None
+        path = write_parquet([{k: r.get(k) for k in columns} if columns else r for r in rows], args.output)
+        print(f"parquet: {path} ({len(rows)} rows)", file=sys.stderr)
+        return 0
     print_rows(rows, args.format, columns=args.columns.split(",") if args.columns else None)
     return 0
 
@@ -412,6 +323,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    """`reference import FILE.csv`: one of the Neuron docs' published data files -> our table's rows."""
+    from bench.analysis.published import import_published, write_reference
+
+    rows = import_published(args.file, data_file=args.data_file, source_url=args.source_url)
+    if not rows:
+        reasons = "; ".join(sorted({s["reason"] for s in rows.skipped}))[:300]
+        raise UsageError(f"{args.file}: no row maps to a model card ({reasons or 'the file has no rows'})")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists: give another -o, or --force to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"no such directory: {out.parent}")
+    write_reference(rows, out)
+    print(f"reference: {out} ({len(rows)} rows; {len(rows.skipped)} skipped)", file=sys.stderr)
+    for s in rows.skipped:
+        print(f"  skipped line {s['line']} ({s['model']}): {s['reason']}", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.render.report import run_cli
 
@@ -422,6 +353,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
     p.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
     p.add_argument("--worker-memory-gb", type=float, help="cap each worker's memory (address space)")
+    p.add_argument("--price-per-hour", metavar="USD", help="the instance's hourly price, for cost_per_1m_inf "
+                   "(default: results/reference/instance-prices.csv for the instance type)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=FORMATS, default="table", help="final table format")
     x = p.add_argument_group("where the cells run (default: here, one after another)")
@@ -430,7 +363,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     x.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to use, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, "
                         "else a new local Ray instance)")
-    x.add_argument("--on", type=_names, metavar="TYPES",
+    x.add_argument("--on", type=names_of, metavar="TYPES",
                    help="run every cell once on each instance type, e.g. inf2.xlarge,trn1.32xlarge "
                         "(nodes advertise the resource instance:TYPE)")
     x.add_argument("--retries", type=int,
@@ -439,16 +372,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="trnbench",
+    parser = Parser(prog="trnbench",
                      description="Benchmark models on AWS Neuron (trn1/trn2/inf2), CUDA and CPU, "
                                  "and record comparable results.")
     from bench.version import __version__
 
     parser.add_argument("--version", action="version", version=f"trnbench {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = sub.add_parser("run", help="run a suite or a grid of cells and record the results")
-    _add_plan_args(run)
+    add_plan_args(run)
     run.add_argument("-o", "--out", default="results", help="results folder (default results/)")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="finish the cells RUN_DIR did not record (its own plan unless one is given)")
@@ -463,7 +396,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     ab = sub.add_parser("ab", help="A/B in one run: side A's plan and side B (its flags changed by --b, or "
                                    "another Python with --b-python), interleaved round by round, compared paired")
-    _add_plan_args(ab)
+    add_plan_args(ab)
     ab.add_argument("--b", metavar="FLAGS", help="run flags that make side B, e.g. --b '--compiler jit' or "
                                                  "--b '-m bert-6l' (none: an A/A calibration)")
     ab.add_argument("--b-python", metavar="PATH", help="side B's workers run under this interpreter (another "
@@ -482,14 +415,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compile", help="compile a plan's artifacts into the cache without measuring "
                                           "(neuron: on a host without devices too, with --target)")
-    _add_plan_args(comp)
+    add_plan_args(comp)
     comp.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
     comp.add_argument("--format", choices=FORMATS, default="table")
     comp.set_defaults(func=cmd_compile)
 
     show = sub.add_parser("show", help="print the results of one or more runs")
     show.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run directory or a folder of runs")
-    show.add_argument("--format", choices=FORMATS, default="table")
+    show.add_argument("--format", choices=(*FORMATS, "parquet"), default="table",
+                      help="parquet: typed columns (README, Results) to --output FILE.parquet")
+    show.add_argument("--output", metavar="FILE", help="with --format parquet: the file to write")
     show.add_argument("--columns", help="comma-separated columns to show")
     show.set_defaults(func=cmd_show)
 
@@ -532,9 +467,21 @@ def make_parser() -> argparse.ArgumentParser:
     cmp.set_defaults(func=cmd_compare)
 
     rep = sub.add_parser("report", help="write an HTML or Markdown report with tables and plots")
+    refp = sub.add_parser("reference", help="published figures: import one of the Neuron docs' data files")
+    refsub = refp.add_subparsers(dest="action", required=True, parser_class=Parser)
+    imp = refsub.add_parser("import", help="read a published data file (e.g. latency_data_encoder.csv) as it is "
+                            "and write rows in our reference layout (compare --reference reads them)")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("-o", "--out", required=True, help="the reference CSV to write, e.g. results/reference/NAME.csv")
+    imp.add_argument("--data-file", help="the file's path in aws-neuron-sdk, recorded in each row")
+    imp.add_argument("--source-url", help="the page that shows the figures, recorded in each row")
+    imp.add_argument("--force", action="store_true", help="replace --out if it exists")
+    imp.set_defaults(func=cmd_reference)
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories or folders of runs")
     rep.add_argument("-o", "--out", default="report.html", help="report.html (self-contained) or report.md")
     rep.add_argument("--title", help="report title")
+    rep.add_argument("--by", choices=("time", "sdk"), default="time",
+                     help="three or more runs: their history against run time or SDK version (default time)")
     rep.set_defaults(func=cmd_report)
     return parser
 

@@ -76,15 +76,20 @@ def trnbench(url: str, model: str, tok: str, scenario: str, extra: list[str], ou
 
 
 async def _reference(url: str, model: str, prompt: str, output_len: int, concurrency: int, rate: float | None,
-                     n: int, seed: int = 1) -> dict[str, float]:
-    """The minimal client: n requests, at `concurrency` in flight or Poisson at `rate`."""
+                     warmup_s: float, duration_s: float) -> dict[str, float]:
+    """The minimal client, on trnbench's own load: a closed loop at `concurrency` for
+    `warmup_s` + `duration_s`, or the same seeded open-loop schedule (bench.scenarios.server)
+    with latency from the scheduled time; requests started in the warm-up are not counted."""
     import httpx
+
+    from bench.plan.cell import Measure
+    from bench.scenarios.server import build_schedule
 
     body = {"model": model, "prompt": prompt, "max_tokens": output_len, "temperature": 0.0, "stream": True,
             "stream_options": {"include_usage": True}}
     ttft, e2e, itl, tpot = [], [], [], []
 
-    async def one(c, start=None):
+    async def one(c, start=None, counted=True):
         t0 = start if start is not None else time.perf_counter_ns()
         chunks, tokens = [], None
         async with c.stream("POST", url + "/completions", json=body) as r:
@@ -102,6 +107,8 @@ async def _reference(url: str, model: str, prompt: str, output_len: int, concurr
                         tokens = obj["usage"]["completion_tokens"]
                     if any(ch.get("text") for ch in obj.get("choices") or []):
                         chunks.append(now)
+        if not counted:
+            return
         tokens = tokens or len(chunks)
         ttft.append((chunks[0] - t0) / 1e6)
         e2e.append((chunks[-1] - t0) / 1e6)
@@ -110,39 +117,50 @@ async def _reference(url: str, model: str, prompt: str, output_len: int, concurr
             tpot.append((chunks[-1] - chunks[0]) / 1e6 / (tokens - 1))
 
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None)) as c:
-        await one(c)  # warm the connection
-        ttft.clear(), e2e.clear(), itl.clear(), tpot.clear()
+        await one(c, counted=False)  # as trnbench's first request, which finds what the server honours
+        t0 = time.perf_counter_ns()
+        warm_end, end = t0 + int(warmup_s * 1e9), t0 + int((warmup_s + duration_s) * 1e9)
         if rate is None:
-            left = [n]
-
             async def slot():
-                while left[0] > 0:
-                    left[0] -= 1
-                    await one(c)
+                while time.perf_counter_ns() < end:
+                    start = time.perf_counter_ns()
+                    await one(c, start, counted=start >= warm_end)
 
             await asyncio.gather(*(slot() for _ in range(concurrency)))
         else:
-            gaps = np.random.default_rng(seed).exponential(1 / rate, n)
-            t0 = time.perf_counter_ns()
+            offsets, _ = build_schedule(Measure(warmup_s=warmup_s, min_duration_s=duration_s, min_samples=30), rate)
             tasks = []
-            for due in t0 + np.cumsum(gaps * 1e9).astype(np.int64):
+            for due in (t0 + offsets).tolist():
                 while time.perf_counter_ns() < due:
                     await asyncio.sleep((due - time.perf_counter_ns()) / 1e9)
-                tasks.append(asyncio.create_task(one(c, int(due))))
+                tasks.append(asyncio.create_task(one(c, int(due), counted=due >= warm_end)))
             await asyncio.gather(*tasks)
     return {"ttft": float(np.median(ttft)), "itl": float(np.median(itl)), "tpot": float(np.median(tpot)),
             "e2e": float(np.median(e2e))}
 
 
-def reference(url, model, tok_dir, seq_len, output_len, concurrency, rate, n) -> dict[str, float]:
+def reference(url, model, tok_dir, seq_len, output_len, concurrency, rate, warmup_s, duration_s) -> dict[str, float]:
     """Run the reference client in a process of its own on the client core (as trnbench's is)."""
     code = (f"import sys, json, asyncio; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
             "from endpoint import _reference; from bench.targets.endpoint import prompts;"
             f"t = prompts.load_tokenizer({tok_dir!r}); p = prompts.synthetic(t, 1, {seq_len}, {output_len})[0].text;"
-            f"print(json.dumps(asyncio.run(_reference({url!r}, {model!r}, p, {output_len}, {concurrency}, {rate!r}, {n}))))")
+            f"print(json.dumps(asyncio.run(_reference({url!r}, {model!r}, p, {output_len}, {concurrency}, {rate!r}, "
+            f"{warmup_s}, {duration_s}))))")
     res = subprocess.run([*taskset(CLIENT_CORE), sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def standin_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
+    from endpoint_helpers import train_tokenizer
+
+    tok = train_tokenizer(tmp / "tok")
+    port = free_port()
+    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "llm_standin.py"),
+                             "--port", str(port), "--lifetime", "1200"], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    proc.stdout.readline()
+    return proc, f"http://127.0.0.1:{port}/v1", "standin", str(tok)
 
 
 def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
@@ -160,43 +178,56 @@ def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
     return proc, url, str(model), str(tok)
 
 
-def agreement(rounds: int) -> dict:
-    seq, out_len = 32, 32
-    results: dict[str, dict[str, list[float]]] = {}
+def agreement(rounds: int, server: str) -> dict:
+    """Per round, trnbench and the reference on the same load, in A B B A order; the median
+    of the per-round ratios (adjacent windows pair out the machine's drift)."""
+    seq, out_len, warm, dur = 32, 32, 1.0, 3.0
+    ratios: dict[str, dict[str, list[float]]] = {}
+    values: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        proc, url, model, tok = tiny_server(tmp)
+        proc, url, model, tok = tiny_server(tmp) if server == "transformers" else standin_server(tmp)
         try:
             cap = trnbench(url, model, tok, "throughput", ["--concurrency", "4", "--seq-len", str(seq),
                                                           "--output-len", str(out_len), "--duration", "3"], tmp / "cap")
             rate = round(0.5 * cap["requests_per_s"], 1)
-            print(f"agreement: capacity at concurrency 4: {cap['requests_per_s']:.1f} req/s; Poisson at {rate} req/s",
-                  flush=True)
+            print(f"agreement ({server}): capacity at concurrency 4: {cap['requests_per_s']:.1f} req/s; Poisson at "
+                  f"{rate} req/s", flush=True)
             cases = {"concurrency 1": ("latency", [], 1, None), "concurrency 4": ("throughput", ["--concurrency", "4"], 4, None),
                      f"poisson {rate}/s": ("server", ["--rate", str(rate)], 1, rate)}
             for r in range(rounds):
                 for name, (scenario, flags, conc, rt) in cases.items():
-                    row = trnbench(url, model, tok, scenario, [*flags, "--seq-len", str(seq), "--output-len",
-                                                                 str(out_len), "--duration", "4", "--warmup", "1"],
-                                   tmp / f"t{r}")
-                    ref = reference(url, model, tok, seq, out_len, conc, rt, max(40, row["samples"]))
+                    def ours(scenario=scenario, flags=flags, r=r):
+                        return trnbench(url, model, tok, scenario, [*flags, "--seq-len", str(seq), "--output-len",
+                                                                     str(out_len), "--duration", str(dur), "--warmup",
+                                                                     str(warm), "--min-samples", "10"], tmp / f"t{r}")
+
+                    def theirs(conc=conc, rt=rt):
+                        return reference(url, model, tok, seq, out_len, conc, rt, warm, dur)
+
+                    if r % 2 == 0:
+                        row, ref = ours(), theirs()
+                    else:
+                        ref, row = theirs(), ours()
+                    line = []
                     for m in ("ttft", "itl", "tpot", "e2e"):
-                        results.setdefault(name, {}).setdefault(f"trnbench {m}", []).append(row[f"{m}_ms_p50"])
-                        results[name].setdefault(f"reference {m}", []).append(ref[m])
-                    print(f"agreement round {r + 1}/{rounds} {name}: trnbench TTFT {row['ttft_ms_p50']:.2f} ITL "
-                          f"{row['itl_ms_p50']:.2f} TPOT {row['tpot_ms_p50']:.2f} e2e {row['e2e_ms_p50']:.1f} ms; "
-                          f"reference {ref['ttft']:.2f} / {ref['itl']:.2f} / {ref['tpot']:.2f} / {ref['e2e']:.1f} ms",
-                          flush=True)
+                        ratios.setdefault(name, {}).setdefault(m, []).append(row[f"{m}_ms_p50"] / ref[m])
+                        values.setdefault(name, {}).setdefault(f"trnbench {m}", []).append(row[f"{m}_ms_p50"])
+                        values[name].setdefault(f"reference {m}", []).append(ref[m])
+                        line.append(f"{m.upper()} {row[f'{m}_ms_p50']:.2f}/{ref[m]:.2f}")
+                    print(f"agreement round {r + 1}/{rounds} {name}: trnbench/reference ms " + ", ".join(line), flush=True)
         finally:
             os.killpg(proc.pid, 9)
     summary = {}
-    for name, series in results.items():
+    for name, by_metric in ratios.items():
         line = []
-        for m in ("ttft", "itl", "tpot", "e2e"):
-            t, ref = statistics.median(series[f"trnbench {m}"]), statistics.median(series[f"reference {m}"])
-            summary[f"{name} {m}"] = {"trnbench_ms": t, "reference_ms": ref, "ratio": t / ref}
-            line.append(f"{m.upper()} {t:.2f} vs {ref:.2f} ms (x{t / ref:.3f})")
-        print(f"agreement {name} (median of {rounds} rounds): " + "; ".join(line))
+        for m, rs in by_metric.items():
+            t, ref = statistics.median(values[name][f"trnbench {m}"]), statistics.median(values[name][f"reference {m}"])
+            summary[f"{name} {m}"] = {"ratio_median": statistics.median(rs), "ratio_min": min(rs),
+                                      "ratio_max": max(rs), "trnbench_ms": t, "reference_ms": ref}
+            line.append(f"{m.upper()} x{statistics.median(rs):.3f} [{min(rs):.3f}, {max(rs):.3f}] ({t:.2f} vs {ref:.2f} ms)")
+        print(f"agreement ({server}) {name}, trnbench / reference, median of {rounds} per-round ratios [range]: "
+              + "; ".join(line))
     return summary
 
 
@@ -267,6 +298,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rates", default="50,100,200,300,400,600,800")
+    p.add_argument("--server", choices=["standin", "transformers"], default="standin",
+                   help="agreement: the stand-in (known timing) or transformers serve (a real server)")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args()
     figures = {}
@@ -275,7 +308,7 @@ def main() -> None:
     if args.what in ("max-rate", "all"):
         figures["max_rate"] = max_rate([float(r) for r in args.rates.split(",")])
     if args.what in ("agreement", "all"):
-        figures["agreement"] = agreement(args.rounds)
+        figures["agreement"] = agreement(args.rounds, args.server)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
 

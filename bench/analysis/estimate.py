@@ -59,20 +59,29 @@ _METRIC_ALIASES = {"latency": "p50", "median": "p50", "tput": "throughput", "thr
                    "latency_ms_p99": "p99", "latency_ms_mean": "mean"}
 
 
-def parse_metrics(text: str | Sequence[str] | None) -> list[Metric]:
-    """'p50,p99,throughput' -> Metrics; unknown names are a UsageError."""
+# Figures a row records but that have no samples to estimate from: pivots show them as recorded.
+RECORDED: dict[str, Metric] = {
+    "cost": Metric("cost", "cost_per_1m_inf", "$ per 1M inferences", "recorded"),
+    "cost_tokens": Metric("cost_tokens", "cost_per_1m_tokens", "$ per 1M output tokens", "recorded"),
+}
+
+
+def parse_metrics(text: str | Sequence[str] | None, recorded: bool = False) -> list[Metric]:
+    """'p50,p99,throughput' -> Metrics; unknown names are a UsageError. `recorded`: also the
+    figures that are only recorded (cost), for pivots."""
     if text is None:
         return [METRICS[m] for m in DEFAULT_METRICS]
+    known = {**METRICS, **(RECORDED if recorded else {})}
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[Metric] = []
     for item in (i.strip().lower() for i in items):
         if not item:
             continue
         name = _METRIC_ALIASES.get(item, item)
-        if name not in METRICS:
-            raise UsageError(f"unknown metric {item!r} (choose from {', '.join(METRICS)})")
-        if METRICS[name] not in out:
-            out.append(METRICS[name])
+        if name not in known:
+            raise UsageError(f"unknown metric {item!r} (choose from {', '.join(known)})")
+        if known[name] not in out:
+            out.append(known[name])
     if not out:
         raise UsageError("--metric: empty list")
     return out

@@ -55,13 +55,15 @@ def log_t(values: np.ndarray) -> tuple[float, float, int] | None:
 
 def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """(geometric mean, low, high) of the group values; NaNs when it cannot be formed."""
-    from scipy.stats import t
+    from scipy.special import (
+        stdtrit,  # Student's t quantile: scipy.stats.t.ppf without scipy.stats' import
+    )
 
     fit = log_t(values)
     if fit is None:
         return float("nan"), float("nan"), float("nan")
     center, se, df = fit
-    half = float(t.ppf(0.5 + confidence / 2, df)) * se
+    half = float(stdtrit(df, 0.5 + confidence / 2)) * se
     return math.exp(center), math.exp(center - half), math.exp(center + half)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.analysis.estimate import Metric, parse_metrics
 from bench.analysis.samples import USABLE, to_float
 from bench.errors import UsageError
@@ -76,7 +78,7 @@ def pivot(run_paths: str | Path | Iterable[str | Path], by: str,
     records: list[dict[str, Any]] = []
     for d in dirs:
         read_meta(d)
-        records.extend(r for r in read_rows(d) if r.get("status") in USABLE)
+        records.extend(_with_cost(r) for r in read_rows(d) if r.get("status") in USABLE)
     if not records:
         raise UsageError("no usable rows (status ok or unstable) in the given runs")
     row_cols = [c for c in KEY_COLUMNS if c not in moved]
@@ -97,7 +99,7 @@ def pivot(run_paths: str | Path | Iterable[str | Path], by: str,
         return " ".join([base, *extra])
 
     out = []
-    for m in parse_metrics(metrics):
+    for m in parse_metrics(metrics, recorded=True):
         columns: list[str] = []
         table: dict[tuple, tuple[dict[str, Any], dict[str, tuple[float, str]]]] = {}
         for r in records:
@@ -114,8 +116,24 @@ def pivot(run_paths: str | Path | Iterable[str | Path], by: str,
             note = f"unstable: {r.get('stability') or r.get('error') or ''}".rstrip(": ") \
                 if r.get("status") == "unstable" else ""
             entry[1][col] = (value, note)
+        if table and m.kind == "recorded" and m.name.startswith("cost"):  # cheapest column first: a ranking
+            columns.sort(key=lambda c: _median([cells[c][0] for _, cells in table.values() if c in cells]))
         if table:
             out.append(Pivot(m, title, columns, list(table.values())))
     if not out:
         raise UsageError("nothing to pivot: no row has the requested metrics")
     return out
+
+
+def _with_cost(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its cost figures, priced from the instance-price table when it has none."""
+    from bench.results import prices
+
+    if row.get("cost_per_1m_inf") is not None or row.get("cost_per_1m_tokens") is not None:
+        return row
+    priced = dict(row, **prices.price_fields(row.get("instance_type")))
+    return dict(priced, **prices.cost_fields(priced))
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.inf

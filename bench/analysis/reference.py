@@ -21,28 +21,81 @@ from bench.analysis.samples import PooledCell, Samples, load_side, to_float
 from bench.errors import UsageError
 
 # Accepted spellings of reference-table columns (after lower-casing, and turning spaces,
-# dashes, slashes and brackets into underscores).
+# dots, dashes, slashes and brackets into underscores). The Neuron documentation's data files
+# spell them `Inst. Type`, `Throughput (inference/second)` (or `/sec`), `Latency P50 (ms)`,
+# `Batch Size`, `Sequence Length`, `Image Size`, `Neuron Version`,
+# `Compilation Autocast Data Type`.
 REFERENCE_ALIASES: dict[str, tuple[str, ...]] = {
     "model": ("model", "model_name", "name", "model_id"),
     "instance": ("instance", "instance_type", "inst_type", "instance_name"),
     "batch_size": ("batch_size", "batch", "bs"),
     "seq_len": ("seq_len", "sequence_length", "seqlen", "seq", "sequence_len"),
     "image_size": ("image_size", "img_size", "resolution", "image_resolution"),
-    "precision": ("dtype", "auto_cast", "autocast", "precision", "data_type", "cast"),
+    "precision": ("dtype", "auto_cast", "autocast", "precision", "data_type", "cast",
+                  "compilation_autocast_data_type", "autocast_data_type", "auto_cast_data_type"),
     "target": ("target", "device"),
     "scenario": ("scenario", "optimized_for", "mode"),
     "throughput": ("throughput", "throughput_avg", "samples_per_s", "samples_s", "throughput_samples_s",
-                   "inf_s", "throughput_inf_s", "throughput_seq_s", "throughput_img_s"),
+                   "inf_s", "throughput_inf_s", "throughput_seq_s", "throughput_img_s",
+                   "throughput_inference_second", "throughput_inference_sec", "throughput_inference_s",
+                   "throughput_inferences_second", "throughput_inferences_sec", "throughput_inf_sec"),
     "p50": ("p50", "p50_ms", "latency_p50", "latency_ms_p50", "latency_p50_ms", "p50_latency_ms"),
     "p99": ("p99", "p99_ms", "latency_p99", "latency_ms_p99", "latency_p99_ms", "p99_latency_ms"),
-    "sdk_version": ("sdk_version", "sdk", "neuron_sdk", "neuron_sdk_version"),
+    "sdk_version": ("sdk_version", "sdk", "neuron_sdk", "neuron_sdk_version", "neuron_version"),
     "source_url": ("source_url", "source", "url"),
 }
 
 
-def _column_name(text: str) -> str:
-    name = re.sub(r"[\s\-/()\[\]]+", "_", text.strip().lower()).strip("_")
+def column_name(text: str) -> str:
+    """A header as REFERENCE_ALIASES spells it: 'Inst. Type' -> 'inst_type'."""
+    name = re.sub(r"[\s\-/().\[\]]+", "_", text.strip().lower()).strip("_")
     return re.sub(r"_+", "_", name)
+
+
+def canonical_columns(fieldnames: Iterable[str]) -> dict[str, str]:
+    """Each raw header -> its canonical name (REFERENCE_ALIASES), else its column_name();
+    the first column with a canonical meaning wins it."""
+    canonical: dict[str, str] = {}
+    for raw in fieldnames:
+        name = column_name(raw or "")
+        for canon, aliases in REFERENCE_ALIASES.items():
+            if name in aliases and canon not in canonical.values():
+                canonical[raw] = canon
+                break
+        else:
+            canonical[raw] = name
+    return canonical
+
+
+def read_table(path: Path, what: str = "reference table") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(raw header, [(line number, {canonical column: text})]) of a CSV file: '#' lines and
+    blank lines skipped, cells stripped. UsageError (one line) when the file cannot be read,
+    is not a CSV or has no model column; checking the figure columns is the caller's part."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc}") from None
+    if "\0" in text:
+        raise UsageError(f"{path}: not a CSV file (binary content)")
+    numbered = [(n, ln) for n, ln in enumerate(text.splitlines(), 1)
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
+        raise UsageError(f"{path}: empty {what}")
+    try:
+        header = next(csv.reader([numbered[0][1]]))
+        records = list(csv.reader(ln for _, ln in numbered[1:]))
+    except csv.Error as exc:
+        raise UsageError(f"{path}: not a CSV file ({exc})") from None
+    if len(header) < 2:
+        raise UsageError(f"{path}: not a CSV file (its first line has no comma-separated columns)")
+    canonical = canonical_columns(header)
+    if "model" not in canonical.values():
+        shown = ", ".join(h.strip() for h in header[:20]) + (", ..." if len(header) > 20 else "")
+        raise UsageError(f"{path}: a {what} needs a 'model' column (has: {shown})")
+    names = [canonical[h] for h in header]
+    out = [(n, {name: cell.strip() for name, cell in zip(names, rec)})
+           for (n, _), rec in zip(numbered[1:], records)]
+    return header, out
 
 
 def find_reference(name_or_path: str | Path) -> Path:
@@ -66,55 +119,61 @@ def load_reference(name_or_path: str | Path) -> list[dict[str, Any]]:
     """Read a published-figures CSV into rows with canonical names (see REFERENCE_ALIASES).
 
     Tolerant by design: column names are matched case-insensitively with their usual
-    spellings (`instance_type` or `instance`, `dtype` or `auto-cast`, `p50 (ms)` ...);
-    unknown columns are kept as they are; numbers may carry thousands separators; lines
-    starting with '#' are comments. Only `model` is required, plus at least one of
+    spellings (`instance_type` or `Inst. Type`, `dtype` or `auto-cast`, `p50 (ms)`,
+    `Neuron Version` ...), so one of the Neuron documentation's data files loads as it is;
+    unknown columns are kept (named as column_name() spells them); numbers may carry
+    thousands separators; lines starting with '#' are comments. Instance types are
+    lower-cased ('Inf2.xlarge'), an SDK version without a patch number gets '.0', an image
+    size '224x224' reads as 224. Only `model` is required, plus at least one of
     throughput / p50 / p99. Latencies are in ms, throughput in samples (inputs) per second.
     """
     path = find_reference(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read reference table {path}: {exc}") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    if not reader.fieldnames:
-        raise UsageError(f"{path}: empty reference table")
-    canonical = {}
-    for raw in reader.fieldnames:
-        name = _column_name(raw or "")
-        for canon, aliases in REFERENCE_ALIASES.items():
-            if name in aliases and canon not in canonical.values():
-                canonical[raw] = canon
-                break
-        else:
-            canonical[raw] = name
-    if "model" not in canonical.values():
-        raise UsageError(f"{path}: a reference table needs a 'model' column (has: {', '.join(reader.fieldnames)})")
-    if not {"throughput", "p50", "p99"} & set(canonical.values()):
+    header, records = read_table(path)
+    if not {"throughput", "p50", "p99"} & set(canonical_columns(header).values()):
         raise UsageError(f"{path}: a reference table needs a throughput, p50 or p99 column")
     out = []
-    for n, rec in enumerate(reader, 2):
-        row: dict[str, Any] = {"_line": n, "_source": str(path)}
-        for raw, value in rec.items():
-            if raw is None:
-                continue
-            row[canonical.get(raw, raw)] = (value or "").strip()
-        for col in ("batch_size", "seq_len", "image_size"):
+    for n, rec in records:
+        row: dict[str, Any] = {"_line": n, "_source": str(path), **rec}
+        if "instance" in row:
+            row["instance"] = row["instance"].lower()
+        if "sdk_version" in row:
+            row["sdk_version"] = sdk_version_text(row["sdk_version"])
+        for col in ("batch_size", "seq_len"):
             row[col] = _int_or_none(row.get(col))
+        row["image_size"] = parse_size(row.get("image_size"))
         for col in ("throughput", "p50", "p99"):
-            row[col] = _float_or_nan(row.get(col))
+            row[col] = float_or_nan(row.get(col))
         if row.get("model"):
             out.append(row)
     return out
 
 
+def sdk_version_text(v: Any) -> str:
+    """'2.21' -> '2.21.0' (the data files write both); anything else as it is, stripped."""
+    text = str(v or "").strip()
+    return f"{text}.0" if re.fullmatch(r"\d+\.\d+", text) else text
+
+
+def parse_size(v: Any) -> int | str | None:
+    """An image size: '224' or '224x224' -> 224; another shape ('16x224x224', '936x624') stays
+    text, so it differs from any square size; empty -> None."""
+    text = str(v or "").strip().lower().replace(" ", "")
+    if not text:
+        return None
+    dims = text.split("x")
+    if all(d.isdigit() for d in dims) and len(set(dims)) == 1:
+        return int(dims[0])
+    n = _int_or_none(text)
+    return n if n is not None else str(v).strip()
+
+
 def _int_or_none(v: Any) -> int | None:
-    f = _float_or_nan(v)
+    f = float_or_nan(v)
     return int(f) if math.isfinite(f) else None
 
 
-def _float_or_nan(v: Any) -> float:
+def float_or_nan(v: Any) -> float:
+    """A number as the tables write it ('1,234.5', '1_000'), else nan."""
     if v is None:
         return math.nan
     try:
@@ -137,7 +196,8 @@ def precision_label(row: dict[str, Any]) -> str:
     return str(row.get("dtype") or "fp32").lower()
 
 
-def _norm_precision(text: Any) -> str:
+def norm_precision(text: Any) -> str:
+    """A precision as tables spell it ('Matmult-BF16', 'None', 'bfloat16') -> 'matmult-bf16', 'fp32', 'bf16'."""
     t = re.sub(r"[\s_]+", "-", str(text).strip().lower())
     t = t.replace("auto-cast-", "").replace("autocast-", "")
     if t in ("none", "fp32-none", "float32"):
@@ -223,8 +283,8 @@ def _mismatches(key: dict[str, Any], row: dict[str, Any], ref: dict[str, Any]) -
         if ref.get(col) is not None and ref.get(col) != key.get(col):
             out.append(f"{what} {key.get(col)} vs published {ref.get(col)}")
     if ref.get("precision"):
-        pub = _norm_precision(ref["precision"])
-        if pub != _norm_precision(key["precision"]):
+        pub = norm_precision(ref["precision"])
+        if pub != norm_precision(key["precision"]):
             out.append(f"precision {key['precision']} vs published {pub}")
     return out
 

@@ -24,6 +24,7 @@ from bench.execute.pool import (
     WorkerTimeout,
 )
 from bench.plan.cell import Cell
+from bench.results import prices
 from bench.results.schema import SCHEMA_VERSION
 from bench.scenarios.base import MeasureReport, RecordFn
 
@@ -129,6 +130,9 @@ def build_row(cell: Cell, run_id: str, environment: dict[str, Any], device: dict
         **targets.get(cell.target).cell_facts(cell),
         **(device or {}), **(fields or {}),
     }
+    if "price_per_hour" not in row:  # the run's price, else the table's for this node's instance
+        row.update(prices.price_fields(row.get("instance_type")))
+    row.update(prices.cost_fields(row))
     row.update(timestamp=time.time(), schema_version=SCHEMA_VERSION)
     return row
 

@@ -17,13 +17,15 @@ from bench.execute import endpoints
 from bench.execute.local import LocalExecutor
 from bench.plan.grid import Plan
 from bench.results import env as host_env
+from bench.results import prices
 from bench.results.store import RunStore, new_run_id, read_meta
 
 
 def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
              cache_dir: str | Path | None = None, instance: str | None = None,
              progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
-             worker_memory_gb: float | None = None, executor=None, launch_timeout_s: float = 600.0) -> Path:
+             worker_memory_gb: float | None = None, executor=None, launch_timeout_s: float = 600.0,
+             price_per_hour: float | None = None) -> Path:
     """Run every cell of `plan` not yet recorded; returns the run directory.
 
     With `resume`, rows go to that run directory and cells it already holds are skipped.
@@ -31,6 +33,8 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     failed row instead of the OOM killer's target).
     `executor`: None or "local" runs the cells here, one after another; "ray" or a
     `bench.execute.ray.RayExecutor(...)` runs each cell as a Ray task.
+    `price_per_hour` (dollars) prices every row's cost_per_1m_inf; without it the instance
+    type's price comes from results/reference/instance-prices.csv where it is listed.
     Endpoint cells: their `--launch` server is started first (ready within `launch_timeout_s`)
     and stopped at the end, and every server is checked before anything is written
     (bench.execute.endpoints).
@@ -38,6 +42,8 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
     environment = host_env.capture(instance)
+    if price_per_hour is not None:
+        environment.update(prices.price_fields(environment.get("instance_type"), price_per_hour))
     runner = _executor(executor)
     run_id = Path(resume).name if resume is not None else new_run_id()
     with contextlib.ExitStack() as stack:

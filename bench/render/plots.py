@@ -32,7 +32,7 @@ def _legend(ax, entries: int, inside: str = "best") -> None:
         ax.legend(fontsize=8, loc=inside, framealpha=0.85)
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -88,7 +88,7 @@ def _grid(plt, n: int, title: str, legend_entries: int = 0):
     return fig, list(axes.flat[:n])
 
 
-def _png(plt, fig) -> bytes:
+def png_bytes(plt, fig) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -130,7 +130,7 @@ def _colors(labels: list[str]) -> dict[str, Any]:
 
 def latency_cdf(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     """Empirical CDF of per-request latency, one panel per model and scenario, a line per cell."""
-    plt = _pyplot()
+    plt = pyplot()
     data = []
     for r in rows:
         x = Samples(PooledCell({}, [r])).latency_ms()
@@ -168,7 +168,7 @@ def latency_cdf(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     caption = ("Each line is one cell: the fraction of measured requests (warm-up excluded) that finished "
                "within x ms. Lines further left are faster; a long flat tail means outliers. "
                "Line style distinguishes batch sizes.")
-    return [("Latency distribution", caption, _png(plt, fig))]
+    return [("Latency distribution", caption, png_bytes(plt, fig))]
 
 
 def _throughput_ci(row: dict[str, Any]) -> tuple[float, float] | None:
@@ -182,7 +182,7 @@ def _throughput_ci(row: dict[str, Any]) -> tuple[float, float] | None:
 
 def throughput_vs_batch(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     """samples/s against batch size, a panel per model, a line per target/compiler."""
-    plt = _pyplot()
+    plt = pyplot()
     usable = [r for r in rows if _finite(r.get("throughput_avg"))]
     # Offline (throughput-scenario) figures where a model has them; else SingleStream's.
     by_model = _groups(usable, lambda r: r.get("model"))
@@ -229,12 +229,12 @@ def throughput_vs_batch(rows: list[dict[str, Any]]) -> list[tuple[str, str, byte
     caption = ("Inputs per second over the steady window, against batch size, one line per target/compiler "
                "(throughput scenario; latency scenario where a model has no throughput cells). Error bars: "
                "95% CI from batch means; a red ring marks an unstable cell.")
-    return [("Throughput against batch size", caption, _png(plt, fig))]
+    return [("Throughput against batch size", caption, png_bytes(plt, fig))]
 
 
 def throughput_vs_p99(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     """The trade-off: samples/s against p99 latency, a panel per model, points labelled by batch."""
-    plt = _pyplot()
+    plt = pyplot()
     pts_all = [r for r in rows if _finite(r.get("throughput_avg")) and _finite(r.get("latency_ms_p99"))]
     by_model = _groups(pts_all, lambda r: r.get("model"))
     chosen = []
@@ -276,7 +276,7 @@ def throughput_vs_p99(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]
         _legend(ax, len(ax.get_legend_handles_labels()[0]))
     caption = ("Each point is a cell (labelled by batch size): up is more throughput, left is lower tail "
                "latency. Throughput-scenario cells where a model has them; a red ring marks an unstable cell.")
-    return [("Throughput against p99 latency", caption, _png(plt, fig))]
+    return [("Throughput against p99 latency", caption, png_bytes(plt, fig))]
 
 
 def _finite(v: Any) -> bool:

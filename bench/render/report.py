@@ -1,6 +1,9 @@
 """`trnbench report`: an HTML (self-contained) or Markdown report of one or more runs.
 
-Sections: a summary, the environment of each run, the results table (noisy cells flagged
+What a reader sees first: with two runs, the comparison (the run-wide shift, the verdict
+table with regressions first, a forest plot of the ratios, the environment differences;
+bench.render.report_views); with three or more, the history of every cell over the runs.
+Then: a summary, the environment of each run, the results table (noisy cells flagged
 `unstable` with the figure in words, failures with their error), and plots: the latency
 CDF per cell, throughput against batch size per target, throughput against p99 latency.
 The HTML embeds its images as base64 PNG and uses no external resource, so it opens
@@ -36,14 +39,16 @@ class Report:
     runs: list[dict[str, Any]]  # {"dir", "id", "meta", "rows"}
     rows: list[dict[str, Any]]  # every row, with "_run_dir" and "_run"
     plots: list[tuple[str, str, bytes]]
+    comparison: Any = None  # report_views.ComparisonView (two runs)
+    history: Any = None  # report_views.HistoryView (three or more)
 
     @property
     def usable(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r.get("status") in ("ok", "unstable")]
 
 
-def build(paths: Any, title: str | None = None, plots: bool = True) -> Report:
-    """Read the runs and draw the plots (matplotlib is imported only here)."""
+def build(paths: Any, title: str | None = None, plots: bool = True, by: str = "time") -> Report:
+    """Read the runs, compare them (two) or trace their history (three or more), draw the plots."""
     runs = []
     rows: list[dict[str, Any]] = []
     for d in run_dirs(paths):
@@ -63,6 +68,13 @@ def build(paths: Any, title: str | None = None, plots: bool = True) -> Report:
         names = sorted({str(r["meta"].get("plan", {}).get("name") or "") for r in runs} - {""})
         title = f"trnbench report: {', '.join(names) or 'results'}"
     report = Report(title, runs, rows, [])
+    from bench.render import report_views
+
+    if len(runs) == 2:
+        envs = [dict(r["rows"][0] if r["rows"] else {}, **(r["meta"].get("environment") or {})) for r in runs]
+        report.comparison = report_views.comparison(runs[0]["dir"], runs[1]["dir"], *envs, plots=plots)
+    elif len(runs) >= 3:
+        report.history = report_views.history(runs, by, plots=plots)
     if plots:
         from bench.render import plots as p
 
@@ -174,7 +186,7 @@ table{border-collapse:collapse;font-size:.86em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.unstable td{background:#fff6d6}tr.failed td,tr.inaccurate td{background:#fde2e2}
-tr.skipped td{color:#888}
+tr.skipped td{color:#888}tr.regression td{background:#fde2e2}tr.improvement td{background:#e3f4e8}
 figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444;max-width:60em}
 .muted{color:#666;font-size:.9em}
@@ -206,6 +218,7 @@ def to_html(report: Report) -> str:
         f'<p class="muted">generated {html.escape(time.strftime("%Y-%m-%d %H:%M:%S"))} from '
         + ", ".join(html.escape(str(r["dir"])) for r in report.runs) + "</p>",
         *[f"<p>{html.escape(line)}</p>" for line in summary_lines(report)],
+        *_html_first(report),
         "<h2>Environment</h2>", _html_table(env_h, env_b),
         "<h2>Results</h2>",
         '<p class="muted">p50 with the half-width of its 95% confidence interval; samples/s over the steady '
@@ -216,11 +229,42 @@ def to_html(report: Report) -> str:
     if not report.plots:
         parts.append("<p>No plots: no cell has raw samples or figures to draw.</p>")
     for title, caption, png in report.plots:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-                     f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>")
+        parts.append(_figure(title, caption, png))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _figure(title: str, caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img alt="{html.escape(title)}: {html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>")
+
+
+def _html_first(report: Report) -> list[str]:
+    """The comparison (two runs) or the history (three or more), before everything else."""
+    c, h = report.comparison, report.history
+    out: list[str] = []
+    if c is not None:
+        a, b = report.runs[0], report.runs[1]
+        out += [f"<h2>What changed: B ({html.escape(b['tag'])}) against A ({html.escape(a['tag'])})</h2>",
+                *[f"<p><b>{html.escape(line)}</b></p>" if i == 0 else f'<p class="muted">{html.escape(line)}</p>'
+                  for i, line in enumerate(c.shift)],
+                f"<p>{html.escape(c.summary)}</p>", _html_table(c.headers, c.body, c.classes),
+                *[_figure(*p) for p in c.plots]]
+        if c.apart:
+            out += ["<ul>", *[f"<li>{html.escape(x)}</li>" for x in c.apart], "</ul>"]
+        out += ["<h3>Environment differences</h3>",
+                _html_table(c.env_headers, c.env_body) if c.env_body
+                else "<p>None: both runs had the same software, instance, device and CPU.</p>"]
+    if h is not None:
+        out += [f"<h2>History over {len(report.runs)} runs (by {html.escape(h.by)})</h2>",
+                *[_figure(*p) for p in h.plots], _html_table(h.headers, h.body)]
+        if h.flagged:
+            out += ["<p>Changes compare flags against the run before:</p><ul>",
+                    *[f"<li>{html.escape(x)}</li>" for x in h.flagged], "</ul>"]
+        else:
+            out.append("<p>compare flags no change between consecutive runs.</p>")
+    return out
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -239,14 +283,33 @@ def to_markdown(report: Report, out: Path) -> str:
     lines = [f"# {report.title}", "",
              f"_generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
              + ", ".join(f"`{r['dir']}`" for r in report.runs) + "_", ""]
-    lines += [*summary_lines(report), "", "## Environment", "", markdown(env_h, env_b), "",
+    lines += [*summary_lines(report), ""]
+    folder = out.parent / f"{out.stem}_files"
+    first_plots = []
+    if report.comparison is not None:
+        c = report.comparison
+        lines += [f"## What changed: B ({report.runs[1]['tag']}) against A ({report.runs[0]['tag']})", "",
+                  *[f"{line}" for line in c.shift], "", c.summary, "", markdown(c.headers, c.body), "",
+                  *[f"- {x}" for x in c.apart], "", "### Environment differences", "",
+                  markdown(c.env_headers, c.env_body) if c.env_body else "None.", ""]
+        first_plots = c.plots
+    if report.history is not None:
+        h = report.history
+        lines += [f"## History over {len(report.runs)} runs (by {h.by})", "", markdown(h.headers, h.body), "",
+                  *[f"- {x}" for x in h.flagged], ""]
+        first_plots = h.plots
+    for title, caption, png in first_plots:
+        folder.mkdir(exist_ok=True)
+        name = f"{_slug(title)}.png"
+        (folder / name).write_bytes(png)
+        lines += [f"![{title}: {caption}]({folder.name}/{name})", "", f"**{title}.** {caption}", ""]
+    lines += ["## Environment", "", markdown(env_h, env_b), "",
               "## Results", "",
               "p50 with the half-width of its 95% confidence interval; samples/s over the steady window; "
               "unstable and failed cells carry the reason in words.", "", markdown(res_h, res_b), "",
               "## Plots", ""]
     if not report.plots:
         lines.append("No plots: no cell has raw samples or figures to draw.")
-    folder = out.parent / f"{out.stem}_files"
     if report.plots:
         folder.mkdir(exist_ok=True)
     for title, caption, png in report.plots:
@@ -279,7 +342,7 @@ def run_cli(args: Any) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
         raise UsageError(f"report file must end in .html or .md, got {out.name!r}")
-    report = build(args.runs, title=getattr(args, "title", None))
+    report = build(args.runs, title=getattr(args, "title", None), by=getattr(args, "by", None) or "time")
     path = write(report, out)
     print(f"report: {path} ({len(report.rows)} cells, {len(report.plots)} plots)", file=sys.stderr)
     return 0

@@ -45,6 +45,8 @@ COLUMNS = [
     "output_len_achieved_mean", "server_ttft_ms_mean", "server_itl_ms_mean", "server_e2e_ms_mean",
     "server_queue_ms_mean", "server_preemptions", "server_kv_cache_usage", "server_requests_waiting", "server_cpu_s",
     "token_count_note", "server_header", "requests_completed",
+    # cost (bench.results.prices): 1e6 / rate x hourly price / 3600, and where the price came from
+    "cost_per_1m_inf", "cost_per_1m_tokens", "price_per_hour", "price_kind", "price_source",
     "compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit",
     "max_abs_err", "cosine", "reference_source", "model_fingerprint",
     # neuron: the compiler's auto-cast in effect, and what neuron-monitor saw during the cell
