@@ -19,6 +19,17 @@ class PerturbedCpu(CpuTarget):
         return lambda *args: fn(*args) + 0.5
 
 
+class SlowSyncCpu(CpuTarget):
+    """The CPU target with a device sync that takes 5 ms: a sync inside the timed region shows."""
+
+    name = "slow-sync-cpu"
+
+    def sync(self) -> None:
+        import time
+
+        time.sleep(0.005)
+
+
 def small_mlp():
     """A user's own model: any nn.Module plus example inputs."""
     import torch
@@ -62,6 +73,22 @@ def hangs():
     import time
 
     def forward(x):
+        time.sleep(3600)
+
+    return _module(forward)
+
+
+def hangs_with_a_child(pidfile: str):
+    """A model whose first forward starts a long-lived child process (its pid written to
+    `pidfile`) and then never returns (bind `pidfile` with functools.partial)."""
+    import subprocess
+    import sys
+    import time
+
+    def forward(x):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(pidfile, "w") as f:
+            f.write(str(child.pid))
         time.sleep(3600)
 
     return _module(forward)

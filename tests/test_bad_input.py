@@ -38,6 +38,9 @@ def _newer_run(tmp_path):
 
 CASES = {
     "unknown model": (["run", "-m", "nope"], "unknown model 'nope'"),
+    "zero rate": (["run", "-m", "tiny-bert", "-s", "server", "--rate", "0"], "rate must be a positive number"),
+    "negative rate": (["run", "-m", "tiny-bert", "-s", "server", "--rate", "-5"], "rate must be a positive number"),
+    "price not a number": (["run", "-m", "tiny-bert", "--price-per-hour", "cheap"], "--price-per-hour must be"),
     "unknown target": (["run", "-m", "tiny-bert", "-t", "tpu"], "unknown target 'tpu'"),
     "unknown compiler": (["run", "-m", "tiny-bert", "-c", "xla"], "unknown compiler 'xla' for target cpu"),
     "unknown scenario": (["run", "-m", "tiny-bert", "-s", "offline"], "unknown scenario 'offline'"),

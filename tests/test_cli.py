@@ -42,7 +42,12 @@ def test_run_explicit_form_then_show_in_every_format(tmp_path):
 def test_dry_run_plans_without_running(tmp_path, capsys):
     assert main(["run", "--suite", "smoke", "--dry-run", "--format", "json", "--out", str(tmp_path / "o")]) == 0
     cells = json.loads(capsys.readouterr().out)
-    assert len(cells) >= 8 and not (tmp_path / "o").exists()
+    # the smoke grid: 3 models x eager/jit x latency/throughput x b1/b4, one thread each
+    grid = {(c["model"], c["compiler"], c["scenario"], c["batch_size"]) for c in cells}
+    assert len(cells) == 24 and len(grid) == 24
+    assert grid == {(m, c, s, b) for m in ("tiny-bert", "tiny-vit", "tiny-gpt2") for c in ("eager", "jit")
+                    for s in ("latency", "throughput") for b in (1, 4)}
+    assert {c["threads_per_worker"] for c in cells} == {1} and not (tmp_path / "o").exists()
 
 
 def test_list_and_env(capsys):

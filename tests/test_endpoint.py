@@ -135,7 +135,9 @@ def _write(path: Path, text: str) -> Path:
 def test_latency_figures_match_the_known_timing(standin, tok, tmp_path):
     s = standin()
     (row,) = run_endpoint(s.url, tok, tmp_path, output_len=OUT)
-    assert row["status"] == "ok", row["error"]
+    # on a busy shared runner the row must say so (unstable, host busy); the figures still hold:
+    # the stand-in's timing is its own, and so is its CPU (counted as the cell's, not a neighbour's)
+    assert row["status"] == "ok" or (row["status"] == "unstable" and row["host_busy"]), row["error"]
     # TTFT also holds the HTTP round trip through two Python processes (~1.6 ms on a 2-core VM)
     assert FIRST_MS <= row["ttft_ms_p50"] <= FIRST_MS + 2.5
     assert row["itl_ms_p50"] == pytest.approx(GAP_MS, abs=1.0)
@@ -295,7 +297,8 @@ def test_launch_starts_the_server_keeps_its_log_and_stops_its_group(tok, tmp_pat
     import socket
 
     code, row, port, launch = _launched_standin(tok, tmp_path, lifetime_s=60, duration_s=1)
-    assert code == 0 and row["status"] == "ok" and row["endpoint_launch"] == launch
+    assert code == 0 and row["endpoint_launch"] == launch
+    assert row["status"] == "ok" or (row["status"] == "unstable" and row["host_busy"]), row["error"]
     run_dir = tmp_path / row["run_id"]
     assert (run_dir / "server.log").is_file() and not list(tmp_path.glob(".*.server.log"))
     with pytest.raises(OSError):  # the server's group is gone: nothing listens any more

@@ -15,9 +15,9 @@ from bench.results.store import load_samples
 
 def test_smoke_suite_runs_end_to_end_and_loads_back(tmp_path):
     plan = Plan.from_suite("smoke")
-    assert len(plan.cells) >= 8
+    assert len(plan.cells) == 24  # 3 models x 2 compilers x 2 scenarios x 2 batch sizes
     families = {c.model_name for c in plan.cells}
-    assert len(families) >= 3
+    assert families == {"tiny-bert", "tiny-vit", "tiny-gpt2"}
     run_dir = run_plan(plan, out=tmp_path, progress=False)
     df = load(run_dir)
     assert len(df) == len(plan.cells)
@@ -68,10 +68,15 @@ def test_users_own_module_runs_through_the_python_api(tmp_path, quick):
 
     plan = Plan.from_grid(models=[UserModel("mlp", small_mlp)], compilers=["eager", "jit"],
                           scenarios=["latency", "throughput"], batch_sizes=[2], measure=quick)
-    df = load(run_plan(plan, out=tmp_path, progress=False))
+    cache = tmp_path / "cache"
+    df = load(run_plan(plan, out=tmp_path / "a", cache_dir=cache, progress=False))
     assert list(df["model"].unique()) == ["user:mlp"]
     assert set(df["status"]) <= {"ok", "unstable"}, df[["status", "error"]]
-    assert df["cache_hit"].isna().all() or not df["cache_hit"].fillna(False).any()
+    # a user's module can change under the same name: run twice on one cache, never a hit
+    again = load(run_plan(plan, out=tmp_path / "b", cache_dir=cache, progress=False))
+    jit = again[again["compiler"] == "jit"]
+    assert len(jit) == 2 and not jit["cache_hit"].fillna(False).astype(bool).any()
+    assert (jit["compile_s"] > 0).all()
 
 
 def test_jit_artifact_is_cached_across_runs(tmp_path, quick, monkeypatch):
@@ -111,3 +116,38 @@ def test_keep_freed_memory_stops_the_page_faults_of_allocation_churn(tmp_path, q
     # 40 MiB mapped and unmapped a call by default: 10,240 fresh pages each time
     assert df.loc[1, "page_faults_per_request"] > 10_000 and df.loc[4, "page_faults_per_request"] > 10_000
     assert df.loc[2, "page_faults_per_request"] < 1_000  # the first call's pages, spread over the rest
+
+
+def test_every_part_of_the_cache_key_is_a_miss_when_it_changes(tmp_path):
+    """CpuTarget.prepare on one cache: the same key hits; compiler args, dtype, input shape
+    and the versions each give a new compile in a new directory."""
+    import torch
+
+    from bench.plan.cell import Cell
+    from bench.targets.cpu import CpuTarget
+
+    class OtherTorch(CpuTarget):
+        def versions(self):
+            return {"torch": "0.0.1"}
+
+    mod = torch.nn.Linear(4, 2).eval()
+
+    def prep(target=None, cell=None, shape=(1, 4)):
+        cell = cell or Cell(model="m", compiler="jit")
+        inputs = (torch.ones(*shape),)
+        key = {"card": "m", "inputs": [(tuple(t.shape), str(t.dtype)) for t in inputs]}
+        return (target or CpuTarget()).prepare(mod, inputs, cell, key, tmp_path)
+
+    first, again = prep(), prep()
+    assert first.cache_hit is False and first.compile_s > 0
+    assert again.cache_hit is True and again.artifact == first.artifact
+    variants = {
+        "compiler args": prep(cell=Cell(model="m", compiler="jit", compiler_args=("--x",))),
+        # the same inputs (a token model's ids are int64 whatever the dtype): only the key's dtype differs
+        "dtype": prep(cell=Cell(model="m", compiler="jit", dtype="bf16")),
+        "shape": prep(shape=(2, 4)),
+        "versions": prep(target=OtherTorch()),
+    }
+    for what, p in variants.items():
+        assert p.cache_hit is False and p.compile_s > 0, what
+    assert len({first.artifact, *(p.artifact for p in variants.values())}) == 5

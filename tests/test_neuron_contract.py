@@ -352,3 +352,21 @@ def test_real_sdk_detection_and_neuron_ls():
     assert inv.devices and inv.nc_total >= 2
     probe = sdk.probe_sdk()
     assert probe.import_ok and (probe.xla or probe.native), probe
+
+
+def test_neuron_cc_flags_and_compiler_args_are_part_of_the_cache_key(host, tmp_path, monkeypatch):
+    """A change of NEURON_CC_FLAGS or of the compiler args is a new compile into a new directory."""
+    cache = tmp_path / "cache"
+    plan = _plan(scenarios=["latency"], compiler_args=ARGS)
+    first = load(run_plan(plan, out=tmp_path / "r1", cache_dir=cache, progress=False)).iloc[0]
+    again = load(run_plan(plan, out=tmp_path / "r2", cache_dir=cache, progress=False)).iloc[0]
+    assert not bool(first["cache_hit"]) and bool(again["cache_hit"]) and again["artifact"] == first["artifact"]
+    monkeypatch.setenv("NEURON_CC_FLAGS", "--retry_failed_compilation")
+    flagged = load(run_plan(plan, out=tmp_path / "r3", cache_dir=cache, progress=False)).iloc[0]
+    monkeypatch.delenv("NEURON_CC_FLAGS")
+    other_args = load(run_plan(_plan(scenarios=["latency"], compiler_args=["--auto-cast=none"]),
+                               out=tmp_path / "r4", cache_dir=cache, progress=False)).iloc[0]
+    for row in (flagged, other_args):
+        assert not bool(row["cache_hit"]) and row["compile_s"] > 0
+    assert len({first["artifact"], flagged["artifact"], other_args["artifact"]}) == 3
+    assert len(host.events("trace")) == 3  # one compile each, none for the hit

@@ -38,13 +38,27 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path):
     assert [r["cell_id"] for r in rows] == ["c0", "c1", "c2"]
 
 
-def test_newer_schema_is_refused_older_is_read(tmp_path):
+def test_newer_schema_is_refused_older_is_read(tmp_path, capsys):
     store = _store(tmp_path)
     meta = json.loads((store.path / "run.json").read_text())
     meta["schema_version"] = SCHEMA_VERSION + 1
     (store.path / "run.json").write_text(json.dumps(meta))
     with pytest.raises(UsageError, match="newer trnbench"):
         load(store.path)
+    # an older run: schema 0, rows written before the newer columns existed (no rounds, no host state)
+    old = RunStore.create(tmp_path / "old", {"name": "t", "cells": []}, {"python": "3"})
+    meta = json.loads((old.path / "run.json").read_text())
+    meta["schema_version"] = SCHEMA_VERSION - 1
+    (old.path / "run.json").write_text(json.dumps(meta))
+    (old.path / "cells.jsonl").write_text(json.dumps({"cell_id": "o1", "model": "m", "status": "ok",
+                                                      "latency_ms_p50": 2.5, "schema_version": 0}) + "\n")
+    df = load(old.path)
+    assert list(df["cell_id"]) == ["o1"] and df["latency_ms_p50"].iloc[0] == 2.5
+    assert "foreign_cpu_frac" in df.columns and df["foreign_cpu_frac"].isna().all()  # newer columns: empty
+    from bench.cli import main
+
+    assert main(["show", str(old.path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["latency_ms_p50"] == 2.5
 
 
 def test_not_a_results_directory(tmp_path):

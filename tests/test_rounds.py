@@ -256,3 +256,25 @@ def test_the_run_wide_shift_is_stated_and_taken_out_of_the_gate(tmp_path, capsys
     assert [r.key["model"] for r in c2.rows if r.verdict_vs_shift == "slower"] == ["m9"]
     assert c2.regressions == 1
     assert Path(a).is_dir()
+
+
+def test_a_busy_retry_keeps_only_the_kept_attempts_extra_rows():
+    """A max-rate search measured on a busy host is measured again: the probes of the attempt
+    thrown away must not stay in the results (they did: 12 probe rows for a 6-probe search)."""
+    from bench.execute.rounds import measure_round
+    from bench.plan.cell import Cell, Measure
+
+    attempts = []
+
+    def measure(record):
+        n = len(attempts)
+        attempts.append(n)
+        for probe in range(3):
+            record(f"cell-{n}", {"probe": probe, "attempt": n}, None)
+        return ({"status": "ok", "host_busy": "host busy" if n == 0 else ""}, None)
+
+    recorded = []
+    fields, _ = measure_round(measure, Cell(model="m", measure=Measure(busy_retries=2)),
+                              lambda c, f, s: recorded.append(f))
+    assert len(attempts) == 2 and fields["busy_retries"] == 1
+    assert [r["attempt"] for r in recorded] == [1, 1, 1]  # the kept attempt's probes, once

@@ -77,8 +77,17 @@ def test_below_capacity_latency_stays_near_the_service_time():
     assert row["queue_ms_p50"] < 2
     assert row["achieved_rate_qps"] == pytest.approx(row["scheduled_rate_qps"], rel=0.15)
     assert row["offered_rate_qps"] == 0.2 * CAPACITY
-    # latency = queueing + service, from the scheduled time
-    assert np.array_equal(samples["latency_ns"], samples["queue_ns"] + samples["service_ns"])
+    # latency is completion - scheduled start, recomputed here from the raw schedule (not the sum
+    # of its parts, which holds by construction); nobody starts before its time
+    served = ~part["warmup"] & (part["end_ns"] >= 0)
+    order = np.argsort(part["scheduled_ns"][served], kind="stable")
+    expected = (part["end_ns"][served] - part["scheduled_ns"][served])[order]
+    assert np.array_equal(samples["latency_ns"], expected)
+    assert np.all(samples["queue_ns"] >= 0)
+    assert np.array_equal(samples["start_ns"], np.sort(part["scheduled_ns"][served]))
+    # at a fifth of capacity a thread is always waiting: the sends are on time (sleep + a spin);
+    # within half a service time, so a busy shared runner's wake-up delays do not fail it
+    assert 0 <= row["sched_lag_ms_p99"] < 0.5 * SERVICE_S * 1e3
     assert part["warmup"].sum() > 0 and not part["warmup"][-1]
 
 
@@ -115,8 +124,10 @@ def test_latency_counts_from_the_scheduled_time_no_coordinated_omission():
     lat = samples["latency_ns"] / 1e6
     # a closed loop would record one slow request; the ~30 scheduled during the stall all waited
     assert (lat > 100).sum() >= 15
-    assert row["latency_ms_p99"] > 200 and row["latency_ms_p50"] < 5
-    assert row["service_ms_p50"] < 5 and row["queue_ms_p99"] > 200
+    # the stall is 300 ms; a request is ~1 ms. The p50 bound is relative, not the machine's
+    # speed (on this project's shared VM a 1 ms sleep has measured 5.8 ms at p50 under load)
+    assert row["latency_ms_p99"] > 200 and row["latency_ms_p50"] < 0.1 * row["latency_ms_p99"]
+    assert row["service_ms_p50"] < 0.1 * row["queue_ms_p99"] and row["queue_ms_p99"] > 200
 
 
 def test_the_schedule_is_split_over_processes_by_a_common_start():
@@ -267,7 +278,8 @@ def test_server_and_max_rate_search_end_to_end(tmp_path):
     assert service_s * 1e3 <= one["latency_ms_p50"] < service_s * 1e3 + 5
     assert one["achieved_rate_qps"] == pytest.approx(one["scheduled_rate_qps"], rel=0.2)
     raw = load_samples(run_dir, one["cell_id"])
-    assert len(raw["latency_ns"]) == one["samples"] and np.all(raw["latency_ns"] >= raw["queue_ns"])
+    assert len(raw["latency_ns"]) == one["samples"]
+    assert np.all(raw["queue_ns"] >= 0) and np.all(raw["service_ns"] > 0)
     probes = df[df.search_role == "probe"]
     result = df[df.search_role == "result"].iloc[0]
     capacity = THREADS / service_s

@@ -147,7 +147,7 @@ class RoundRunner:
             return
         record = _recorder(store, self.environment, pool, self.on_row)
         measured = round_cell(cell)
-        fields, samples = measure_round(lambda: run_cell(pool, measured, self.cache_root, record), cell)
+        fields, samples = measure_round(lambda rec: run_cell(pool, measured, self.cache_root, rec), cell, record)
         have.append((fields, samples))
         rounds = planned_rounds(cell)
         if rounds > 1:

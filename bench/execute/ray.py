@@ -445,7 +445,7 @@ def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, e
         results: list[tuple[dict[str, Any], dict | None]] = []
         measured = round_cell(cell)
         while not results or wants_more(cell, results):
-            results.append(measure_round(lambda: run_cell(pool, measured, root, record), cell))
+            results.append(measure_round(lambda rec: run_cell(pool, measured, root, rec), cell, record))
         fields, samples = combine(cell, results)
         if planned_rounds(cell) > 1:
             fields = judge(cell, fields)

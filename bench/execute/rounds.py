@@ -75,13 +75,24 @@ def wants_more(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) ->
     return max(mid - lo, hi - mid) / mid > target
 
 
-def measure_round(measure, cell: Cell) -> tuple[dict[str, Any], dict | None]:
-    """`measure()` once, and again (at most `busy_retries` times) while the host was not ours."""
-    fields, samples = measure()
+def measure_round(measure, cell: Cell, record=None) -> tuple[dict[str, Any], dict | None]:
+    """`measure(record)` once, and again (at most `busy_retries` times) while the host was not
+    ours. The extra rows a measurement records (a max-rate search's probes) are held back and
+    handed to `record` for the measurement that is kept only, so a retried search does not
+    leave its first attempt's probes behind."""
+    def attempt():
+        held: list[tuple] = []
+        fields, samples = measure(lambda *a: held.append(a))
+        return fields, samples, held
+
+    fields, samples, held = attempt()
     retries = 0
     while fields.get("host_busy") and fields.get("status") not in BROKEN and retries < cell.measure.busy_retries:
         retries += 1
-        fields, samples = measure()
+        fields, samples, held = attempt()
+    if record is not None:
+        for args in held:
+            record(*args)
     return dict(fields, busy_retries=retries), samples
 
 

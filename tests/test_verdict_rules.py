@@ -1,0 +1,83 @@
+"""The verdict rule and Holm's correction at their edges (issue 17: assertions that can fail)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from compare_helpers import make_run
+
+from bench.analysis.compare import MetricComparison, compare_runs, verdict
+from bench.analysis.estimate import holm
+from bench.cli import main
+
+THRESHOLD, ALPHA = 0.05, 0.05
+
+
+def _row(lo: float, hi: float, p_adj: float, lower_is_better: bool = True) -> MetricComparison:
+    r = MetricComparison({"model": "m"}, "p50", "ms", lower_is_better, 1.0, (lo + hi) / 2, (lo + hi) / 2)
+    r.ci_low, r.ci_high, r.p_adj = lo, hi, p_adj
+    return r
+
+
+@pytest.mark.parametrize("lo, hi, p_adj, expected", [
+    (1.04, 1.20, 0.01, "~"),  # significant, but the CI reaches inside the 5 % threshold
+    (1.30, 1.40, 0.20, "~"),  # the whole CI beyond it, but not significant after Holm
+    (1.06, 1.20, 0.01, "slower"),
+    (0.80, 0.94, 0.01, "faster"),  # 1/1.05 = 0.952: the CI is wholly under it
+    (0.80, 0.96, 0.01, "~"),
+    (0.0, 1.4, 0.001, "~"),  # a CI low at or below 0 is no interval of a ratio
+    (-0.1, 1.4, 0.001, "~"),
+    (math.nan, 1.4, 0.001, "~"),
+    (1.30, 1.40, math.nan, "~"),
+])
+def test_verdict_edges(lo, hi, p_adj, expected):
+    assert verdict(_row(lo, hi, p_adj), THRESHOLD, ALPHA) == expected
+
+
+def test_verdict_for_higher_is_better_and_relative_to_a_shift():
+    assert verdict(_row(0.80, 0.90, 0.01, lower_is_better=False), THRESHOLD, ALPHA) == "slower"  # less throughput
+    assert verdict(_row(1.10, 1.20, 0.01, lower_is_better=False), THRESHOLD, ALPHA) == "faster"
+    # a cell 15 % slower on a run that is 10 % slower everywhere is not slower than the shift
+    assert verdict(_row(1.12, 1.18, 0.01), THRESHOLD, ALPHA, shift=1.10) == "~"
+    assert verdict(_row(1.20, 1.30, 0.01), THRESHOLD, ALPHA, shift=1.10) == "slower"
+
+
+def test_holm_adjusts_the_smallest_p_by_the_number_of_rows():
+    p = [0.01, 0.04, 0.03, 0.5, math.nan]
+    adj = holm(p)
+    m = 4  # NaN is not counted
+    assert adj[0] == pytest.approx(min(1.0, m * 0.01))
+    assert adj[2] == pytest.approx(max(m * 0.01, (m - 1) * 0.03))  # step-down, monotone
+    assert adj[1] == pytest.approx(max(adj[2], (m - 2) * 0.04))
+    assert adj[3] == pytest.approx(min(1.0, max(adj[1], 0.5)))
+    assert math.isnan(adj[4])
+
+
+def test_holm_turns_a_raw_significant_row_into_no_change(tmp_path):
+    """Twenty cells; one is 10 % slower with a raw p under 0.05 and a CI that excludes 1, yet
+    Holm over all rows lifts its p above alpha: its verdict is `~`, not `slower`."""
+    cells = [{"scenario": "latency", "batch_size": b, "seq_len": s} for b in (1, 2, 4, 8) for s in (16, 32, 64, 96, 128)]
+    a = make_run(tmp_path, "a", cells, seed=1, n=60, sigma=0.25)
+    b = make_run(tmp_path, "b", [dict(c, _scale=1.10) if i == 0 else c for i, c in enumerate(cells)], seed=2, n=60,
+                 sigma=0.25)
+    c = compare_runs(a, b, metrics="p50", threshold=0.0)
+    rows = [r for r in c.rows if r.metric == "p50"]
+    target = rows[0]
+    assert target.p < ALPHA and target.ci_low > 1.0, (target.p, target.ci_low)  # significant alone
+    m = sum(math.isfinite(r.p) for r in rows)
+    smallest = min(r.p for r in rows if math.isfinite(r.p))
+    assert min(r.p_adj for r in rows) == pytest.approx(min(1.0, m * smallest))
+    assert target.p_adj >= ALPHA and target.verdict == "~"
+
+
+def test_inaccurate_in_b_is_broken_and_failed_in_a_is_not_a_regression(tmp_path, capsys):
+    cells = [{"scenario": "latency", "batch_size": b} for b in (1, 2, 4)]
+    a = make_run(tmp_path, "a", [dict(cells[0], _status="failed"), cells[1], cells[2]], seed=1)
+    b = make_run(tmp_path, "b", [cells[0], dict(cells[1], _status="inaccurate"), cells[2]], seed=2)
+    c = compare_runs(a, b)
+    broken = [k["batch_size"] for k, _ in c.broken]
+    assert broken == [2]  # worked in A, inaccurate in B: the gate fails on it
+    assert c.regressions == 1
+    assert 1 in [k["batch_size"] for k, _ in c.not_compared] and 1 not in broken  # failed in A, fine in B
+    assert main(["compare", str(a), str(b), "--fail-on-regression"]) == 1
