@@ -19,6 +19,26 @@ class PerturbedCpu(CpuTarget):
         return lambda *args: fn(*args) + 0.5
 
 
+class NanCpu(CpuTarget):
+    """The CPU target whose compiled model returns NaN: the accuracy check must say so."""
+
+    name = "nan-cpu"
+
+    def wrap(self, module, inputs, cell):
+        fn = super().wrap(module, inputs, cell)
+        return lambda *args: fn(*args) * float("nan")
+
+
+class ShapeCpu(CpuTarget):
+    """The CPU target whose compiled model drops the last output column: a shape mismatch."""
+
+    name = "shape-cpu"
+
+    def wrap(self, module, inputs, cell):
+        fn = super().wrap(module, inputs, cell)
+        return lambda *args: fn(*args)[..., :-1]
+
+
 class SlowSyncCpu(CpuTarget):
     """The CPU target with a device sync that takes 5 ms: a sync inside the timed region shows."""
 

@@ -90,3 +90,17 @@ def test_a_hung_workers_whole_process_group_is_killed(tmp_path):
         time.sleep(0.1)
     else:
         raise AssertionError(f"the hung worker's child {child} outlived the kill")
+
+
+def test_nan_outputs_and_a_shape_mismatch_are_inaccurate_rows(tmp_path):
+    from bench import run_plan
+    from bench.plan.cell import Measure
+    from bench.results.store import read_rows
+
+    m = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.2, min_samples=10)
+    plan = Plan.from_grid(models=["tiny-bert"], targets=["bench_test_plugins:NanCpu", "bench_test_plugins:ShapeCpu"],
+                          seq_lens=[16], measure=m)
+    rows = {r["target"]: r for r in read_rows(run_plan(plan, tmp_path, progress=False))}
+    nan, shape = rows["bench_test_plugins:NanCpu"], rows["bench_test_plugins:ShapeCpu"]
+    assert nan["status"] == "inaccurate" and "NaN or Inf" in nan["error"]
+    assert shape["status"] == "inaccurate" and "differs from reference" in shape["error"]
