@@ -249,8 +249,8 @@ def _html_first(report: Report) -> list[str]:
         out += [f"<h2>What changed: B ({html.escape(b['tag'])}) against A ({html.escape(a['tag'])})</h2>",
                 *[f"<p><b>{html.escape(line)}</b></p>" if i == 0 else f'<p class="muted">{html.escape(line)}</p>'
                   for i, line in enumerate(c.shift)],
-                f"<p>{html.escape(c.summary)}</p>", _html_table(c.headers, c.body, c.classes),
-                *[_figure(*p) for p in c.plots]]
+                f"<p>{html.escape(c.summary)}</p>", *[_figure(*p) for p in c.plots],
+                _html_table(c.headers, c.body, c.classes)]
         if c.apart:
             out += ["<ul>", *[f"<li>{html.escape(x)}</li>" for x in c.apart], "</ul>"]
         out += ["<h3>Environment differences</h3>",

@@ -70,7 +70,7 @@ def comparison(dir_a, dir_b, env_a: dict[str, Any], env_b: dict[str, Any], plots
         png = forest(rows, c.threshold)
         if png is not None:
             view.plots.append(("B / A per cell and metric", "Each line is one cell and metric: the ratio B/A "
-                               "(a dot) and its 95% confidence interval; the verdict table above holds the "
+                               "(a dot) and its 95% confidence interval; the verdict table below holds the "
                                "same figures as text.", png))
     return view
 
@@ -108,10 +108,13 @@ def history(runs: list[dict[str, Any]], by: str = "time", plots: bool = True) ->
     def when(run) -> float:
         return float(run["meta"].get("created") or 0.0)
 
+    minutes = [time.strftime("%m-%d %H:%M", time.localtime(when(r))) for r in runs]
+    stamp = "%m-%d %H:%M" if len(set(minutes)) == len(minutes) else "%m-%d %H:%M:%S"  # runs a minute apart
+
     def x_text(run) -> str:
         if by == "sdk":
             return _sdk(run["rows"][0]) if run["rows"] else "?"
-        return time.strftime("%m-%d %H:%M", time.localtime(when(run)))
+        return time.strftime(stamp, time.localtime(when(run)))
 
     ordered = sorted(runs, key=lambda r: (_version_key(x_text(r)), when(r)) if by == "sdk" else when(r))
     keyed: list[dict[str, dict[str, Any]]] = []
@@ -162,7 +165,7 @@ def history(runs: list[dict[str, Any]], by: str = "time", plots: bool = True) ->
             png = history_plot(series, metric, unit, x_label)
             if png is not None:
                 view.plots.append((f"History: {metric}", f"{metric} of each cell in every run, ordered by "
-                                   f"{'SDK version' if by == 'sdk' else 'run time'}; the table above holds the "
+                                   f"{'SDK version' if by == 'sdk' else 'run time'}; the table below holds the "
                                    "same figures as text (▼ slower / ▲ faster than the run before).", png))
     return view
 
