@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/endpoint.py agreement     # trnbench vs a bare httpx client, interleaved
     .venv/bin/python benchmarks/endpoint.py startup       # trnbench's own start-up per command
     .venv/bin/python benchmarks/endpoint.py max-rate      # the highest rate the client keeps, vs the stand-in
+    .venv/bin/python benchmarks/endpoint.py peers --aiperf A --guidellm G   # AIPerf and GuideLLM beside it
     .venv/bin/python benchmarks/endpoint.py all
 
 `agreement` serves a tiny random Llama with `transformers serve` (the server on core 0, the
@@ -292,9 +293,110 @@ def max_rate(rates: list[float]) -> dict:
     return {"max_rate": kept}
 
 
+def _aiperf(exe: str, url: str, hf_home: str, tok_name: str, conc: int, rate: float | None, n: int,
+            out: Path) -> dict[str, float]:
+    load = ["--concurrency", str(conc)] if rate is None else ["--request-rate", str(rate), "--request-rate-mode",
+                                                               "poisson"]
+    cmd = [*taskset(CLIENT_CORE), exe, "profile", "-m", "standin", "--url", url.removesuffix("/v1"), "--endpoint-type",
+           "completions", "--streaming", "--synthetic-input-tokens-mean", "32", "--synthetic-input-tokens-stddev", "0",
+           "--output-tokens-mean", "32", "--output-tokens-stddev", "0", *load, "--request-count", str(n),
+           "--tokenizer", tok_name, "--artifact-dir", str(out), "--ui", "none"]
+    subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "HF_HOME": hf_home,
+                                                                        "HF_HUB_OFFLINE": "1"})
+    d = json.loads((out / "profile_export_aiperf.json").read_text())
+    return {"ttft": d["time_to_first_token"]["p50"], "itl": d["inter_token_latency"]["p50"],
+            "itl_chunks": d["inter_chunk_latency"]["p50"], "e2e": d["request_latency"]["p50"],
+            "tokens": d["output_sequence_length"]["p50"], "usage_tokens": d["usage_completion_tokens"]["p50"]}
+
+
+def _guidellm(exe: str, url: str, hf_home: str, tok_dir: str, conc: int, rate: float | None, n: int,
+              out: Path) -> dict[str, float]:
+    profile = f"kind=concurrent,streams={conc}" if rate is None else f"kind=poisson,rate={rate}"
+    cmd = [*taskset(CLIENT_CORE), exe, "run", "--backend", f"kind=openai_http,target={url.removesuffix('/v1')}",
+           "--profile", profile, "--constraint", f"kind=max_requests,count={n}", "--data",
+           "kind=synthetic_text,prompt_tokens=32,output_tokens=32", "--tokenizer", f"kind=huggingface_auto,model={tok_dir}",
+           "--output", f"kind=json,path={out / 'out.json'}", "--disable-console-interactive"]
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "HF_HOME": hf_home,
+                                                                        "HF_HUB_OFFLINE": "1"})
+    m = json.loads((out / "out.json").read_text())["benchmarks"][0]["metrics"]
+
+    def med(k: str) -> float:
+        return float(m[k]["successful"]["median"])
+
+    return {"ttft": med("time_to_first_token_ms"), "itl": med("inter_token_latency_ms"),
+            "e2e": 1e3 * med("request_latency"), "tokens": med("output_token_count")}
+
+
+def peers(aiperf_exe: str | None, guidellm_exe: str | None, rounds: int) -> dict:
+    """trnbench, the reference client, AIPerf and GuideLLM against the stand-in (first token
+    20 ms after arrival, then one every 5 ms): each tool's medians and its wall time per command.
+    AIPerf cannot load a tokenizer from a local directory offline: it is given the same
+    tokenizer placed in a scratch Hugging Face cache as `local/tiny`."""
+    from endpoint_helpers import tiny_llama
+
+    results: dict[str, dict[str, list]] = {}
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        proc, url, model, tok = standin_server(tmp)
+        llama = tiny_llama(tmp / "llama", Path(tok))  # a config.json beside the tokenizer, for the peers
+        hf = tmp / "hf"
+        snap = hf / "hub" / "models--local--tiny" / "snapshots" / ("0" * 40)
+        snap.mkdir(parents=True)
+        for f in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+            shutil.copy(llama / f, snap / f)
+        (hf / "hub" / "models--local--tiny" / "refs").mkdir()
+        (hf / "hub" / "models--local--tiny" / "refs" / "main").write_text("0" * 40)
+        cases = {"concurrency 1": ("latency", [], 1, None), "concurrency 4": ("throughput", ["--concurrency", "4"], 4, None),
+                 "poisson 10/s": ("server", ["--rate", "10"], 1, 10.0)}
+        try:
+            for r in range(rounds):
+                for name, (scenario, flags, conc, rate) in cases.items():
+                    for tool in ("trnbench", "reference", "aiperf", "guidellm"):
+                        t0 = time.perf_counter()
+                        if tool == "trnbench":
+                            row = trnbench(url, model, tok, scenario, [*flags, "--seq-len", "32", "--output-len", "32",
+                                                                       "--duration", "3", "--warmup", "0.5",
+                                                                       "--min-samples", "20"], tmp / f"t{r}")
+                            got = {m: row[f"{m}_ms_p50"] for m in ("ttft", "itl", "e2e")}
+                            got["tokens"], measured = row.get("output_tokens_usage_mean"), row["warmup_s"] + row["duration_s"]
+                        elif tool == "reference":
+                            got, measured = reference(url, model, tok, 32, 32, conc, rate, 0.5, 3.0), 3.5
+                        elif tool == "aiperf" and aiperf_exe:
+                            got = _aiperf(aiperf_exe, url, str(hf), "local/tiny", conc, rate, 60, tmp / f"a{r}{conc}{rate}")
+                            measured = None
+                        elif tool == "guidellm" and guidellm_exe:
+                            got = _guidellm(guidellm_exe, url, str(hf), str(llama), conc, rate, 60, tmp / f"g{r}{conc}{rate}")
+                            measured = None
+                        else:
+                            continue
+                        wall = time.perf_counter() - t0
+                        got["wall_s"] = wall
+                        got["overhead_s"] = wall - measured if measured else None
+                        for k, v in got.items():
+                            results.setdefault(f"{name} {tool}", {}).setdefault(k, []).append(v)
+                        print(f"peers round {r + 1}/{rounds} {name} {tool}: " + ", ".join(
+                            f"{k} {v:.2f}" for k, v in got.items() if isinstance(v, (int, float))), flush=True)
+        finally:
+            os.killpg(proc.pid, 9)
+    summary = {k: {m: statistics.median([x for x in v if x is not None]) for m, v in d.items()
+                   if any(x is not None for x in v)} for k, d in results.items()}
+    for name in cases:
+        ref = summary.get(f"{name} reference", {})
+        for tool in ("trnbench", "aiperf", "guidellm"):
+            s = summary.get(f"{name} {tool}")
+            if not s:
+                continue
+            ratios = ", ".join(f"{m.upper()} x{s[m] / ref[m]:.3f}" for m in ("ttft", "itl", "e2e") if m in s and ref.get(m))
+            print(f"peers {name}: {tool} vs reference: {ratios}; wall {s['wall_s']:.1f} s; tokens {s.get('tokens')}")
+    return summary
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["agreement", "startup", "max-rate", "all"])
+    p.add_argument("what", choices=["agreement", "startup", "max-rate", "peers", "all"])
+    p.add_argument("--aiperf", metavar="EXE", help="peers: AIPerf's `aiperf` (e.g. a venv of its own: pip install aiperf)")
+    p.add_argument("--guidellm", metavar="EXE", help="peers: GuideLLM's `guidellm` (pip install guidellm)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rates", default="50,100,200,300,400,600,800")
@@ -307,6 +409,8 @@ def main() -> None:
         figures["startup"] = startup(args.repeats)
     if args.what in ("max-rate", "all"):
         figures["max_rate"] = max_rate([float(r) for r in args.rates.split(",")])
+    if args.what == "peers":
+        figures["peers"] = peers(args.aiperf, args.guidellm, args.rounds)
     if args.what in ("agreement", "all"):
         figures["agreement"] = agreement(args.rounds, args.server)
     if args.json:

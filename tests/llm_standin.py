@@ -34,7 +34,8 @@ class Standin:
         self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
         self.max_requests = max_requests
         self.requests = 0
-        self.arrivals: list[int] = []  # perf_counter_ns of each completion request's arrival
+        self.arrivals: list[int] = []
+        self.last_body: dict = {}  # perf_counter_ns of each completion request's arrival
         self.lock = threading.Lock()
         self.hist = {"ttft": [0.0, 0], "itl": [0.0, 0], "e2e": [0.0, 0]}
         standin = self
@@ -56,6 +57,8 @@ class Standin:
                 if self.path.endswith("/models"):
                     body = {"object": "list", "data": [{"id": standin.model, "object": "model", "owned_by": "standin"}]}
                     return self._send(200, json.dumps(body).encode())
+                if self.path == "/last-request":  # for tests and benchmarks: the last completion body
+                    return self._send(200, json.dumps(standin.last_body).encode())
                 if self.path == "/arrivals":  # for tests: when each completion request arrived (perf_counter_ns)
                     with standin.lock:
                         return self._send(200, json.dumps(standin.arrivals).encode())
@@ -72,6 +75,7 @@ class Standin:
                 with standin.lock:
                     standin.requests += 1
                     standin.arrivals.append(arrived)
+                    standin.last_body = body
                     if standin.requests > standin.max_requests:
                         return self._send(503, b'{"error": "request budget spent"}')
                 chat = self.path.endswith("/chat/completions")
@@ -89,7 +93,8 @@ class Standin:
                 if mode == "hang":
                     time.sleep(3600)
                     return
-                n = int(body.get("max_tokens") or 16)
+                # max_completion_tokens: the OpenAI chat field, which vLLM's chat endpoint honours too
+                n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
                 if body.get("min_tokens"):
                     n = max(n, int(body["min_tokens"]))
                 self.send_response(200)
@@ -97,6 +102,9 @@ class Standin:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 prompt_tokens = len(str(body.get("prompt") or body.get("messages")).split())
+                # the chunk objects vLLM's OpenAI server sends (vllm/entrypoints/openai/protocol.py)
+                kind = "chat.completion.chunk" if chat else "text_completion"
+                created = int(time.time())
                 first = arrived + int(standin.first_ms * 1e6)
                 last = first
                 k = 0
@@ -115,13 +123,15 @@ class Standin:
                         text = "".join(f" t{k + j}" for j in range(take))
                         choice = ({"index": 0, "delta": {"content": text}, "finish_reason": None} if chat
                                   else {"index": 0, "text": text, "finish_reason": None})
-                        self._event({"id": "x", "object": "chunk", "model": standin.model, "choices": [choice]})
+                        self._event({"id": "x", "object": kind, "created": created, "model": standin.model,
+                                     "choices": [choice]})
                         last = time.perf_counter_ns()
                         k += take
                     done = ({"index": 0, "delta": {}, "finish_reason": "length"} if chat
                             else {"index": 0, "text": "", "finish_reason": "length"})
-                    self._event({"id": "x", "model": standin.model, "choices": [done]})
-                    self._event({"id": "x", "model": standin.model, "choices": [],
+                    self._event({"id": "x", "object": kind, "created": created, "model": standin.model,
+                                 "choices": [done]})
+                    self._event({"id": "x", "object": kind, "created": created, "model": standin.model, "choices": [],
                                  "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n,
                                            "total_tokens": prompt_tokens + n}})
                     if mode != "packed":

@@ -178,8 +178,10 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     assert len(np.unique(np.round(gaps, 6))) > 0.95 * len(gaps)  # distinct gaps, not a few repeated
     # the server saw them when they were due: its arrival gaps are the schedule's
     arrived = np.sort(np.array(s.arrivals[-n:]))
-    assert np.percentile(np.abs(np.diff(arrived) / 1e9 - gaps), 90) < 0.002
-    assert row["sched_lag_ms_p99"] < 5.0
+    # (within 5 ms at the 90th percentile against gaps of 25 ms on average: a busy shared runner's
+    # wake-up delays stay under that; a client that sent in bursts or on its own clock would not)
+    assert np.percentile(np.abs(np.diff(arrived) / 1e9 - gaps), 90) < 0.005
+    assert row["sched_lag_ms_p99"] < 10.0  # the client's own bound (bench.scenarios.endpoint.CLIENT_LAG_MS)
 
 
 def test_ttft_does_not_grow_at_100_requests_a_second(standin, tok, tmp_path):
