@@ -51,7 +51,9 @@ def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: flo
     """A run directory whose cells have lognormal latencies (median `median_ms` x `scale`).
 
     Each entry of `cells` overrides BASE_KEY and may carry "_status", "_n", "_median_ms",
-    "_sigma" (spread of log latency; 0.8 makes a cell unstable), "_scale" and "_env". With the same seed, scale=1.2 gives
+    "_sigma" (spread of log latency; 0.8 makes a cell unstable), "_scale", "_env", "_stretch"
+    ((from, to, factor): requests from..to of the run are factor x slower, consecutively) and
+    "_shuffle" (the same latencies in random order). With the same seed, scale=1.2 gives
     exactly 1.2 x every latency (and 1/1.2 x the throughput).
     """
     environment = dict(BASE_ENV, **(env or {}))
@@ -61,7 +63,13 @@ def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: flo
         rng = np.random.default_rng([seed, i])
         count = spec.get("_n", n)
         lat = rng.lognormal(np.log(spec.get("_median_ms", median_ms) * 1e6), spec.get("_sigma", sigma), count)
-        lat = (lat * scale * spec.get("_scale", 1.0)).astype(np.int64)
+        lat = lat * scale * spec.get("_scale", 1.0)
+        if "_stretch" in spec:  # (from, to, factor): a slow stretch of consecutive requests
+            lo, hi, factor = spec["_stretch"]
+            lat[int(lo * count):int(hi * count)] *= factor
+        if spec.get("_shuffle"):  # the same values in random order: no correlation in time
+            lat = rng.permutation(lat)
+        lat = lat.astype(np.int64)
         row = {"run_id": run_id, "cell_id": cell_id(key), **key, "trim_s": 0.05,
                **environment, **spec.get("_env", {})}
         status = spec.get("_status", "ok")  # "ok" becomes "unstable" when the spread says so

@@ -100,3 +100,20 @@ def test_the_ratio_ci_covers_one_in_aa_pairs(tmp_path):
     assert set(total) == {"p50", "p99", "throughput"} and set(total.values()) == {300}
     for metric, n in total.items():
         assert 0.92 <= held[metric] / n <= 0.99, (metric, held[metric] / n)
+
+
+def test_a_slow_stretch_of_consecutive_requests_widens_the_ci(tmp_path):
+    """B's requests 30-50 % are 1.6x slower, one after another (a neighbour for a while): the
+    design effect widens the CI and says so. The same latencies shuffled (no correlation in
+    time) get no note and a narrower interval."""
+    cell = {"scenario": "latency", "batch_size": 1}
+    a = make_run(tmp_path, "a", [cell], seed=1, n=2000)
+    stretched = make_run(tmp_path, "b1", [dict(cell, _stretch=(0.3, 0.5, 1.6))], seed=2, n=2000)
+    shuffled = make_run(tmp_path, "b2", [dict(cell, _stretch=(0.3, 0.5, 1.6), _shuffle=True)], seed=2, n=2000)
+    in_order = {r.metric: r for r in compare_runs(a, stretched, metrics="p50").rows}["p50"]
+    mixed = {r.metric: r for r in compare_runs(a, shuffled, metrics="p50").rows}["p50"]
+    assert in_order.ratio == pytest.approx(mixed.ratio, rel=1e-9)  # the same values, only their order differs
+    assert any("correlated in time" in n for n in in_order.notes), in_order.notes
+    assert not any("correlated in time" in n for n in mixed.notes), mixed.notes
+    width = math.log(in_order.ci_high / in_order.ci_low)
+    assert width > 1.5 * math.log(mixed.ci_high / mixed.ci_low)
