@@ -42,7 +42,7 @@ from bench.errors import UsageError
 from bench.plan.cell import Cell
 from bench.scenarios import server as open_loop
 from bench.scenarios.base import Column, MeasureFn, PrepareReport, RecordFn, Scenario, WorkerContext
-from bench.scenarios.generate import DIST_PERCENTILES
+from bench.scenarios.generate import distribution
 from bench.targets.base import Prepared
 
 CLIENT_LAG_MS = 10.0  # p99 lateness of the client beyond which its figures are the client's
@@ -137,15 +137,11 @@ def prepare(cell: Cell) -> PrepareReport:
 
 def _log_tail(cell: Cell) -> str:
     """The launched server's last log lines, when there is one (a server that died)."""
+    from bench.targets.endpoint.launch import log_tail
+
     spec = cell.endpoint
-    if not spec or not spec.log_path:
-        return ""
-    try:
-        text = open(spec.log_path, "rb").read()[-8000:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [x.strip() for x in text.splitlines() if x.strip()][-5:]
-    return f"; server log: {' | '.join(lines)}" if lines else ""
+    tail = log_tail(spec.log_path, 5) if spec and spec.log_path else ""
+    return f"; server log: {tail}" if tail else ""
 
 
 async def _lag_probe(stop: asyncio.Event, lags: list[int]) -> None:
@@ -272,11 +268,10 @@ async def _sleep_until(due_ns: int) -> None:
 
 async def _scrape(c, base_url: str) -> dict[str, float] | None:
     """The server's Prometheus metrics (at the URL's root), or None where it has none."""
-    from bench.targets.endpoint import server_metrics
+    from bench.targets.endpoint import root_url, server_metrics
 
-    root = base_url[: -len("/v1")] if base_url.rstrip("/").endswith("/v1") else base_url
     try:
-        resp = await c.get(root.rstrip("/") + "/metrics", timeout=5.0)
+        resp = await c.get(root_url(base_url) + "/metrics", timeout=5.0)
         if resp.status_code != 200 or "# TYPE" not in resp.text:
             return None
         return server_metrics.parse(resp.text)
@@ -364,15 +359,6 @@ def request_table(parts: list[dict[str, np.ndarray]], from_schedule: bool) -> di
     return out
 
 
-def _dist(prefix: str, ns: np.ndarray, row: dict[str, Any]) -> None:
-    x = np.asarray(ns, dtype=np.float64)
-    x = x[np.isfinite(x)] / 1e6
-    if x.size:
-        for name, v in zip(DIST_PERCENTILES, np.percentile(x, list(DIST_PERCENTILES.values()))):
-            row[f"{prefix}_ms_{name}"] = float(v)
-        row[f"{prefix}_ms_mean"] = float(x.mean())
-
-
 def good(req: dict[str, np.ndarray], slo: tuple[tuple[str, float], ...]) -> np.ndarray:
     """Which requests met every SLO bound (vLLM's goodput rule: each metric <= its bound)."""
     keep = req["ok"].astype(bool).copy()
@@ -413,10 +399,10 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str,
     if ok.any():
         start, e2e = req["start"][ok], req["e2e"][ok]
         ttft, tpot = req["ttft"][ok], req["tpot"][ok]
-        _dist("ttft", ttft, row)
-        _dist("tpot", tpot, row)
-        _dist("itl", req["itl"], row)
-        _dist("e2e", e2e, row)
+        distribution("ttft", ttft, row)
+        distribution("tpot", tpot, row)
+        distribution("itl", req["itl"], row)
+        distribution("e2e", e2e, row)
         row.update(latency_summary(e2e.astype(np.int64)))  # latency_ms_* = e2e, as in generate
         span = (int((start + e2e).max()) - int(start.min())) / 1e9
         row["duration_s"] = span

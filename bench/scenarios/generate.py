@@ -69,7 +69,8 @@ def request_metrics(start_ns: int, token_ns: Sequence[int]) -> dict[str, Any]:
     return {"ttft_ns": ttft, "e2e_ns": e2e, "tpot_ns": tpot, "itl_ns": np.diff(t), "output_tokens": int(t.size)}
 
 
-def _dist(prefix: str, values_ns: np.ndarray, out: dict[str, float]) -> None:
+def distribution(prefix: str, values_ns: np.ndarray, out: dict[str, float]) -> None:
+    """`<prefix>_ms_p50/p90/p99/mean` of ns values into `out` (NaNs left out; nothing when empty)."""
     x = np.asarray(values_ns, dtype=np.float64)
     x = x[np.isfinite(x)] / 1e6
     if x.size == 0:
@@ -88,10 +89,10 @@ def generate_metrics(start_ns: Sequence[int], token_ns: Sequence[Sequence[int]],
     out: dict[str, float] = {}
     if not per:
         return out
-    _dist("ttft", np.array([r["ttft_ns"] for r in per]), out)
-    _dist("tpot", np.array([r["tpot_ns"] for r in per]), out)
-    _dist("itl", np.concatenate([r["itl_ns"] for r in per]), out)
-    _dist("e2e", np.array([r["e2e_ns"] for r in per]), out)
+    distribution("ttft", np.array([r["ttft_ns"] for r in per]), out)
+    distribution("tpot", np.array([r["tpot_ns"] for r in per]), out)
+    distribution("itl", np.concatenate([r["itl_ns"] for r in per]), out)
+    distribution("e2e", np.array([r["e2e_ns"] for r in per]), out)
     span_s = (max(int(t[-1]) for t in token_ns) - min(int(s) for s in start_ns)) / 1e9
     tokens = sum(r["output_tokens"] for r in per) * batch_size
     out["output_tokens"] = float(tokens)

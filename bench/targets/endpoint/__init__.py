@@ -39,6 +39,12 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def root_url(url: str) -> str:
+    """The server's root from the API's base URL (…/v1 -> …): where /health, /metrics and /version are."""
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
 def is_local(url: str) -> bool:
     return (urlsplit(url).hostname or "") in ("localhost", "127.0.0.1", "::1")
 
@@ -108,7 +114,7 @@ def preflight(url: str, model: str, api_key_env: str | None = None, timeout_s: f
 async def server_facts(client, url: str, headers: dict[str, str]) -> dict[str, Any]:
     """What the server says about itself: its models, and its version where it tells (vLLM: /version)."""
     facts: dict[str, Any] = {}
-    root = url[: -len("/v1")] if url.endswith("/v1") else url
+    root = root_url(url)
     try:
         resp = await client.get(url + "/models", headers=headers, timeout=5.0)
         facts["server_models"] = ",".join(str(m.get("id")) for m in resp.json().get("data", []))

@@ -46,6 +46,7 @@ class LaunchedServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
+            # the user's own command line (--launch), as they would type it: env assignments, quoting
             self.proc = subprocess.Popen(self.command, shell=True, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
@@ -59,8 +60,9 @@ class LaunchedServer:
         import httpx
 
         t0 = time.monotonic()
-        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        urls = (root + "/health", self.base_url + "/models")
+        from bench.targets.endpoint import root_url
+
+        urls = (root_url(self.base_url) + "/health", self.base_url + "/models")
         with httpx.Client(timeout=2.0) as client:
             while True:
                 if not self.alive():
@@ -79,12 +81,7 @@ class LaunchedServer:
                 time.sleep(POLL_S)
 
     def tail(self, lines: int = 20) -> str:
-        """The last lines of the server's log, joined with ' | '."""
-        try:
-            text = self.log_path.read_bytes()[-20000:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+        return log_tail(self.log_path, lines)
 
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL after GRACE_S."""
@@ -103,3 +100,12 @@ class LaunchedServer:
         except ProcessLookupError:
             pass
         self.proc.wait()
+
+
+def log_tail(path: str | Path, lines: int = 20) -> str:
+    """The last non-empty lines of a log, joined with ' | ' ('' when it cannot be read)."""
+    try:
+        text = Path(path).read_bytes()[-20000:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return " | ".join([line.strip() for line in text.strip().splitlines() if line.strip()][-lines:])
