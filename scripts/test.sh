@@ -7,4 +7,5 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 "$PY" -m ruff check bench tests scripts
 "$("$PY" -c 'import sys, os; print(os.path.join(os.path.dirname(sys.executable), "lint-imports"))')" --no-cache \
     || { echo "test: the layering contract is broken (pyproject.toml [tool.importlinter])" >&2; exit 1; }
-exec "$PY" -m pytest -q "$@"
+# coverage per module, with the lines and branches no test reaches (pyproject.toml [tool.coverage])
+exec "$PY" -m pytest -q --cov --cov-report=term "$@"

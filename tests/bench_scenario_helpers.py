@@ -33,6 +33,48 @@ def sleepy_model():
     return Sleep(), (torch.zeros(1, 4),)
 
 
+
+def _settings_checking_model(check):
+    """A model whose build changes torch's process settings (as a model library's import or
+    constructor may) and whose every call fails unless the harness set them back."""
+    import torch
+
+    torch.set_num_threads(2)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+    class Checked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(16, 16)
+
+        def forward(self, x):
+            problem = check()
+            if problem:
+                raise RuntimeError(problem)
+            return self.linear(x)
+
+    return Checked(), (torch.ones(1, 16),)
+
+
+def one_thread_model():
+    """Fails unless it runs with 1 torch thread, though its build asked for 2."""
+    import torch
+
+    return _settings_checking_model(lambda: torch.get_num_threads() != 1 and f"{torch.get_num_threads()} threads")
+
+
+def no_tf32_model():
+    """Fails while TF32 is on for matmuls or cuDNN, though its build turned it on."""
+    import torch
+
+    def check():
+        on = [n for n, v in (("matmul", torch.backends.cuda.matmul.allow_tf32),
+                             ("cudnn", torch.backends.cudnn.allow_tf32)) if v]
+        return on and f"TF32 on for {', '.join(on)}"
+
+    return _settings_checking_model(check)
+
 class NxdiOnCpu(CpuTarget):
     name = "nxdi-cpu"
     compilers = ("eager", "nxdi")

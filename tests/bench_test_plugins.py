@@ -137,13 +137,18 @@ def _flag(cell, name: str) -> str | None:
 
 class DiesInRayTask(CpuTarget):
     """Starting the cell's workers kills the process starting them: the Ray task's own process,
-    as when its node is lost mid-cell. With `--die-once=PATH`, only while PATH does not exist."""
+    as when its node is lost mid-cell. With `--die-once=PATH`, only while PATH does not exist;
+    with `--count=PATH`, each attempt first appends a line to PATH."""
 
     name = "dies-in-ray-task"
 
     def worker_env(self, cell, model_index):
         import os
 
+        count = _flag(cell, "count")
+        if count is not None:
+            with open(count, "a") as f:
+                f.write(f"{os.getpid()}\n")
         marker = _flag(cell, "die-once")
         if marker is not None:
             if os.path.exists(marker):

@@ -45,6 +45,16 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TRNBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _untraced_processes_for_timing(request, monkeypatch):
+    """Tests marked `timing` hold a latency to ~1 ms: the processes they start run without
+    coverage's tracer (CI measures coverage; pyproject.toml [tool.coverage.run]), which adds
+    ~3 ms to a streamed request's TTFT in the client worker."""
+    if request.node.get_closest_marker("timing"):
+        monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+        monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
+
+
 @pytest.fixture
 def quick():
     """Measurement settings short enough for unit tests."""

@@ -70,3 +70,22 @@ def test_sync_waits_for_the_device():
         x = (x @ x) / 4096
     get_target("cuda").sync()
     assert torch.cuda.current_stream().query()  # nothing left in flight after the target's sync
+
+
+@pytest.mark.cuda
+def test_tf32_is_off_inside_the_worker_even_when_the_model_turns_it_on(tmp_path):
+    """fp32 means fp32: the model's build turns TF32 on for matmuls and cuDNN, and every call
+    checks it is off again (it raises otherwise, which fails the cell)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_scenario_helpers import no_tf32_model
+
+    from bench import UserModel
+
+    plan = Plan.from_grid(models=[UserModel("no-tf32", no_tf32_model)], targets=["cuda"], scenarios=["latency"],
+                          measure=QUICK)
+    row = load(run_plan(plan, out=tmp_path, progress=False)).iloc[0]
+    assert row["status"] in ("ok", "unstable"), row["error"]
+    assert row["accelerator"] == "cuda"

@@ -34,6 +34,23 @@ def test_the_worker_runs_with_the_planned_threads(tmp_path):
         assert row["threads_per_worker"] == int(threads) and row["torch_threads"] == int(threads)
 
 
+def test_settings_a_model_changes_when_it_is_built_are_set_back_for_its_cell(tmp_path):
+    """A model whose construction calls torch.set_num_threads(2) still runs, and is recorded, with
+    the cell's 1 thread: the target's per-cell settings come after the build."""
+    from bench_scenario_helpers import one_thread_model
+
+    from bench import UserModel, run_plan
+    from bench.plan.cell import Measure
+    from bench.results.store import read_rows
+
+    m = Measure(rounds=1, warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.5, min_samples=10)
+    plan = Plan.from_grid(models=[UserModel("one-thread", one_thread_model)], scenarios=["latency"], threads_per_worker=1,
+                          measure=m)
+    (row,) = read_rows(run_plan(plan, tmp_path, progress=False))
+    assert row["status"] in ("ok", "unstable"), row["error"]
+    assert row["threads_per_worker"] == 1 and row["torch_threads"] == 1
+
+
 def test_the_targets_sync_is_inside_the_timed_region(tmp_path):
     """A sync that takes 5 ms: every latency (latency and server scenarios) is at least 5 ms.
     Dropping the sync from the timed region (or not calling it) fails this test."""

@@ -132,6 +132,7 @@ def _write(path: Path, text: str) -> Path:
 # -- against the stand-in: known timing ------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_latency_figures_match_the_known_timing(standin, tok, tmp_path):
     s = standin()
     (row,) = run_endpoint(s.url, tok, tmp_path, output_len=OUT)
@@ -153,6 +154,7 @@ def test_latency_figures_match_the_known_timing(standin, tok, tmp_path):
     assert row["endpoint_url"] == s.url and row["server_version"] == "standin-1"
 
 
+@pytest.mark.timing
 def test_throughput_keeps_its_concurrency_in_flight(standin, tok, tmp_path):
     s = standin()
     (row,) = run_endpoint(s.url, tok, tmp_path, scenarios=("throughput",), concurrencies=[4], output_len=OUT)
@@ -161,6 +163,7 @@ def test_throughput_keeps_its_concurrency_in_flight(standin, tok, tmp_path):
     assert row["requests_per_s"] == pytest.approx(4 / per_request_s, rel=0.15)
 
 
+@pytest.mark.timing
 def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_path):
     from scipy import stats
 
@@ -184,6 +187,7 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     assert row["sched_lag_ms_p99"] < 10.0  # the client's own bound (bench.scenarios.endpoint.CLIENT_LAG_MS)
 
 
+@pytest.mark.timing
 def test_ttft_does_not_grow_at_100_requests_a_second(standin, tok, tmp_path):
     s = standin()
     rows = run_endpoint(s.url, tok, tmp_path, scenarios=("latency", "server"), rates=[100.0], output_len=OUT)

@@ -21,6 +21,7 @@ import pytest
 from neuron_helpers import STAND_INS
 
 from bench import Measure, Plan, load, run_plan
+from bench.analysis import accuracy
 from bench.cli import main as cli_main
 from bench.errors import UsageError
 from bench.targets import get as get_target
@@ -195,6 +196,25 @@ def test_outputs_are_judged_at_the_auto_cast_precision():
     assert target.accuracy_dtype(_cell("trace", ("--auto-cast=matmult",))) == "bf16"
     assert target.accuracy_dtype(_cell("trace", ("--auto-cast", "all", "--auto-cast-type", "fp8_e4m3"))) == "fp8"
     assert target.accuracy_dtype(_cell("trace", ("--auto-cast=matmult", "--auto-cast-type=tf32"))) == "tf32"
+
+
+def test_an_auto_cast_compile_really_differs_and_is_judged_at_the_cast_precision(host, tmp_path):
+    """The stand-in rounds Linear/Conv inputs and weights to bf16 under --auto-cast=matmult, as
+    neuronx-cc would: tiny-resnet's outputs then miss fp32's tolerance (max abs err 2.5e-3 >
+    1e-3) and meet bf16's, so the row is ok only if the harness judges at the cast precision."""
+    plan = _plan(models=["tiny-resnet"], scenarios=["latency"],
+                 compiler_args=["--auto-cast=matmult", "--auto-cast-type=bf16"])
+    cast = load(run_plan(plan, out=tmp_path / "cast", cache_dir=tmp_path / "c", progress=False)).iloc[0]
+    assert cast["status"] in ("ok", "unstable"), cast["error"]
+    assert cast["effective_auto_cast"] == "matmult"
+    assert cast["max_abs_err"] > accuracy.TOLERANCES["fp32"].max_rel_err and cast["cosine"] < 1.0  # really perturbed
+    exact = load(run_plan(_plan(models=["tiny-resnet"], scenarios=["latency"], compiler_args=["--auto-cast=none"]),
+                          out=tmp_path / "none", cache_dir=tmp_path / "c", progress=False)).iloc[0]
+    assert exact["status"] in ("ok", "unstable") and exact["max_abs_err"] < 1e-5
+    fp8 = load(run_plan(_plan(models=["tiny-resnet"], scenarios=["latency"],
+                              compiler_args=["--auto-cast=all", "--auto-cast-type=fp8_e4m3"]),
+                        out=tmp_path / "fp8", cache_dir=tmp_path / "c", progress=False)).iloc[0]
+    assert fp8["status"] in ("ok", "unstable") and fp8["max_abs_err"] > cast["max_abs_err"]  # coarser still
 
 
 def test_compiler_flags_are_validated_but_kept_verbatim():

@@ -170,6 +170,52 @@ def test_dead_task_process_is_retried(cluster, tmp_path):
     assert row["status"] in MEASURED, row.get("error")  # ... the retry measured
 
 
+def test_a_cell_whose_process_dies_every_time_fails_after_its_retries(cluster, tmp_path):
+    attempts = tmp_path / "attempts"
+    plan = _mlp_plan("bench_test_plugins:DiesInRayTask", compiler_args=[f"--count={attempts}"])
+    run_dir = run_plan(plan, out=tmp_path / "runs", progress=False, executor=RayExecutor(retries=2))
+    (row,) = read_rows(run_dir)
+    pids = attempts.read_text().split()
+    assert len(pids) == 3 and len(set(pids)) == 3  # the first try and two retries, each in a new process
+    assert row["status"] == "failed" and "died" in row["error"] and "(3 attempts)" in row["error"], row["error"]
+
+
+def test_a_cell_killed_by_rays_memory_monitor_is_a_failed_row_saying_so(tmp_path):
+    """A cluster of its own (in a subprocess) whose memory monitor kills any task once the node
+    uses 2 % of its memory: every cell's task is killed for real, retried, then recorded."""
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(TESTS)!r})
+import ray
+from ray.cluster_utils import Cluster
+from bench import Measure, Plan, UserModel, run_plan
+from bench.execute.ray import RayExecutor
+from bench.results.store import read_rows
+from bench_test_plugins import small_mlp
+
+if __name__ == "__main__":
+    c = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "include_dashboard": False,
+        "_system_config": {{"memory_usage_threshold": 0.02, "memory_monitor_refresh_ms": 50}}}})
+    try:
+        m = Measure(rounds=1, warmup_s=0.02, min_duration_s=0.1, max_duration_s=0.2, min_samples=10)
+        plan = Plan.from_grid(models=[UserModel("mlp", small_mlp)], scenarios=["latency", "throughput"], measure=m)
+        run_dir = run_plan(plan, out={str(tmp_path)!r}, progress=False,
+                           executor=RayExecutor(address=c.address, retries=1))
+        print(json.dumps([dict(status=r["status"], error=r.get("error")) for r in read_rows(run_dir)]))
+    finally:
+        ray.shutdown()
+        c.shutdown()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(TESTS)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(rows) == 2
+    for row in rows:
+        assert row["status"] == "failed"
+        assert "memory monitor killed" in row["error"] and "(2 attempts)" in row["error"], row["error"]
+
+
 def test_node_dying_mid_cell(cluster, tmp_path):
     """A node is removed while it runs a cell: that cell and the one queued for it fail; the rest run."""
     marker = tmp_path / "stalled"

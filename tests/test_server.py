@@ -289,3 +289,35 @@ def test_server_and_max_rate_search_end_to_end(tmp_path):
     assert 0.55 * capacity <= result["max_rate_qps"] <= 1.15 * capacity
     assert result["validity"] == "VALID" and result["latency_ms_p99"] <= 60
     assert result["max_rate_qps"] == probes[probes.validity == "VALID"]["rate_qps"].max()
+
+
+@pytest.mark.filterwarnings("error:.*skipping a torn:UserWarning")  # resume repairs before it reads
+def test_resume_of_an_interrupted_max_rate_search_records_each_probe_once(tmp_path):
+    """A run killed while writing a search's result row leaves its probes and half a line:
+    resume must search again and end with each probe once, the result once, no torn line."""
+    import warnings
+
+    from bench_scenario_helpers import sleepy_model
+
+    from bench.results.store import read_rows
+
+    plan = Plan.from_grid(models=[UserModel("sleep10ms", sleepy_model)], scenarios=["server"],
+                          find_max_rate=True, p99_bound_ms=60, n_models=1, workers_per_model=THREADS,
+                          measure=Measure(rounds=1, warmup_s=0.05, min_duration_s=0.4, max_duration_s=0.6,
+                                          min_samples=20))
+    run_dir = run_plan(plan, out=tmp_path, progress=False)
+    cells = run_dir / "cells.jsonl"
+    lines = cells.read_text().splitlines(keepends=True)
+    assert [json.loads(x)["search_role"] for x in lines][-1] == "result" and len(lines) >= 3
+    cells.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # killed mid-write
+    run_plan(plan, resume=run_dir, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn or corrupt line left behind would warn here
+        rows = read_rows(run_dir)
+    results = [r for r in rows if r["search_role"] == "result"]
+    probes = [r for r in rows if r["search_role"] == "probe"]
+    assert len(results) == 1 and results[0]["status"] in {"ok", "unstable"}
+    assert len(probes) == results[0]["search_probes"]
+    assert {p["search_of"] for p in probes} == {results[0]["cell_id"]}
+    assert len({p["cell_id"] for p in probes}) == len(probes)  # no probe twice
+    assert sorted(p["rate_qps"] for p in probes) == sorted(t["rate_qps"] for t in json.loads(results[0]["rates_tried"]))

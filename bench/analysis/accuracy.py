@@ -42,6 +42,6 @@ def compare(reference: np.ndarray, output: np.ndarray, dtype: str) -> dict[str, 
     cosine = float(np.dot(ref, out) / norm) if norm > 0 else float(np.array_equal(ref, out))
     scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
     ok = cosine >= tol.min_cosine and err <= tol.max_rel_err * scale
-    msg = "" if ok else (f"output differs from eager fp32: cosine {cosine:.6f} (min {tol.min_cosine}), "
+    msg = "" if ok else (f"output differs from eager fp32 beyond {dtype}'s tolerance: cosine {cosine:.6f} (min {tol.min_cosine}), "
                          f"max abs err {err:.3g} (max {tol.max_rel_err * scale:.3g})")
     return {"max_abs_err": err, "cosine": cosine, "accuracy_ok": ok, "accuracy_error": msg}

@@ -13,8 +13,10 @@ compile cache and the node's own environment columns (`bench.results.env.capture
 stream back to the driver as tasks finish (`ray.wait`) and are appended to the one results
 directory, so a killed driver finishes the sweep with `--resume`.
 
-A Ray task whose process or node dies mid-cell is retried `retries` times by Ray
-(`max_retries`; application errors are never retried), then recorded as a `failed` row with
+A Ray task whose process or node dies mid-cell, or that Ray's memory monitor kills, is
+retried `retries` times by Ray (`max_retries`, and `RAY_task_oom_retries` for memory kills,
+https://docs.ray.io/en/latest/ray-core/scheduling/ray-oom-prevention.html; application errors
+are never retried), then recorded as a `failed` row with
 the reason; the other cells go on. A cell that no live node can take (no such instance type,
 or its last node died) is recorded instead of waiting for ever.
 
@@ -144,6 +146,10 @@ class RayExecutor:
                 resources.setdefault(INSTANCE + self._driver["instance"], 1)
             kwargs.update(num_cpus=self.num_cpus, resources=resources or None)
         _check_reachable(address)
+        # A task the memory monitor kills is retried without limit by default (Ray's
+        # task_oom_retries = -1): a cell that really runs out of memory would never end. This
+        # process owns the cells' tasks, and the owner's core worker reads RAY_task_oom_retries.
+        os.environ.setdefault("RAY_task_oom_retries", str(self.retries))
         try:
             ray.init(address=address, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure to start or connect is one clear line

@@ -52,8 +52,8 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
         if resume is not None:
             runner.resume_from(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
             store = RunStore(Path(resume))
+            stack.callback(store.lock().close)  # first: it repairs what a killed run left
             done = store.done_ids()
-            stack.callback(store.lock().close)
             runner.start(environment)  # after the lock: a refused resume starts nothing
             stack.callback(runner.stop)
         else:

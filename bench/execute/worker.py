@@ -204,10 +204,12 @@ def _prepare(state: Worker, cell: Cell, leader: bool, cache_root: Path) -> Prepa
     if state.malloc_kept is False:
         raise RuntimeError("keep_freed_memory needs glibc's mallopt (Linux); this C library has none")
     report = PrepareReport(ready_at=None if state._described else time.perf_counter())
-    target.configure_cell(cell)
     t0 = time.perf_counter()
     reference_module = _module(state, cell, "fp32")
+    module = _module(state, cell, cell.dtype)
     inputs = _inputs(state, cell)
+    # after the build: a model's own code may set torch's threads or TF32 when it is built
+    target.configure_cell(cell)
     reference = None
     if leader:  # eager fp32 output, once per input shape (latency and throughput cells share it)
         report.model_fingerprint = _fingerprint(state, cell, reference_module)
@@ -215,7 +217,6 @@ def _prepare(state: Worker, cell: Cell, leader: bool, cache_root: Path) -> Prepa
         if ref_key not in state.modules:
             state.modules[ref_key] = _reference(state, cell, reference_module, inputs, report.model_fingerprint)
         reference, report.reference_source = state.modules[ref_key]
-    module = _module(state, cell, cell.dtype)
     report.build_s = time.perf_counter() - t0
     cast = tuple(t.to(_torch_dtype(cell.dtype)) if t.is_floating_point() else t for t in inputs)
     state.prepared = None

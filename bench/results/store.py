@@ -138,7 +138,23 @@ class RunStore:
             if (self.path / name).exists():
                 with open(self.path / name, "r+b") as f:
                     repair_tail(f)
+        self._drop_orphan_probes()
         return handle
+
+    def _drop_orphan_probes(self) -> None:
+        """Remove the probe rows of a max-rate search that has no result row: a run killed
+        between them. `resume` runs that search again and records its probes anew, so keeping
+        the old ones would put every probe in the table twice."""
+        path = self.path / "cells.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        parsed = [_parse(line) for line in lines]
+        finished = {r.get("cell_id") for r in parsed if r is not None and r.get("search_role") != "probe"}
+        keep = [line for line, r in zip(lines, parsed)
+                if r is None or r.get("search_role") != "probe" or r.get("search_of") in finished]
+        if len(keep) < len(lines):
+            _atomic_write(path, "".join(keep))
 
     def rows(self) -> list[dict[str, Any]]:
         return read_rows(self.path)
@@ -184,6 +200,14 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
         raise UsageError(f"{path} was written by a newer trnbench (schema {version}; "
                          f"this one reads up to {SCHEMA_VERSION}): upgrade trnbench")
     return meta
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def read_rows(run_dir: Path, name: str = "cells.jsonl") -> list[dict[str, Any]]:

@@ -22,6 +22,14 @@ calls the SDK the way its documentation says (contract tests, tests/test_neuron_
   `model/metadata.json`, `model/weights/<name>.npy` (a copy of every weight), `graph.neff`,
   `command.txt`; neuronx-cc's log goes to `--logfile` (default `log-neuron-cc.txt` in the
   working directory, compiler/neuronx-cc/api-reference-guide/index.rst).
+- `--auto-cast` / `--auto-cast-type` change the numbers as neuronx-cc says they do
+  (compiler/neuronx-cc/api-reference-guide/index.rst: `matmult` casts "FP32 operations that
+  use the Neuron matrix-multiplication engine", `all` every FP32 operation, to bf16 (the
+  default type), fp16, tf32 or fp8_e4m3; the right-most option wins; `none` is the default
+  from Neuron 2.27). Here: the inputs and weights of every Linear/Conv (matmult), or the
+  inputs and outputs of every leaf module as well (all), are rounded to that type and the
+  arithmetic stays fp32, like the engine's fp32 accumulation. So an auto-cast cell's outputs
+  really differ from eager fp32, and the harness must judge them at the cast precision.
 - `DataParallel(model, device_ids=None, dim=0, set_dynamic_batching=True)` splits the batch
   over the process's visible cores and runs the chunks one after another on CPU.
 
@@ -108,10 +116,59 @@ def trace(func, example_inputs, *_, input_output_aliases={}, compiler_workdir=No
                            'options trn1, inf2, trn1n, or trn2. Ex: "--target trn1"')
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
-    traced = torch.jit.trace(func, tuple(example_inputs), check_trace=False)
+    traced = torch.jit.trace(_auto_cast(func, args), tuple(example_inputs), check_trace=False)
     workdir = compiler_workdir or os.getcwd()
     _write_workdir(workdir, func, args, cpu_backend)
     return traced
+
+
+def _flag(args: list, name: str, default: str) -> str:
+    """The right-most value of `--name=V` or `--name V` (index.rst: the right-most option wins)."""
+    value = default
+    for i, a in enumerate(args):
+        if a.startswith(f"--{name}="):
+            value = a.split("=", 1)[1]
+        elif a == f"--{name}" and i + 1 < len(args):
+            value = args[i + 1]
+    return value
+
+
+def _rounder(cast_type: str):
+    """x -> x rounded to `cast_type` and back to fp32."""
+    if cast_type == "tf32":  # 10 explicit mantissa bits of fp32's 23 (round to nearest even)
+        def to_tf32(x):
+            bits = x.contiguous().view(torch.int32)
+            lsb = (bits >> 13) & 1
+            return ((bits + 0xFFF + lsb) & ~0x1FFF).view(torch.float32)
+        return to_tf32
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp8_e4m3": torch.float8_e4m3fn}[cast_type]
+    return lambda x: x.to(dtype).to(torch.float32)
+
+
+def _auto_cast(func, args: list):
+    """A copy of `func` whose arithmetic sees what --auto-cast would give it (docstring above)."""
+    import copy
+
+    mode = _flag(args, "auto-cast", "none")
+    if mode == "none" or not isinstance(func, torch.nn.Module):
+        return func
+    rnd = _rounder(_flag(args, "auto-cast-type", "bf16"))
+
+    def cast(v):
+        return rnd(v) if isinstance(v, torch.Tensor) and v.dtype == torch.float32 else v
+
+    model = copy.deepcopy(func)
+    matmul = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    with torch.no_grad():
+        for m in model.modules():
+            leaf = not any(True for _ in m.children())
+            if isinstance(m, matmul) or (mode == "all" and leaf):
+                for p in m.parameters(recurse=False):
+                    p.copy_(cast(p))
+                m.register_forward_pre_hook(lambda _m, inputs: tuple(cast(v) for v in inputs))
+            if mode == "all" and leaf:
+                m.register_forward_hook(lambda _m, _i, out: cast(out) if isinstance(out, torch.Tensor) else out)
+    return model
 
 
 def _write_workdir(workdir: str, func, args: list, cpu_backend: bool) -> None:
