@@ -154,22 +154,14 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from dataclasses import replace as _replace
 
     from bench.analysis.paired import compare_paired
-    from bench.execute.ab import AB_ROUNDS, run_ab, with_rounds
-    from bench.execute.rounds import planned_rounds
+    from bench.execute.ab import run_ab
     from bench.render.compare import render_comparison
 
     plan_a = build_plan(args)
     plan_b = build_plan(_side_b(args))
-    rounds = args.rounds or max(AB_ROUNDS, *(c.measure.rounds for c in plan_a.cells))
-    if rounds < 3:
-        raise UsageError(f"ab needs at least 3 rounds for its paired interval, got --rounds {rounds}")
-    plan_a, plan_b = with_rounds(plan_a, rounds), with_rounds(plan_b, rounds)
-    once = [c.label for c in plan_a.cells if planned_rounds(c) < 2]
-    if once:
-        raise UsageError(f"ab pairs rounds, and {once[0]}'s scenario is measured once (only latency and "
-                         "throughput cells pool rounds)")
     plan_b = _replace(plan_b, name=f"{plan_b.name} (B)")
-    root, dir_a, dir_b = run_ab(plan_a, plan_b, args.out, python_b=args.b_python, b_flags=args.b or "",
+    root, dir_a, dir_b = run_ab(plan_a, plan_b, args.out, rounds=args.rounds, python_b=args.b_python,
+                                b_flags=args.b or "",
                                 cache_dir=args.cache_dir, instance=args.instance_type,
                                 progress=not args.no_progress, worker_memory_gb=args.worker_memory_gb)
     comparison, calibration = compare_paired(dir_a, dir_b, metrics=args.metric, threshold=args.threshold,

@@ -431,7 +431,7 @@ def _ab(tmp_path, name: str, model_a, model_b, **grid):
 
     plans = [Plan.from_grid(models=[m], scenarios=["latency"], threads_per_worker=1, measure=AB_MEASURE, **grid)
              for m in (model_a, model_b)]
-    root, a, b = run_ab(*plans, tmp_path / name, progress=False)
+    root, a, b = run_ab(*plans, tmp_path / name, rounds=12, progress=False)
     return compare_paired(a, b, metrics="p50")[0], a, b
 
 

@@ -29,6 +29,20 @@ def test_rows_and_samples_round_trip(tmp_path):
     assert store.done_ids() == {"c0", "c1", "c2"}
 
 
+def test_rows_written_as_cells_finish_are_read_in_the_plans_order(tmp_path):
+    """Cells finish out of the plan's order (one whose interval narrows after fewer rounds, one
+    that fails at once): every reader gets the plan's order, a max-rate probe beside its search."""
+    plan = {"name": "t", "cells": [{"cell_id": f"c{i}", "model": "m"} for i in range(3)]}
+    store = RunStore.create(tmp_path, plan, {"python": "3"})
+    for row in ({"cell_id": "c2"}, {"cell_id": "p1", "search_role": "probe", "search_of": "c0"},
+                {"cell_id": "c0", "search_role": "result"}, {"cell_id": "x", "note": "not planned"},
+                {"cell_id": "c1"}):
+        store.append(dict(row, status="ok"))
+    assert [r["cell_id"] for r in read_rows(store.path)] == ["p1", "c0", "c1", "c2", "x"]
+    assert list(load(store.path)["cell_id"]) == ["p1", "c0", "c1", "c2", "x"]
+    assert [r["cell_id"] for r in read_rows(store.path, "rounds.jsonl")] == []  # rounds: as written
+
+
 def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path):
     store = _store(tmp_path)
     with open(store.path / "cells.jsonl", "a") as f:

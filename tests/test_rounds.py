@@ -232,6 +232,28 @@ def test_ab_changes_only_what_b_says(tmp_path, capsys):
     assert set(load(root / "b")["compiler"]) == {"jit"} and set(load(root / "a")["compiler"]) == {"eager"}
 
 
+def test_ab_pairs_by_plan_position_whatever_order_the_rows_were_written_in(tmp_path, capsys):
+    """Rows land as cells finish (a failed cell at once, the rest at the last round), so the
+    file order is not the plan's: the pairs are plan positions, and a cell with no row on one
+    side leaves the other pairs as they were."""
+    argv = ["ab", "-m", "tiny-bert", "--seq-len", "16", "--threads", "1", "-b", "1,2", "--rounds", "3",
+            "--duration", "0.2", "--warmup", "0.02", "--min-samples", "20", "-o", str(tmp_path),
+            "--no-progress", "--metric", "p50", "--format", "json"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    (root,) = tmp_path.iterdir()
+    for side, keep in (("a", slice(None, None, -1)), ("b", slice(0, 1))):  # A reversed; B's last row lost
+        path = root / side / "cells.jsonl"
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[keep]))
+    assert [r["batch_size"] for r in read_rows(root / "a")] == [1, 2]
+    from bench.analysis.paired import compare_paired
+
+    c, _ = compare_paired(root / "a", root / "b", metrics="p50")
+    assert [r.key["batch_size"] for r in c.rows] == [1] and not any("B:" in n for n in c.rows[0].notes)
+    assert [(k["batch_size"], why) for k, why in c.not_compared] == [(2, "B: no row for this cell (run not finished)")]
+
+
 # -- the run-wide shift in separate runs --------------------------------------------------------
 
 

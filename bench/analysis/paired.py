@@ -25,7 +25,7 @@ from bench.analysis.compare import Comparison, MetricComparison, parse_threshold
 from bench.analysis.estimate import ALPHA, holm, parse_metrics, round_values
 from bench.analysis.samples import PooledCell, Samples, load_side
 from bench.results.schema import KEY_COLUMNS
-from bench.results.store import read_rows
+from bench.results.store import plan_positions, read_rows
 
 
 @dataclass
@@ -58,6 +58,11 @@ def compare_paired(dir_a: str | Path, dir_b: str | Path, *, metrics: str | Seque
     broken: list[tuple[dict[str, Any], str]] = []
     calibration = Calibration()
     for ca, cb in zip(order_a, order_b):
+        if ca is None or cb is None:
+            present = ca or cb
+            if present is not None:
+                not_compared.append((present.key, f"{'A' if ca is None else 'B'}: no row for this cell (run not finished)"))
+            continue
         if set_aside(ca, cb, not_compared, broken):
             continue
         diff = [f"{c}: {ca.key.get(c)} -> {cb.key.get(c)}" for c in KEY_COLUMNS if ca.key.get(c) != cb.key.get(c)]
@@ -89,7 +94,11 @@ def compare_paired(dir_a: str | Path, dir_b: str | Path, *, metrics: str | Seque
     return comparison, calibration
 
 
-def _in_order(run_dir: Path, side) -> list[PooledCell]:
-    """The side's cells in the order their rows were written (the plan's order)."""
+def _in_order(run_dir: Path, side) -> list[PooledCell | None]:
+    """The side's cells by their position in its plan (run.json), None where a planned cell
+    has no row: pairs are positions, so a cell missing on one side shifts no other pair."""
     by_id = {cell.rows[0].get("cell_id"): cell for cell in side.cells.values() if cell.rows}
-    return [by_id[row["cell_id"]] for row in read_rows(run_dir) if row.get("cell_id") in by_id]
+    where = plan_positions(run_dir)
+    if not where:  # a plan without cell ids: the order the rows were written
+        return [by_id[row["cell_id"]] for row in read_rows(run_dir) if row.get("cell_id") in by_id]
+    return [by_id.get(cid) for cid in sorted(where, key=where.__getitem__)]

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.execute.local import RoundRunner, progress_bar
-from bench.execute.rounds import most_rounds, planned_rounds
+from bench.execute.rounds import planned_rounds
 from bench.paths import ROOT
 from bench.plan.grid import Plan
 from bench.results import env as host_env
@@ -74,13 +74,24 @@ def environment_of(python: str | None, extra: dict[str, str], instance: str | No
         return dict(host_env.capture(instance), python_executable=python)
 
 
-def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, python_b: str | None = None,
+def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, rounds: int | None = None, python_b: str | None = None,
            b_flags: str = "", cache_dir=None, instance: str | None = None, progress: bool = True,
            worker_memory_gb: float | None = None) -> tuple[Path, Path, Path]:
-    """Measure both plans interleaved; returns (the ab directory, side A's run, side B's run)."""
+    """Measure both plans interleaved, every cell in exactly `rounds` rounds (default: the
+    plan's, at least AB_ROUNDS), so each pair has a ratio per round; returns (the ab
+    directory, side A's run, side B's run)."""
     if len(plan_a.cells) != len(plan_b.cells):
         raise UsageError(f"the two sides plan different numbers of cells (A {len(plan_a.cells)}, "
                          f"B {len(plan_b.cells)}): --b must change cells, not the grid's size")
+    rounds = rounds or max([AB_ROUNDS, *(c.measure.rounds for c in plan_a.cells)])
+    if rounds < 3:
+        raise UsageError(f"ab needs at least 3 rounds for its paired interval, got --rounds {rounds}")
+    # no early stop on a narrow interval: a side that stopped early would pair fewer rounds
+    plan_a, plan_b = with_rounds(plan_a, rounds), with_rounds(plan_b, rounds)
+    once = [c.label for c in plan_a.cells + plan_b.cells if planned_rounds(c) < 2]
+    if once:
+        raise UsageError(f"ab pairs rounds, and {once[0]}'s scenario is measured once (only latency and "
+                         "throughput cells pool rounds)")
     b_env_extra = check_python(python_b) if python_b else {}
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     env_a = host_env.capture(instance)
@@ -97,7 +108,6 @@ def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, python_b: str | None 
                                               "python_b": python_b}, indent=1))
     locks = [store_a.lock(), store_b.lock()]
     order = sorted(range(len(plan_a.cells)), key=lambda i: _group_rank(plan_a)[plan_a.cells[i].worker_group()])
-    rounds = max((most_rounds(c) for c in plan_a.cells + plan_b.cells), default=1)
     try:
         with progress_bar(progress, sum(planned_rounds(c) for c in plan_a.cells + plan_b.cells)) as bar:
             runner = RoundRunner(env_a, cache_dir, extra_env, None, bar)

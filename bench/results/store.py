@@ -211,8 +211,33 @@ def _parse(line: str) -> dict[str, Any] | None:
 
 
 def read_rows(run_dir: Path, name: str = "cells.jsonl") -> list[dict[str, Any]]:
-    """Rows of cells.jsonl (or rounds.jsonl); a torn last line (a killed run) is skipped with a warning."""
-    path = Path(run_dir) / name
+    """Rows of cells.jsonl in the plan's order (or rounds.jsonl, as written); a torn last line
+    (a killed run) is skipped with a warning."""
+    rows = _read_lines(Path(run_dir) / name)
+    return in_plan_order(run_dir, rows) if name == "cells.jsonl" else rows
+
+
+def plan_positions(run_dir: str | Path) -> dict[str, int]:
+    """cell_id -> its position in the run's plan (run.json); empty when run.json has none."""
+    try:
+        cells = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))["plan"]["cells"]
+        return {c["cell_id"]: i for i, c in enumerate(cells) if isinstance(c, dict) and "cell_id" in c}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def in_plan_order(run_dir: str | Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows sorted by their cell's position in the plan (a max-rate probe by its search's),
+    stable otherwise. Rows are written as cells finish, and with rounds (a cell whose interval
+    narrows early stops early) or a cell that fails at once, that is not the plan's order."""
+    where = plan_positions(run_dir)
+    if not where:
+        return rows
+    last = len(where)
+    return sorted(rows, key=lambda r: where.get(r.get("cell_id"), where.get(r.get("search_of"), last)))
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -226,7 +251,7 @@ def read_rows(run_dir: Path, name: str = "cells.jsonl") -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             import warnings
 
-            warnings.warn(f"{path}:{n}: skipping a torn or corrupt row", stacklevel=2)
+            warnings.warn(f"{path}:{n}: skipping a torn or corrupt row", stacklevel=3)
             continue
         if isinstance(row, dict):
             rows.append(row)
