@@ -307,7 +307,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         ignore = [c.strip() for c in (args.ignore_key or "").split(",") if c.strip()]
         comparison = compare_runs(args.runs[0], args.runs[1], metrics=args.metric, threshold=args.threshold,
-                                  alpha=args.alpha, ignore=ignore, fail_on_shift=args.fail_on_shift)
+                                  alpha=args.alpha, ignore=ignore, fail_on_shift=args.fail_on_shift,
+                                  control=[m.strip() for m in (args.control or "").split(",") if m.strip()])
     render_comparison(comparison, args.format)
     if args.fail_on_regression and comparison.regressions:
         print(f"regression: {comparison.summary()}", file=sys.stderr)
@@ -451,6 +452,9 @@ def make_parser() -> argparse.ArgumentParser:
                           "the run-wide shift, or broke")
     cmp.add_argument("--fail-on-shift", metavar="PCT",
                      help="with --fail-on-regression: also fail when the run-wide shift itself is slower than PCT")
+    cmp.add_argument("--control", metavar="MODEL[,MODEL]",
+                     help="separate runs: judge every other cell against these models' cells (unchanged, "
+                          "measured in both runs) instead of the median shift of all cells")
     cmp.add_argument("--ignore-key", help="key columns to leave out of the join, e.g. compiler_args")
     cmp.add_argument("--reference", metavar="NAME_OR_CSV",
                      help="compare with published figures: a name in results/reference/ or a CSV path")

@@ -144,7 +144,7 @@ def _cards(tmp: Path) -> tuple[Path, Path]:
     dirs = []
     for side, layers in (("a", 6), ("b", 7)):
         d = tmp / f"models-{side}"
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         (d / "gate-enc.toml").write_text(ENCODER.format(layers=layers))
         (d / "gate-ctrl.toml").write_text(ENCODER.format(layers=4))
         dirs.append(d)
@@ -156,18 +156,23 @@ def _encoder_row(comparison, model: str):
     return rows[0] if rows else None
 
 
-def regression(n: int) -> dict:
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path | None = None) -> dict:
     """A 6 -> 7 layer change: caught by ab n of n? By separate runs beside a control?"""
     from bench.analysis.compare import compare_runs
     from bench.analysis.paired import compare_paired
 
     cell = ["-s", "latency", "-b", "1", "-c", "eager", "--no-progress"]
     with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(tmp_s)
+        tmp = keep or Path(tmp_s)
+        tmp.mkdir(parents=True, exist_ok=True)
         dir_a, dir_b = _cards(tmp)
         caught_ab, ratios_ab = 0, []
         (dir_a / "gate-enc7.toml").write_text(ENCODER.format(layers=7))  # side B's card, beside A's
-        for i in range(n):
+        for i in range(n if "ab" in parts else 0):
             out = tmp / f"ab{i}"
             cli("ab", "-m", "gate-enc", "--b", "-m gate-enc7", *cell, "--out", str(out),
                 env={"TRNBENCH_MODELS": str(dir_a)}, check=False)
@@ -179,26 +184,29 @@ def regression(n: int) -> dict:
             print(f"regression ab {i + 1}/{n}: B/A p50 {row.ratio:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] "
                   f"{row.verdict}", flush=True)
         caught_sep, ctrl_slower, ratios_sep = 0, 0, []
-        for i in range(n):
+        for i in range(n if "separate" in parts else 0):
             sides = []
             for side, models in (("a", dir_a), ("b", dir_b)):
                 out = tmp / f"sep{i}{side}"
                 cli("run", "-m", "gate-enc,gate-ctrl", *cell, "--out", str(out),
                     env={"TRNBENCH_MODELS": str(models)})
                 sides.append(one_run(out))
-            c = compare_runs(*sides, ignore=[])
-            enc, ctrl = _encoder_row(c, "gate-enc"), _encoder_row(c, "gate-ctrl")
+            plain = compare_runs(*sides, ignore=[])  # 2 cells: too few for a run-wide shift
+            c = compare_runs(*sides, ignore=[], control=["gate-ctrl"])  # `compare --control gate-ctrl`
+            enc, ctrl = _encoder_row(c, "gate-enc"), _encoder_row(plain, "gate-ctrl")
             caught_sep += enc is not None and enc.verdict_vs_shift == "slower"
-            ctrl_slower += ctrl is not None and ctrl.verdict_vs_shift == "slower"
-            ratios_sep.append(enc.ratio if enc else float("nan"))
+            ctrl_slower += ctrl is not None and ctrl.verdict_vs_shift == "slower"  # judged on its own
+            ratios_sep.append(enc.ratio / c.shift["p50"][0] if enc else float("nan"))
             print(f"regression separate {i + 1}/{n}: encoder B/A {enc.ratio:.3f} [{enc.ci_low:.3f}, "
-                  f"{enc.ci_high:.3f}] {enc.verdict_vs_shift}; control {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, "
-                  f"{ctrl.ci_high:.3f}] {ctrl.verdict_vs_shift}", flush=True)
-    print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {statistics.median(ratios_ab):.3f}); "
-          f"separate runs caught it {caught_sep}/{n} (median {statistics.median(ratios_sep):.3f}), "
+                  f"{enc.ci_high:.3f}], against the control: {enc.notes[-1]} -> {enc.verdict_vs_shift}; "
+                  f"control B/A {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, {ctrl.ci_high:.3f}] {ctrl.verdict_vs_shift}",
+                  flush=True)
+    print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {_median(ratios_ab):.3f}); "
+          f"separate runs with --control caught it {caught_sep}/{n} (median against the control "
+          f"{_median(ratios_sep):.3f}), "
           f"control called slower {ctrl_slower}/{n}")
     return {"ab_caught": caught_ab, "separate_caught": caught_sep, "control_slower": ctrl_slower, "repeats": n,
-            "ab_ratio_median": statistics.median(ratios_ab), "separate_ratio_median": statistics.median(ratios_sep)}
+            "ab_ratio_median": _median(ratios_ab), "separate_ratio_median": _median(ratios_sep)}
 
 
 def hogged_row(cores: int, *argv: str) -> dict:
@@ -310,6 +318,8 @@ def main() -> None:
     p.add_argument("what", choices=["aa-runs", "aa-ab", "regression", "hog", "ttr", "threads", "all"])
     p.add_argument("--runs", type=int, default=10, help="aa-runs: consecutive smoke runs (default 10)")
     p.add_argument("--repeats", type=int, default=5, help="aa-ab, regression: repeats (default 5)")
+    p.add_argument("--parts", default="ab,separate", help="regression: ab, separate or both (default both)")
+    p.add_argument("--keep", metavar="DIR", help="regression: keep the runs under DIR (default: a temporary folder)")
     p.add_argument("--ttr-repeats", type=int, default=3)
     p.add_argument("--peer-python", metavar="PYTHON",
                    help="ttr: a Python with optimum-benchmark, run alternately on the same cell")
@@ -325,7 +335,8 @@ def main() -> None:
     if args.what in ("aa-ab", "all"):
         figures["aa_ab"] = aa_ab(args.repeats)
     if args.what in ("regression", "all"):
-        figures["regression"] = regression(args.repeats)
+        figures["regression"] = regression(args.repeats, tuple(args.parts.split(",")),
+                                           Path(args.keep) if args.keep else None)
     if args.what in ("ttr", "all"):
         figures["ttr"] = ttr(args.ttr_repeats, args.peer_python)
     if args.what in ("threads", "all"):

@@ -47,14 +47,17 @@ def closed_loop(latency_ns: np.ndarray, in_flight: int, t0: int = 10**12) -> tup
 
 
 def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: float = 1.0, seed: int = 0,
-             n: int = 3000, median_ms: float = 1.0, sigma: float = 0.08, env: dict[str, Any] | None = None) -> Path:
+             n: int = 3000, median_ms: float = 1.0, sigma: float = 0.08, env: dict[str, Any] | None = None,
+             round_factors: list[float] | None = None) -> Path:
     """A run directory whose cells have lognormal latencies (median `median_ms` x `scale`).
 
     Each entry of `cells` overrides BASE_KEY and may carry "_status", "_n", "_median_ms",
     "_sigma" (spread of log latency; 0.8 makes a cell unstable), "_scale", "_env", "_stretch"
     ((from, to, factor): requests from..to of the run are factor x slower, consecutively) and
     "_shuffle" (the same latencies in random order). With the same seed, scale=1.2 gives
-    exactly 1.2 x every latency (and 1/1.2 x the throughput).
+    exactly 1.2 x every latency (and 1/1.2 x the throughput). `round_factors`: every cell is
+    measured in len(round_factors) equal rounds (a `round` array in its samples), round r
+    of every cell `round_factors[r]` x slower: what the machine did in that pass over the plan.
     """
     environment = dict(BASE_ENV, **(env or {}))
     store = RunStore.create(root, {"name": "synthetic", "cells": []}, environment, run_id=run_id)
@@ -69,6 +72,11 @@ def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: flo
             lat[int(lo * count):int(hi * count)] *= factor
         if spec.get("_shuffle"):  # the same values in random order: no correlation in time
             lat = rng.permutation(lat)
+        rounds = None
+        if round_factors:
+            assert key["scenario"] == "latency", "round_factors: latency cells only (one request in flight)"
+            rounds = np.repeat(np.arange(len(round_factors), dtype=np.int16), -(-count // len(round_factors)))[:count]
+            lat = lat * np.asarray(round_factors)[rounds]
         lat = lat.astype(np.int64)
         row = {"run_id": run_id, "cell_id": cell_id(key), **key, "trim_s": 0.05,
                **environment, **spec.get("_env", {})}
@@ -90,6 +98,9 @@ def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: flo
             if row["stability"]:
                 status = "unstable"
             samples = {"latency_ns": lat, "start_ns": start}
+            if rounds is not None:
+                samples["round"] = rounds
+                row["rounds"] = len(round_factors)
             row["error"] = row["stability"] if status == "unstable" else ""
         else:
             row["error"] = f"deliberate {status}"

@@ -257,6 +257,67 @@ def test_ab_pairs_by_plan_position_whatever_order_the_rows_were_written_in(tmp_p
 # -- the run-wide shift in separate runs --------------------------------------------------------
 
 
+def test_a_control_model_is_the_yardstick_for_separate_runs(tmp_path, capsys):
+    """Two cells, too few for a run-wide shift: B's machine ran 15 % faster and the changed
+    model does 15 % more work, so B/A alone reads ~0.98. Against the unchanged control it is
+    x1.15 and slower; the control itself is not judged; an unknown control is exit 2."""
+    import compare_helpers as h
+
+    a = h.make_run(tmp_path, "a", [{"model": "ctrl"}, {"model": "enc"}], seed=1)
+    b = h.make_run(tmp_path, "b", [{"model": "ctrl"}, {"model": "enc", "_scale": 1.15}], seed=2, scale=0.85)
+    from bench.analysis.compare import compare_runs
+
+    plain = compare_runs(a, b, metrics="p50")
+    assert not plain.shift and plain.regressions == 0  # alone, the regression is hidden by the machine
+    c = compare_runs(a, b, metrics="p50", control=["ctrl"])
+    enc, ctrl = (next(r for r in c.rows if r.key["model"] == m) for m in ("enc", "ctrl"))
+    assert c.shift["p50"][0] == pytest.approx(0.85, rel=0.02) and c.shift["p50"][3] == 1
+    assert enc.verdict_vs_shift == "slower" and "against the control: x1.1" in enc.notes[-1]
+    assert ctrl.verdict_vs_shift == "~" and c.regressions == 1
+    assert main(["compare", str(a), str(b), "--metric", "p50", "--control", "ctrl", "--fail-on-regression"]) == 1
+    assert "B ran 15% faster on the control (ctrl, 1 cell)" in capsys.readouterr().out
+    # the same machine, no change: nothing is called slower against the control
+    b0 = h.make_run(tmp_path, "b0", [{"model": "ctrl"}, {"model": "enc"}], seed=3, scale=0.85)
+    assert compare_runs(a, b0, metrics="p50", control=["ctrl"]).regressions == 0
+    assert main(["compare", str(a), str(b), "--control", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--control nope: no cell of that model" in err[0] and "ctrl, enc" in err[0]
+
+
+def test_the_control_is_paired_round_by_round_within_each_run(tmp_path):
+    """Rounds whose passes the machine slowed by up to 1.6x, alike for every cell of a run:
+    each cell's interval over its rounds alone is far too wide to see a 15 % change, but
+    taken relative to the control in the same round the machine cancels and the change is
+    caught; with no change nothing is called slower. Without the pairing (B's control
+    measured in a run of its own, its rounds in another order) the regression is lost."""
+    import compare_helpers as h
+
+    from bench.analysis.compare import compare_runs
+
+    machine = np.random.default_rng(7)
+    fa, fb, f0 = (list(np.exp(machine.normal(0, 0.2, 5))) for _ in range(3))
+    cells = [{"model": "ctrl"}, {"model": "enc"}]
+    a = h.make_run(tmp_path, "a", cells, seed=1, n=1000, round_factors=fa)
+    b = h.make_run(tmp_path, "b", [{"model": "ctrl"}, {"model": "enc", "_scale": 1.15}], seed=2, n=1000,
+                   round_factors=fb)
+    c = compare_runs(a, b, metrics="p50", control=["ctrl"])
+    enc = next(r for r in c.rows if r.key["model"] == "enc")
+    assert enc.ci_high / enc.ci_low > 1.3  # alone: the rounds' spread
+    assert enc.verdict_vs_shift == "slower", enc.notes
+    assert "paired with the control round by round (5 A, 5 B)" in enc.notes[-1]
+    ratio = float(enc.notes[-1].split("x")[1].split()[0])
+    assert ratio == pytest.approx(1.15, abs=0.02)
+    b0 = h.make_run(tmp_path, "b0", cells, seed=3, n=1000, round_factors=f0)
+    assert compare_runs(a, b0, metrics="p50", control=["ctrl"]).regressions == 0
+    # the pairing is what resolves it: B's control in another run, its passes in another order
+    shuffled = [fb[i] for i in (3, 0, 4, 1, 2)]
+    b_mixed = h.make_run(tmp_path, "bx", [{"model": "enc", "_scale": 1.15}], seed=2, n=1000, round_factors=fb)
+    ctrl_mixed = h.make_run(tmp_path, "bxc", [{"model": "ctrl"}], seed=2, n=1000, round_factors=shuffled)
+    with_mixed = compare_runs(a, [b_mixed, ctrl_mixed], metrics="p50", control=["ctrl"])
+    enc = next(r for r in with_mixed.rows if r.key["model"] == "enc")
+    assert "no rounds to pair" in enc.notes[-1] and with_mixed.regressions == 0
+
+
 def test_the_run_wide_shift_is_stated_and_taken_out_of_the_gate(tmp_path, capsys):
     import compare_helpers as h
 

@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.analysis import hierarchy
 from bench.analysis.estimate import (
     ALPHA,
     N_BOOT,
@@ -75,6 +76,7 @@ from bench.analysis.estimate import (
     Metric,
     estimate,
     holm,
+    labelled_round_values,
     mann_whitney,
     parse_metrics,
     row_rng,
@@ -129,6 +131,9 @@ class MetricComparison:
     n_a: int = 0
     n_b: int = 0
     draws: np.ndarray | None = field(default=None, repr=False)
+    # each side's value per group of requests, keyed (run directory, round): --control pairs them
+    groups_a: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    groups_b: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     @property
     def label(self) -> str:
@@ -168,6 +173,7 @@ class Comparison:
     fail_on_shift: float | None = None
     # cells whose model weights differ between A and B (bench.seeds.fingerprint): (key, A, B)
     different_models: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+    shift_source: str = ""  # the control models the shift was taken from ("": every cell)
 
     @property
     def slower(self) -> list[MetricComparison]:
@@ -216,7 +222,9 @@ class Comparison:
         for name, (ratio, lo, hi, n) in self.shift.items():
             worse = ratio if self.lower_is_better.get(name, True) else 1 / ratio
             what = "slower" if worse > 1 else "faster"
-            lines.append(f"{name}: B ran {abs(worse - 1):.0%} {what} across all {n} cells (median B/A {ratio:.3f} "
+            where = (f"on the control ({self.shift_source}, {n} cell{'' if n == 1 else 's'})" if self.shift_source
+                     else f"across all {n} cells")
+            lines.append(f"{name}: B ran {abs(worse - 1):.0%} {what} {where} (median B/A {ratio:.3f} "
                          f"[{lo:.3f}, {hi:.3f}]): the machine, or a change that touches everything")
         if lines:
             lines.append("separate runs cannot tell a slower machine from a change that touches every cell: the "
@@ -255,8 +263,11 @@ def _env_diff(a: PooledCell, b: PooledCell, columns: Sequence[str]) -> str:
 def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path | Iterable[str | Path], *,
                  metrics: str | Sequence[str] | None = None, threshold: float | str = THRESHOLD,
                  alpha: float = ALPHA, ignore: Sequence[str] = (), seed: int = SEED,
-                 n_boot: int = N_BOOT, fail_on_shift: float | str | None = None) -> Comparison:
-    """Join two sets of runs on the cell key and compare each metric (see the module docstring)."""
+                 n_boot: int = N_BOOT, fail_on_shift: float | str | None = None,
+                 control: Sequence[str] = ()) -> Comparison:
+    """Join two sets of runs on the cell key and compare each metric (see the module docstring);
+    with `control` (model names), cells are judged against those models' cells, not the
+    median of all cells (against_control)."""
     chosen = parse_metrics(metrics)
     thr = parse_threshold(threshold)
     if not 0 < alpha < 1:
@@ -306,6 +317,8 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
             xa, xb = ((sa.rates(), sb.rates()) if family == "throughput"
                       else (sa.latency_ms(m.samples), sb.latency_ms(m.samples)))
             row.n_a, row.n_b = int(xa.size), int(xb.size)
+            if control:
+                row.groups_a, row.groups_b = labelled_round_values(sa, m), labelled_round_values(sb, m)
             if ea.groups is not None and eb.groups is not None:  # rounds or runs: between groups
                 row.p = welch_log(ea.groups, eb.groups)
                 notes.append(f"CI over {ea.groups.size} (A) and {eb.groups.size} (B) rounds/runs")
@@ -328,11 +341,18 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
         row.p_adj = float(p_adj)
         row.verdict = verdict(row, thr, alpha)
     geomean = _geomean(rows, chosen, alpha)
-    shift = _shift(rows, chosen, alpha, seed)
-    for row in rows:
-        row.verdict_vs_shift = verdict(row, thr, alpha, shift.get(row.metric, (1.0,))[0])
+    if control:
+        shift = against_control(rows, set(control), chosen, thr, alpha)
+        if not shift:
+            raise UsageError(f"--control {','.join(control)}: no cell of that model with raw samples in both runs "
+                             f"(models compared: {', '.join(sorted({str(r.key.get('model')) for r in rows}))})")
+    else:
+        shift = _shift(rows, chosen, alpha, seed)
+        for row in rows:
+            row.verdict_vs_shift = verdict(row, thr, alpha, shift.get(row.metric, (1.0,))[0])
     comparison = Comparison(a, b, rows, only_a, only_b, not_compared, broken, geomean, thr, alpha)
     comparison.shift = shift
+    comparison.shift_source = ",".join(control)
     comparison.lower_is_better = {m.name: m.lower_is_better for m in chosen}
     comparison.fail_on_shift = parse_threshold(fail_on_shift) if fail_on_shift is not None else None
     comparison.hints = _near_misses(only_a, only_b)
@@ -357,20 +377,83 @@ def set_aside(ca: PooledCell, cb: PooledCell, not_compared: list[tuple[dict[str,
 def verdict(row: MetricComparison, threshold: float, alpha: float, shift: float = 1.0) -> str:
     """slower / faster: significant (Holm) AND the whole CI of the cost ratio beyond the
     threshold, the CI taken relative to `shift` (the run-wide shift; 1 for the plain verdict)."""
-    if not (math.isfinite(row.p_adj) and row.p_adj < alpha):
-        return "~"
-    if not (math.isfinite(row.ci_low) and math.isfinite(row.ci_high)) or row.ci_low <= 0:
-        return "~"
     if not (math.isfinite(shift) and shift > 0):
         shift = 1.0
-    lo, hi = row.ci_low / shift, row.ci_high / shift
-    lo, hi = (lo, hi) if row.lower_is_better else (1 / hi, 1 / lo)
+    return verdict_of(row.ci_low / shift, row.ci_high / shift, row.p_adj, row.lower_is_better, threshold, alpha)
+
+
+def verdict_of(lo: float, hi: float, p_adj: float, lower_is_better: bool, threshold: float, alpha: float) -> str:
+    """The verdict rule on a CI [lo, hi] of B/A and its Holm-adjusted p-value."""
+    if not (math.isfinite(p_adj) and p_adj < alpha):
+        return "~"
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
+        return "~"
+    lo, hi = (lo, hi) if lower_is_better else (1 / hi, 1 / lo)
     factor = 1.0 + threshold
     if lo > factor:
         return "slower"
     if hi < 1.0 / factor:
         return "faster"
     return "~"
+
+
+def against_control(rows: list[MetricComparison], control: set[str], metrics: list[Metric], threshold: float,
+                    alpha: float) -> dict[str, tuple[float, float, float, int]]:
+    """Judge every cell against an unchanged control measured in both runs (`--control`).
+
+    Within each run, a cell's value in a round is taken relative to the control's value in
+    the same round (the same pass over the plan, seconds apart), so what the machine did to
+    both in that round cancels; across the two runs the log relative values are compared
+    with Welch's interval and test (bench.analysis.hierarchy.welch_interval), Holm over the
+    judged cells, and the usual verdict rule. Cells of the control's scenario are the
+    yardstick (several control cells: their mean log value per round). A cell measured in one
+    window (no rounds to pair) is taken relative to the control's ratio instead, with the two
+    bootstrap distributions drawn independently. The shift reported is the control's own
+    B/A. With few cells the median of all of them would hold the changed cell itself; a
+    control is a yardstick the change cannot move."""
+    shift: dict[str, tuple[float, float, float, int]] = {}
+    judged: list[tuple[MetricComparison, tuple[float, float, float, float], str]] = []
+    for m in metrics:
+        of_m = [r for r in rows if r.metric == m.name]
+        ctrl = [r for r in of_m if r.key.get("model") in control and r.ratio > 0 and math.isfinite(r.ratio)]
+        if not ctrl:
+            continue
+        point = math.exp(float(np.median([math.log(r.ratio) for r in ctrl])))
+        drawn = [r for r in ctrl if r.draws is not None and np.all(r.draws > 0)]
+        logs = np.median(np.log(np.stack([r.draws for r in drawn])), axis=0) if drawn else None
+        lo, hi = (np.exp(np.percentile(logs, [50 * alpha, 100 - 50 * alpha])) if logs is not None
+                  else (math.nan, math.nan))
+        shift[m.name] = (point, float(lo), float(hi), len(ctrl))
+        for r in of_m:
+            r.verdict_vs_shift = "~"
+            if r.key.get("model") in control:
+                r.notes.append("the control (--control): not judged")
+                continue
+            same = [c for c in ctrl if c.key.get("scenario") == r.key.get("scenario")] or ctrl
+            da, db = (_relative_logs(getattr(r, g), [getattr(c, g) for c in same]) for g in ("groups_a", "groups_b"))
+            fit = hierarchy.welch_interval(da, db)
+            if math.isfinite(fit[1]):
+                judged.append((r, fit, f"paired with the control round by round ({da.size} A, {db.size} B)"))
+            elif logs is not None and r.draws is not None and r.draws.shape == logs.shape and np.all(r.draws > 0):
+                rel = np.log(r.draws) - logs
+                n = rel.size
+                p = min(1.0, 2 * min(np.sum(rel <= 0) + 1, np.sum(rel >= 0) + 1) / (n + 1))
+                lo_r, hi_r = np.exp(np.percentile(rel, [50 * alpha, 100 - 50 * alpha]))
+                judged.append((r, (r.ratio / point, float(lo_r), float(hi_r), float(p)), "no rounds to pair"))
+    for (r, (ratio, lo, hi, _), how), p_adj in zip(judged, holm([j[1][3] for j in judged])):
+        r.verdict_vs_shift = verdict_of(lo, hi, float(p_adj), r.lower_is_better, threshold, alpha)
+        r.notes.append(f"against the control: x{ratio:.3f} [{lo:.3f}, {hi:.3f}], p_holm {p_adj:.3g} ({how})")
+    return shift
+
+
+def _relative_logs(groups: dict[tuple[str, int], float], controls: list[dict[tuple[str, int], float]]) -> np.ndarray:
+    """log(cell) - mean log(control) in every group (run, round) both were measured in."""
+    out = []
+    for label, v in groups.items():
+        cs = [c[label] for c in controls if label in c]
+        if cs and v > 0 and all(x > 0 for x in cs):
+            out.append(math.log(v) - float(np.mean(np.log(cs))))
+    return np.asarray(out, dtype=np.float64)
 
 
 SHIFT_MIN_CELLS = 8  # fewer cells: no run-wide shift is estimated (a cell would be its own shift)

@@ -219,6 +219,15 @@ def round_values(samples: Samples, metric: Metric) -> np.ndarray | None:
     return hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
 
 
+def labelled_round_values(samples: Samples, metric: Metric) -> dict[tuple[str, int], float]:
+    """`round_values` keyed by each group's label (run directory, round index)."""
+    if metric.kind == "throughput":
+        return {label: float(g.mean()) for label, g in samples.labelled_rate_groups()}
+    q = metric.q if metric.kind == "quantile" else None
+    groups = samples.latency_groups(metric.samples)
+    return {label: float(np.quantile(g, q)) if q is not None else float(np.mean(g)) for label, g in groups if len(g)}
+
+
 def welch_log(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided p of equal geometric means, Welch's t test on the log group values."""
     from scipy.stats import ttest_ind

@@ -134,10 +134,13 @@ class Samples:
         """Per-request values in ms in the order the requests started, one array per group: a
         pooled run, or each round of a run measured in rounds (its `round` array)."""
         if key not in self._parts:
-            self._parts[key] = [g for _, g in self._groups(key)]
+            self._parts[key] = [g for _, g in self.latency_groups(key)]
         return self._parts[key]
 
-    def _groups(self, key: str) -> list[tuple[tuple[dict[str, Any], dict[str, np.ndarray]], np.ndarray]]:
+    def latency_groups(self, key: str = "latency_ns") -> list[tuple[tuple[str, int], np.ndarray]]:
+        """`latency_parts` with each group's label: (run directory, round index; -1 without
+        rounds). Cells of one run measured in the same round index were measured in the same
+        pass over the plan, close in time, which is what `--control` pairs."""
         out = []
         for row, s in self._load():
             if key not in s or not len(s[key]):
@@ -145,15 +148,19 @@ class Samples:
             values = s[key].astype(np.float64) / 1e6
             rounds = s.get("round")
             if rounds is None or len(rounds) != len(values):
-                out.append(((row, s), values))
+                out.append(((row["_run_dir"], -1), values))
                 continue
             for r in np.unique(rounds):
-                out.append(((row, s), values[rounds == r]))
+                out.append(((row["_run_dir"], int(r)), values[rounds == r]))
         return out
 
     def rate_groups(self) -> list[np.ndarray]:
         """Batch-means throughput per group (run, or round of a run): samples/s in each of K
         equal intervals of that group's own steady window."""
+        return [g for _, g in self.labelled_rate_groups()]
+
+    def labelled_rate_groups(self) -> list[tuple[tuple[str, int], np.ndarray]]:
+        """`rate_groups` with each group's label, as in `latency_groups`."""
         from bench.analysis.stats import steady_window
 
         out = []
@@ -163,9 +170,10 @@ class Samples:
             start_all = s["start_ns"].astype(np.int64)
             end_all = start_all + s["latency_ns"].astype(np.int64)
             rounds = s.get("round")
-            picks = ([rounds == r for r in np.unique(rounds)] if rounds is not None and len(rounds) == len(start_all)
-                     else [np.ones(len(start_all), dtype=bool)])
-            for pick in picks:
+            picks = ([(int(r), rounds == r) for r in np.unique(rounds)]
+                     if rounds is not None and len(rounds) == len(start_all)
+                     else [(-1, np.ones(len(start_all), dtype=bool))])
+            for label, pick in picks:
                 start, end = start_all[pick], end_all[pick]
                 trim = float(row.get("trim_s") or 0.0)
                 t0, t1 = steady_window(start, end, trim)
@@ -175,7 +183,7 @@ class Samples:
                     continue
                 counts, _ = np.histogram(inside, bins=k, range=(t0, t1))
                 width_s = (t1 - t0) / 1e9 / k
-                out.append(counts * float(row.get("batch_size") or 1) / width_s)
+                out.append(((row["_run_dir"], label), counts * float(row.get("batch_size") or 1) / width_s))
         return out
 
     def rates(self) -> np.ndarray | None:
