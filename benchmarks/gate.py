@@ -246,10 +246,22 @@ def median_ci_halfwidth(values) -> float:
     return max(med - v[lo], v[hi] - med) / med
 
 
+def holds_others(runs: list[tuple[float, float, float]]) -> str:
+    """How often a run's stated p50 interval holds the median p50 of the tool's other runs:
+    what a stated precision is worth when the command is run again."""
+    if len(runs) < 2:
+        return "-"
+    held = sum(lo <= statistics.median([p for j, (p, _, _) in enumerate(runs) if j != i]) <= hi
+               for i, (_, lo, hi) in enumerate(runs))
+    return f"{held}/{len(runs)} runs"
+
+
 def ttr(n: int, peer_python: str | None) -> dict:
     """bert-base-uncased b1 seq 128, CPU eager, default settings: wall time to a row, and its
     parts; with peer_python, optimum-benchmark on the same cell, alternating with ours."""
     walls, cis, peer_walls, peer_cis = [], [], [], []
+    p50s: list[tuple[float, float, float]] = []  # (p50, CI low, CI high) of each run
+    peer_p50s: list[tuple[float, float, float]] = []
     for i in range(n):
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
@@ -261,6 +273,7 @@ def ttr(n: int, peer_python: str | None) -> dict:
         ci = max(row["latency_ms_p50"] - row["latency_ms_p50_ci_low"],
                  row["latency_ms_p50_ci_high"] - row["latency_ms_p50"]) / row["latency_ms_p50"]
         cis.append(ci)
+        p50s.append((row["latency_ms_p50"], row["latency_ms_p50_ci_low"], row["latency_ms_p50_ci_high"]))
         parts = {"worker start": row.get("worker_start_s") or 0.0, "model build": row.get("build_s") or 0.0,
                  "compile": row.get("compile_s") or 0.0, "first call": (row.get("first_call_ms") or 0.0) / 1e3,
                  "warm-up": row.get("warmup_s") or 0.0, "measurement": row.get("duration_s") or 0.0}
@@ -276,17 +289,23 @@ def ttr(n: int, peer_python: str | None) -> dict:
             peer_walls.append(time.perf_counter() - t0)
             values = json.loads(res.stdout.strip().splitlines()[-1])["values_s"]
             peer_cis.append(median_ci_halfwidth(values))
+            med = statistics.median(values) * 1e3
+            peer_p50s.append((med, med * (1 - peer_cis[-1]), med * (1 + peer_cis[-1])))
             print(f"ttr {i + 1}/{n}: optimum-benchmark {peer_walls[-1]:.1f} s; p50 "
                   f"{statistics.median(values) * 1e3:.1f} ms +-{peer_cis[-1]:.1%} (one window, iid), "
                   f"n={len(values)}", flush=True)
-    out = {"wall_s_median": statistics.median(walls), "ci_halfwidth_median": statistics.median(cis)}
+    out = {"wall_s_median": statistics.median(walls), "ci_halfwidth_median": statistics.median(cis),
+           "ci_holds_other_runs": holds_others(p50s)}
     print(f"time to a row, bert-base-uncased b1 seq 128 cpu eager, defaults: median {out['wall_s_median']:.1f} s, "
-          f"p50 CI +-{out['ci_halfwidth_median']:.1%} (between-round variance included)")
+          f"p50 CI +-{out['ci_halfwidth_median']:.1%} (between-round variance included); a run's CI holds the "
+          f"median p50 of the other runs in {out['ci_holds_other_runs']}")
     if peer_python:
-        out.update(peer_wall_s_median=statistics.median(peer_walls), peer_ci_halfwidth_median=statistics.median(peer_cis))
+        out.update(peer_wall_s_median=statistics.median(peer_walls), peer_ci_halfwidth_median=statistics.median(peer_cis),
+                   peer_ci_holds_other_runs=holds_others(peer_p50s))
         print(f"optimum-benchmark (inline launcher, defaults) on the same cell, alternating: median "
               f"{out['peer_wall_s_median']:.1f} s, p50 CI +-{out['peer_ci_halfwidth_median']:.1%} "
-              f"(within one window only)")
+              f"(within one window only); a run's CI holds the median p50 of the other runs in "
+              f"{out['peer_ci_holds_other_runs']}")
     return out
 
 

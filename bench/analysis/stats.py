@@ -154,7 +154,7 @@ class StopRule:
     def __post_init__(self) -> None:
         # scipy is imported lazily (planning never pays for it), but never inside a timed loop:
         # an import holds the GIL for ~1 s and would stall every other request thread
-        import scipy.stats  # noqa: F401
+        import scipy.special  # noqa: F401  (binom_ppf's bdtr)
 
     def should_stop(self, latency_ns: np.ndarray | list[int], elapsed_s: float) -> bool:
         return self.decide(len(latency_ns), elapsed_s, lambda: np.asarray(latency_ns))

@@ -103,6 +103,7 @@ class RoundRunner:
         self.results: dict[tuple[str, str], list[tuple[dict[str, Any], dict | None]]] = {}
         self.done: set[tuple[str, str]] = set()
         self.fresh: bool = False
+        self.last: tuple[str, str] | None = None  # the (run, cell) whose round was measured last
         self._availability: dict[str, Any] = {}
 
     def resume(self, store: RunStore, cells: list[Cell]) -> None:
@@ -146,9 +147,10 @@ class RoundRunner:
                                             None), pool)
             return
         record = _recorder(store, self.environment, pool, self.on_row)
-        measured = round_cell(cell)
+        measured = round_cell(cell, self._warmth(cell, key, have))
         fields, samples = measure_round(lambda rec: run_cell(pool, measured, self.cache_root, rec), cell, record)
         have.append((fields, samples))
+        self.last = key
         rounds = planned_rounds(cell)
         if rounds > 1:
             store.append_round(dict(build_row(cell, store.run_id, self.environment, pool.device, fields),
@@ -160,6 +162,13 @@ class RoundRunner:
             self._finish(cell, store, key, (combined, pooled), pool)
         else:
             self.bar.advance(fields, quiet=True)
+
+    def _warmth(self, cell: Cell, key: tuple[str, str], have: list) -> str:
+        """The warm-up a round needs: a cold process's, a short one after other cells ran
+        in between, none right after this cell's own previous round."""
+        if not have or cell.measure.fresh_process_per_round:
+            return "cold"
+        return "warm" if self.last == key else "rewarm"
 
     def _finish(self, cell: Cell, store: RunStore, key, result, pool: WorkerPool | None) -> None:
         fields, samples = result

@@ -449,9 +449,9 @@ def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, e
 
     try:  # the same dispatch as the local executor; a task measures its cell's rounds back to back
         results: list[tuple[dict[str, Any], dict | None]] = []
-        measured = round_cell(cell)
         while not results or wants_more(cell, results):
-            results.append(measure_round(lambda rec: run_cell(pool, measured, root, rec), cell, record))
+            measured = round_cell(cell, "warm" if results else "cold")  # a task's rounds run back to back
+            results.append(measure_round(lambda rec, m=measured: run_cell(pool, m, root, rec), cell, record))
         fields, samples = combine(cell, results)
         if planned_rounds(cell) > 1:
             fields = judge(cell, fields)

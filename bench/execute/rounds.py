@@ -43,10 +43,11 @@ def planned_rounds(cell: Cell) -> int:
     return max(1, int(cell.measure.rounds))
 
 
-def round_cell(cell: Cell) -> Cell:
-    """The cell as one round measures it: its share of the minimums (Measure.per_round)."""
+def round_cell(cell: Cell, warm: str = "cold") -> Cell:
+    """The cell as one round measures it: its share of the minimums and the warm-up its
+    process needs (Measure.per_round)."""
     rounds = planned_rounds(cell)
-    return cell if rounds <= 1 else replace(cell, measure=cell.measure.per_round(rounds))
+    return cell if rounds <= 1 else replace(cell, measure=cell.measure.per_round(rounds, warm))
 
 
 def most_rounds(cell: Cell) -> int:

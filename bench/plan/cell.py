@@ -31,10 +31,13 @@ class Measure:
     With `rounds` > 1 (latency and throughput cells; bench.execute.rounds) the minimums are
     the cell's totals, split evenly over its rounds, each round stopping at its share; after
     `rounds` rounds a cell gets more, up to `max_rounds`, while its interval over the rounds
-    is wider than +-`target_ci`. The defaults (3 s and 30 requests a cell, in 3 to 6 rounds)
+    is wider than +-`target_ci`. The defaults (3 s and 18 requests a cell, in 3 to 6 rounds)
     follow from when the intervals are valid, not from a round number: a round's median has
-    a bounded 95 % order-statistic interval from 6 requests, and the t interval over rounds
-    needs 3 rounds.
+    a bounded 95 % order-statistic interval from 6 requests (P(all 6 on one side of it) =
+    2/64 < 5 %), and the t interval over rounds needs 3 rounds: 3 x 6 = 18. Rounds after
+    the first resume a warm process and warm up for a tenth of their share (at most
+    `warmup_s`): a request or two that re-primes what the cells in between evicted (none
+    when nothing ran in between).
 
     `keep_freed_memory` stops glibc's malloc in the workers from handing freed memory back
     to the kernel (as jemalloc/tcmalloc deployments do). Eager CPU models allocate and free
@@ -48,7 +51,7 @@ class Measure:
     warmup_s: float = 0.5
     min_duration_s: float = 3.0
     max_duration_s: float | None = None  # None: 3 x min_duration_s
-    min_samples: int = 30
+    min_samples: int = 18
     target_ci: float = 0.01
     trim_s: float = 1.0  # throughput: trimmed from each end of the window
     cell_timeout_s: float | None = None  # None: scenario default
@@ -93,15 +96,19 @@ class Measure:
     def most_rounds(self) -> int:
         return self.max_rounds if self.max_rounds is not None else (2 * self.rounds if self.rounds > 1 else 1)
 
-    def per_round(self, rounds: int) -> Measure:
+    def per_round(self, rounds: int, warm: str = "cold") -> Measure:
         """One round's share of the minimums: it stops as soon as it has them (the cell's
-        interval is over its rounds; a tight interval inside one window would buy nothing)."""
+        interval is over its rounds; a tight interval inside one window would buy nothing).
+        `warm`: "cold" (the first round: `warmup_s`), "rewarm" (a later round after other
+        cells ran in between: a tenth of the share, at most `warmup_s`), "warm" (the
+        process's last work was this cell's previous round: no warm-up)."""
         if rounds <= 1:
             return self
         duration = self.min_duration_s / rounds
+        warmup = {"cold": self.warmup_s, "rewarm": min(self.warmup_s, duration / 10), "warm": 0.0}[warm]
         return replace(self, min_duration_s=duration, max_duration_s=duration,
                        min_samples=max(1, math.ceil(self.min_samples / rounds)), target_ci=0.0,
-                       trim_s=min(self.trim_s, duration / 4))
+                       trim_s=min(self.trim_s, duration / 4), warmup_s=warmup)
 
     @property
     def max_s(self) -> float:
