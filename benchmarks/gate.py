@@ -74,14 +74,20 @@ def shift_text(comparison) -> str:
     return ", ".join(f"{m} {s[0]:.3f} [{s[1]:.3f}, {s[2]:.3f}]" for m, s in comparison.shift.items()) or "-"
 
 
-def aa_runs(n: int) -> dict:
-    """n consecutive smoke runs with the defaults; each pair (i, i+1) through the gate."""
+def aa_runs(n: int, keep: Path | None = None, reuse: bool = False) -> dict:
+    """n consecutive smoke runs with the defaults; each pair (i, i+1) through the gate.
+    `keep`: the runs stay under it; `reuse`: compare the runs already there again."""
     from bench.analysis.compare import compare_runs
 
     walls, runs = [], []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = keep or Path(tmp_s)
         for i in range(n):
             out = Path(tmp) / f"r{i}"
+            if reuse:
+                runs.append(one_run(out))
+                walls.append(float("nan"))
+                continue
             t0 = time.perf_counter()
             cli("run", "--suite", "smoke", "--out", str(out), "--no-progress")
             walls.append(time.perf_counter() - t0)
@@ -338,7 +344,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=10, help="aa-runs: consecutive smoke runs (default 10)")
     p.add_argument("--repeats", type=int, default=5, help="aa-ab, regression: repeats (default 5)")
     p.add_argument("--parts", default="ab,separate", help="regression: ab, separate or both (default both)")
-    p.add_argument("--keep", metavar="DIR", help="regression: keep the runs under DIR (default: a temporary folder)")
+    p.add_argument("--keep", metavar="DIR", help="aa-runs, regression: keep the runs under DIR (default: a temporary "
+                                                 "folder)")
+    p.add_argument("--reuse", action="store_true", help="aa-runs: compare the runs kept under --keep again")
     p.add_argument("--ttr-repeats", type=int, default=3)
     p.add_argument("--peer-python", metavar="PYTHON",
                    help="ttr: a Python with optimum-benchmark, run alternately on the same cell")
@@ -350,7 +358,7 @@ def main() -> None:
     if args.what in ("hog", "all"):
         figures["hog"] = hog()
     if args.what in ("aa-runs", "all"):
-        figures["aa_runs"] = aa_runs(args.runs)
+        figures["aa_runs"] = aa_runs(args.runs, Path(args.keep) if args.keep else None, args.reuse)
     if args.what in ("aa-ab", "all"):
         figures["aa_ab"] = aa_ab(args.repeats)
     if args.what in ("regression", "all"):

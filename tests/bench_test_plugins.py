@@ -39,6 +39,18 @@ class ShapeCpu(CpuTarget):
         return lambda *args: fn(*args)[..., :-1]
 
 
+class FailingCpu(CpuTarget):
+    """The CPU target whose compiled model raises at every call: a failed row."""
+
+    name = "failing-cpu"
+
+    def wrap(self, module, inputs, cell):
+        def fails(*args):
+            raise RuntimeError("deliberate failure in the compiled model")
+
+        return fails
+
+
 class SlowSyncCpu(CpuTarget):
     """The CPU target with a device sync that takes 5 ms: a sync inside the timed region shows."""
 

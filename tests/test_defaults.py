@@ -77,6 +77,10 @@ def test_run_exits_1_when_a_cell_is_inaccurate_or_failed(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)[0]["status"] == "inaccurate"
     assert main(["run", *argv, "--out", str(tmp_path / "b")]) == 0
     capsys.readouterr()
+    # a compiled model that raises: failed, and exit 1 too
+    assert main(["run", *argv, "-t", "bench_test_plugins:FailingCpu", "--out", str(tmp_path / "c")]) == 1
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["status"] == "failed" and "deliberate failure in the compiled model" in row["error"]
 
 
 def test_a_hung_workers_whole_process_group_is_killed(tmp_path):

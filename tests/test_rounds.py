@@ -146,6 +146,31 @@ def test_a_torn_tail_is_cut_before_the_next_row(tmp_path):
         assert [r["cell_id"] for r in read_rows(store.path)] == ["a", "c"]
 
 
+@pytest.mark.parametrize("how", ["resume", "run --resume"])
+def test_a_torn_last_row_then_resume_records_every_planned_cell_once(tmp_path, capsys, how):
+    """The issue's repro: a 3-cell run killed while writing its second row (row 1 whole, half of
+    row 2), then resumed through the CLI: every planned cell exactly once, the torn fragment
+    gone, and no warning on the next read."""
+    import warnings
+
+    argv = ["-m", "tiny-bert", "-s", "latency", "-b", "1,2,4", "--seq-len", "16", "--duration", "0.15",
+            "--warmup", "0.02", "--min-samples", "10", "--rounds", "1", "--no-progress", "--format", "json"]
+    assert main(["run", *argv, "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    lines = (run_dir / "cells.jsonl").read_text().splitlines()
+    (run_dir / "cells.jsonl").write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])
+    args = ["resume", str(run_dir)] if how == "resume" else ["run", "--resume", str(run_dir)]
+    assert main([*args, "--no-progress", "--format", "json"]) == 0
+    capsys.readouterr()
+    planned = [c["cell_id"] for c in json.loads((run_dir / "run.json").read_text())["plan"]["cells"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn or glued line would warn here
+        rows = read_rows(run_dir)
+    assert sorted(r["cell_id"] for r in rows) == sorted(planned) and len(planned) == 3
+    assert all(json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines())
+
+
 # -- a busy host ---------------------------------------------------------------------------------
 
 
@@ -282,6 +307,26 @@ def test_a_control_model_is_the_yardstick_for_separate_runs(tmp_path, capsys):
     assert main(["compare", str(a), str(b), "--control", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--control nope: no cell of that model" in err[0] and "ctrl, enc" in err[0]
+
+
+def test_p99_of_rounds_of_100_requests_is_compared_over_the_rounds(tmp_path):
+    """Rounds of 150 requests: too few for a bounded p99 interval inside each (~370), enough
+    for each round's p99 to be its own value. One of B's three rounds met a slow stretch: the
+    pooled p99 moves by half; the interval over the rounds holds that the rounds disagree,
+    and the row is not a regression. The same stall in every round of B is one."""
+    import compare_helpers as h
+
+    from bench.analysis.compare import compare_runs
+
+    assert hierarchy.min_group_size(0.99) == 100 and hierarchy.min_group_size(0.5) == 6
+    a = h.make_run(tmp_path, "a", [{"model": "m"}], seed=1, n=450, round_factors=[1.0, 1.0, 1.0])
+    b = h.make_run(tmp_path, "b", [{"model": "m"}], seed=2, n=450, round_factors=[1.0, 1.0, 1.6])
+    (p99,) = [r for r in compare_runs(a, b, metrics="p99").rows]
+    assert p99.ratio > 1.1 and "CI over 3 (A) and 3 (B) rounds" in " ".join(p99.notes)
+    assert p99.verdict == "~" and p99.ci_high / p99.ci_low > 2
+    b_all = h.make_run(tmp_path, "b_all", [{"model": "m"}], seed=2, n=450, round_factors=[1.6, 1.6, 1.6])
+    (p99,) = [r for r in compare_runs(a, b_all, metrics="p99").rows]
+    assert p99.verdict == "slower"
 
 
 def test_the_control_is_paired_round_by_round_within_each_run(tmp_path):

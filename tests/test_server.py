@@ -73,8 +73,11 @@ def test_below_capacity_latency_stays_near_the_service_time():
     row, samples, part, _ = _run(0.2 * CAPACITY, bound=40)
     assert row["validity"] == "VALID", row["validity_reason"]
     assert row["samples"] >= 20 and row["requests_unserved"] == 0
-    assert SERVICE_S * 1e3 <= row["latency_ms_p50"] < SERVICE_S * 1e3 + 4
-    assert row["queue_ms_p50"] < 2
+    # at a fifth of capacity the median request does not queue: its latency is its service
+    # time (a sleep, so a late wake-up on a shared runner adds to it) plus well under half a
+    # service time; at or over capacity the queue, and so p50, would grow to many service times
+    assert SERVICE_S * 1e3 <= row["latency_ms_p50"] < 1.4 * SERVICE_S * 1e3
+    assert row["queue_ms_p50"] < 0.2 * SERVICE_S * 1e3
     assert row["achieved_rate_qps"] == pytest.approx(row["scheduled_rate_qps"], rel=0.15)
     assert row["offered_rate_qps"] == 0.2 * CAPACITY
     # latency is completion - scheduled start, recomputed here from the raw schedule (not the sum
@@ -275,7 +278,9 @@ def test_server_and_max_rate_search_end_to_end(tmp_path):
     assert set(df["status"]) <= {"ok", "unstable"}, df[["status", "error"]]
     one = df[(df.rate_qps == 40) & (df.n_models == 2)].iloc[0]
     assert one["validity"] == "VALID", one["validity_reason"]
-    assert service_s * 1e3 <= one["latency_ms_p50"] < service_s * 1e3 + 5
+    # 40 requests/s on 2 x 1 servers of 10 ms: a fifth of capacity, so p50 is the service time
+    # plus wake-up jitter (well under half a service time), never a queue
+    assert service_s * 1e3 <= one["latency_ms_p50"] < 1.5 * service_s * 1e3
     assert one["achieved_rate_qps"] == pytest.approx(one["scheduled_rate_qps"], rel=0.2)
     raw = load_samples(run_dir, one["cell_id"])
     assert len(raw["latency_ns"]) == one["samples"]

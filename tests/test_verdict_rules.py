@@ -29,6 +29,10 @@ def _row(lo: float, hi: float, p_adj: float, lower_is_better: bool = True) -> Me
     (0.0, 1.4, 0.001, "~"),  # a CI low at or below 0 is no interval of a ratio
     (-0.1, 1.4, 0.001, "~"),
     (math.nan, 1.4, 0.001, "~"),
+    # ... even where its high end alone would read "faster" (these fail without the checks)
+    (0.0, 0.5, 0.001, "~"),
+    (-0.1, 0.5, 0.001, "~"),
+    (math.nan, 0.5, 0.001, "~"),
     (1.30, 1.40, math.nan, "~"),
 ])
 def test_verdict_edges(lo, hi, p_adj, expected):

@@ -195,7 +195,7 @@ def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: 
 def _grouped(samples: Samples, metric: Metric, alpha: float, rng: np.random.Generator,
              n_boot: int) -> Estimate | None:
     """The between-group estimate, where there are enough groups (else None)."""
-    if metric.kind == "quantile" and any(not bounded(g.size, metric.q, alpha)
+    if metric.kind == "quantile" and any(g.size < hierarchy.min_group_size(metric.q)
                                          for g in samples.latency_parts(metric.samples)):
         return None  # a group too small for its own quantile: its value would be its extreme
     values = round_values(samples, metric)

@@ -164,11 +164,9 @@ class RoundRunner:
             self.bar.advance(fields, quiet=True)
 
     def _warmth(self, cell: Cell, key: tuple[str, str], have: list) -> str:
-        """The warm-up a round needs: a cold process's, a short one after other cells ran
-        in between, none right after this cell's own previous round."""
-        if not have or cell.measure.fresh_process_per_round:
-            return "cold"
-        return "warm" if self.last == key else "rewarm"
+        """The warm-up a round needs: none right after this cell's own previous round in the
+        same processes, else the cell's full warm-up."""
+        return "warm" if have and self.last == key and not cell.measure.fresh_process_per_round else "cold"
 
     def _finish(self, cell: Cell, store: RunStore, key, result, pool: WorkerPool | None) -> None:
         fields, samples = result
