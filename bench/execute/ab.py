@@ -2,7 +2,7 @@
 
 Side A's and side B's cells pair by position. In every round each pair is measured back to
 back — A then B in odd rounds, B then A in even ones (an A B B A ... order, so a drift that is
-linear in time cancels) — each side in worker processes of its own, side B optionally under
+linear in time cancels), in short windows (pair_rounds) — each side in worker processes of its own, side B optionally under
 another environment's interpreter (`python_b`: SDK 2.x against SDK 2.y, torch X against torch
 Y, on one instance). The two sides land in one directory, `<out>/<ab_id>/{a,b}/`, each an
 ordinary run directory (compare, report and resume read them as such); `ab.json` says how
@@ -12,6 +12,7 @@ they pair. bench.analysis.paired compares them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import replace
@@ -27,11 +28,32 @@ from bench.results import env as host_env
 from bench.results.store import RunStore, new_run_id
 
 AB_ROUNDS = 10  # rounds when the plan asks for fewer: short windows, adjacent in time, pair best
+# Latency pairs: windows of about this long, up to AB_MAX_ROUNDS of them. On this project's
+# 2-vCPU VM each vCPU flips between a fast and a ~20-50 % slower state that lasts a few hundred
+# ms (another guest on its hyperthread sibling, as far as a guest can tell), so a 0.3 s window is
+# as long as the noise itself and one side's window often met it while the other's did not.
+# Windows of 50 ms either pair with the other side's inside the same state or average over
+# it: a 15 % slower encoder (benchmarks/gate.py regression) was caught in 3 of 5 runs with 10
+# rounds of 0.3 s, 4 of 5 with 30, 5 of 5 with 60 (interval widths 2-8 % instead of 6-21 %).
+AB_WINDOW_S = 0.05
+AB_MAX_ROUNDS = 60
 
 
-def with_rounds(plan: Plan, rounds: int) -> Plan:
-    """Every cell in exactly `rounds` rounds (pairs must have the same rounds on both sides)."""
-    cells = [replace(c, measure=replace(c.measure, rounds=rounds, max_rounds=rounds)) for c in plan.cells]
+def pair_rounds(cell, rounds: int | None) -> int:
+    """The rounds of a pair: the user's `rounds`; else a latency cell's measuring time cut into
+    AB_WINDOW_S windows (AB_ROUNDS to AB_MAX_ROUNDS), other cells the plan's (AB_ROUNDS at least:
+    throughput's batch means need windows of their own length)."""
+    if rounds:
+        return rounds
+    floor = max(AB_ROUNDS, cell.measure.rounds)
+    if cell.scenario == "latency" and cell.target != "endpoint":  # an LLM request is seconds long
+        return max(floor, min(AB_MAX_ROUNDS, math.ceil(cell.measure.min_duration_s / AB_WINDOW_S)))
+    return floor
+
+
+def with_rounds(plan: Plan, rounds: list[int]) -> Plan:
+    """Every cell in exactly its pair's rounds (pairs must have the same rounds on both sides)."""
+    cells = [replace(c, measure=replace(c.measure, rounds=r, max_rounds=r)) for c, r in zip(plan.cells, rounds)]
     return Plan(plan.name, cells, plan.description)
 
 
@@ -77,17 +99,17 @@ def environment_of(python: str | None, extra: dict[str, str], instance: str | No
 def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, rounds: int | None = None, python_b: str | None = None,
            b_flags: str = "", cache_dir=None, instance: str | None = None, progress: bool = True,
            worker_memory_gb: float | None = None) -> tuple[Path, Path, Path]:
-    """Measure both plans interleaved, every cell in exactly `rounds` rounds (default: the
-    plan's, at least AB_ROUNDS), so each pair has a ratio per round; returns (the ab
-    directory, side A's run, side B's run)."""
+    """Measure both plans interleaved, every pair in exactly `rounds` rounds (default:
+    pair_rounds), so each pair has a ratio per round; returns (the ab directory, side A's run,
+    side B's run)."""
     if len(plan_a.cells) != len(plan_b.cells):
         raise UsageError(f"the two sides plan different numbers of cells (A {len(plan_a.cells)}, "
                          f"B {len(plan_b.cells)}): --b must change cells, not the grid's size")
-    rounds = rounds or max([AB_ROUNDS, *(c.measure.rounds for c in plan_a.cells)])
-    if rounds < 3:
+    if rounds is not None and rounds < 3:
         raise UsageError(f"ab needs at least 3 rounds for its paired interval, got --rounds {rounds}")
     # no early stop on a narrow interval: a side that stopped early would pair fewer rounds
-    plan_a, plan_b = with_rounds(plan_a, rounds), with_rounds(plan_b, rounds)
+    per_pair = [pair_rounds(c, rounds) for c in plan_a.cells]
+    plan_a, plan_b = with_rounds(plan_a, per_pair), with_rounds(plan_b, per_pair)
     once = [c.label for c in plan_a.cells + plan_b.cells if planned_rounds(c) < 2]
     if once:
         raise UsageError(f"ab pairs rounds, and {once[0]}'s scenario is measured once (only latency and "
@@ -110,9 +132,9 @@ def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, rounds: int | None = 
     order = sorted(range(len(plan_a.cells)), key=lambda i: _group_rank(plan_a)[plan_a.cells[i].worker_group()])
     try:
         with progress_bar(progress, sum(planned_rounds(c) for c in plan_a.cells + plan_b.cells)) as bar:
-            runner = RoundRunner(env_a, cache_dir, extra_env, None, bar)
+            runner = RoundRunner(env_a, cache_dir, extra_env, None, bar, rewarm=True)
             try:
-                for r in range(rounds):
+                for r in range(max(per_pair, default=0)):
                     for i in order:
                         sides = [(plan_a.cells[i], store_a, None, {}), (plan_b.cells[i], store_b, python_b, b_env_extra)]
                         for cell, store, python, spawn_env in (sides if r % 2 == 0 else sides[::-1]):

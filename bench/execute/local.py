@@ -93,8 +93,11 @@ class RoundRunner:
     last round is in (bench.execute.rounds). Shared by `run` and `ab`."""
 
     def __init__(self, environment: dict[str, Any], cache_dir: str | Path | None, extra_env: dict[str, str],
-                 on_row, bar) -> None:
+                 on_row, bar, rewarm: bool = False) -> None:
         self.environment = environment
+        # `ab`: a round whose processes did nothing since the cell's previous round warms up
+        # briefly even though the other side ran meanwhile (its windows are 50 ms)
+        self.rewarm = rewarm
         self.cache_root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
         self.extra_env = extra_env
         self.on_row = on_row
@@ -104,6 +107,7 @@ class RoundRunner:
         self.done: set[tuple[str, str]] = set()
         self.fresh: bool = False
         self.last: tuple[str, str] | None = None  # the (run, cell) whose round was measured last
+        self.last_in: dict[int, tuple[str, str]] = {}  # the same, per worker pool (id of the pool)
         self._availability: dict[str, Any] = {}
 
     def resume(self, store: RunStore, cells: list[Cell]) -> None:
@@ -147,10 +151,10 @@ class RoundRunner:
                                             None), pool)
             return
         record = _recorder(store, self.environment, pool, self.on_row)
-        measured = round_cell(cell, self._warmth(cell, key, have))
+        measured = round_cell(cell, self._warmth(cell, key, have, pool))
         fields, samples = measure_round(lambda rec: run_cell(pool, measured, self.cache_root, rec), cell, record)
         have.append((fields, samples))
-        self.last = key
+        self.last = self.last_in[id(pool)] = key
         rounds = planned_rounds(cell)
         if rounds > 1:
             store.append_round(dict(build_row(cell, store.run_id, self.environment, pool.device, fields),
@@ -163,10 +167,15 @@ class RoundRunner:
         else:
             self.bar.advance(fields, quiet=True)
 
-    def _warmth(self, cell: Cell, key: tuple[str, str], have: list) -> str:
-        """The warm-up a round needs: none right after this cell's own previous round in the
-        same processes, else the cell's full warm-up."""
-        return "warm" if have and self.last == key and not cell.measure.fresh_process_per_round else "cold"
+    def _warmth(self, cell: Cell, key: tuple[str, str], have: list, pool: WorkerPool) -> str:
+        """The warm-up a round needs (Measure.per_round): none right after this cell's own
+        previous round; in `ab`, a short one when its processes did nothing else since but
+        the other side ran; else the full one."""
+        if not have or cell.measure.fresh_process_per_round or self.last_in.get(id(pool)) != key:
+            return "cold"
+        if self.last == key:
+            return "warm"
+        return "rewarm" if self.rewarm else "cold"
 
     def _finish(self, cell: Cell, store: RunStore, key, result, pool: WorkerPool | None) -> None:
         fields, samples = result

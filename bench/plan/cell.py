@@ -34,10 +34,10 @@ class Measure:
     is wider than +-`target_ci`. The defaults (3 s and 18 requests a cell, in 3 to 6 rounds)
     follow from when the intervals are valid, not from a round number: a round's median has
     a bounded 95 % order-statistic interval from 6 requests (P(all 6 on one side of it) =
-    2/64 < 5 %), and the t interval over rounds needs 3 rounds: 3 x 6 = 18. A round that
-    follows the same cell's previous round in the same process has no warm-up (nothing ran
-    in between); one after other cells warms up again for `warmup_s`: the first requests
-    after another cell's shapes are slow, and a shorter re-warm-up put them in the tails.
+    2/64 < 5 %), and the t interval over rounds needs 3 rounds: 3 x 6 = 18. A round warms
+    up again for `warmup_s` when anything ran since its previous round (in `ab`, only
+    briefly when just the other side's processes ran: its windows are 50 ms), and not at
+    all when nothing did.
 
     `keep_freed_memory` stops glibc's malloc in the workers from handing freed memory back
     to the kernel (as jemalloc/tcmalloc deployments do). Eager CPU models allocate and free
@@ -99,13 +99,14 @@ class Measure:
     def per_round(self, rounds: int, warm: str = "cold") -> Measure:
         """One round's share of the minimums: it stops as soon as it has them (the cell's
         interval is over its rounds; a tight interval inside one window would buy nothing).
-        `warm`: "cold" (the first round, or a later one after other cells ran in between:
-        `warmup_s`) or "warm" (the process's last work was this cell's previous round: no
-        warm-up)."""
+        `warm`: "cold" (the first round, or its process ran other cells since: `warmup_s`),
+        "rewarm" (its process did nothing since this cell's previous round, other processes
+        ran: a tenth of the round's share, at most `warmup_s`, to re-prime the CPU's caches)
+        or "warm" (nothing ran since this cell's previous round: no warm-up)."""
         if rounds <= 1:
             return self
         duration = self.min_duration_s / rounds
-        warmup = 0.0 if warm == "warm" else self.warmup_s
+        warmup = {"cold": self.warmup_s, "rewarm": min(self.warmup_s, duration / 10), "warm": 0.0}[warm]
         return replace(self, min_duration_s=duration, max_duration_s=duration,
                        min_samples=max(1, math.ceil(self.min_samples / rounds)), target_ci=0.0,
                        trim_s=min(self.trim_s, duration / 4), warmup_s=warmup)
