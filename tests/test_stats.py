@@ -78,3 +78,19 @@ def test_instability_in_words():
     noisy = stats.latency_summary(np.random.default_rng(0).exponential(1e6, size=500))
     assert "IQR" in stats.instability(noisy)
     assert "throughput varies" in stats.instability({"throughput_cv": 0.3}, "throughput")
+
+
+def test_binom_ppf_matches_scipy_where_the_intervals_use_it():
+    """The order-statistic intervals ask for the alpha/2 and 1 - alpha/2 points; without
+    scipy (bench.analysis.stats.binom_ppf) they match scipy.stats.binom.ppf exactly over a
+    grid of sample sizes up to 5 million and the quantiles reported."""
+    from scipy.stats import binom
+
+    from bench.analysis.stats import binom_ppf
+
+    sizes = [*range(1, 300), 997, 1000, 3001, 10_007, 100_000, 1_000_000, 5_000_000]
+    for n in sizes:
+        for q in (0.01, 0.5, 0.9, 0.95, 0.99, 0.999):
+            for p in (0.005, 0.025, 0.975, 0.995):
+                assert binom_ppf(p, n, q) == int(binom.ppf(p, n, q)), (p, n, q)
+    assert binom_ppf(0.5, 10, 0.0) == 0 and binom_ppf(0.5, 10, 1.0) == 10 and binom_ppf(0.5, 0, 0.5) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 import time
 from multiprocessing.connection import wait
 from typing import Any
@@ -110,7 +111,11 @@ class WorkerProcess:
 
 
 def _context(start_method: str):
+    """The multiprocessing context; `fork` only from a process with no other thread (a thread
+    holding a lock at the fork, a progress bar's or a Ray worker's gRPC, leaves the child stuck)."""
     global _preload_set
+    if start_method == "fork" and threading.active_count() > 1:
+        start_method = "spawn"
     ctx = mp.get_context(start_method)
     if start_method == "forkserver" and not _preload_set:
         # The server imports torch + transformers once; each worker forks from it.

@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import os
 
-import scipy.special  # noqa: F401  (the stopping rule's binomial CDF; scipy.stats would add ~1 s)
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
