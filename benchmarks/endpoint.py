@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/endpoint.py startup       # trnbench's own start-up per command
     .venv/bin/python benchmarks/endpoint.py max-rate      # the highest rate the client keeps, vs the stand-in
     .venv/bin/python benchmarks/endpoint.py peers --aiperf A --guidellm G   # AIPerf and GuideLLM beside it
+    .venv/bin/python benchmarks/endpoint.py peers-max-rate --aiperf A --guidellm G  # the rate each keeps
     .venv/bin/python benchmarks/endpoint.py all
 
 `agreement` serves a tiny random Llama with `transformers serve` (the server on core 0, the
@@ -294,12 +295,13 @@ def max_rate(rates: list[float]) -> dict:
 
 
 def _aiperf(exe: str, url: str, hf_home: str, tok_name: str, conc: int, rate: float | None, n: int,
-            out: Path) -> dict[str, float]:
+            out: Path, in_tokens: int = 32, out_tokens: int = 32) -> dict[str, float]:
     load = ["--concurrency", str(conc)] if rate is None else ["--request-rate", str(rate), "--request-rate-mode",
                                                                "poisson"]
     cmd = [*taskset(CLIENT_CORE), exe, "profile", "-m", "standin", "--url", url.removesuffix("/v1"), "--endpoint-type",
-           "completions", "--streaming", "--synthetic-input-tokens-mean", "32", "--synthetic-input-tokens-stddev", "0",
-           "--output-tokens-mean", "32", "--output-tokens-stddev", "0", *load, "--request-count", str(n),
+           "completions", "--streaming", "--synthetic-input-tokens-mean", str(in_tokens),
+           "--synthetic-input-tokens-stddev", "0", "--output-tokens-mean", str(out_tokens), "--output-tokens-stddev", "0",
+           *load, "--request-count", str(n),
            "--tokenizer", tok_name, "--artifact-dir", str(out), "--ui", "none"]
     subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "HF_HOME": hf_home,
                                                                         "HF_HUB_OFFLINE": "1"})
@@ -310,11 +312,12 @@ def _aiperf(exe: str, url: str, hf_home: str, tok_name: str, conc: int, rate: fl
 
 
 def _guidellm(exe: str, url: str, hf_home: str, tok_dir: str, conc: int, rate: float | None, n: int,
-              out: Path) -> dict[str, float]:
+              out: Path, in_tokens: int = 32, out_tokens: int = 32) -> dict[str, float]:
     profile = f"kind=concurrent,streams={conc}" if rate is None else f"kind=poisson,rate={rate}"
     cmd = [*taskset(CLIENT_CORE), exe, "run", "--backend", f"kind=openai_http,target={url.removesuffix('/v1')}",
            "--profile", profile, "--constraint", f"kind=max_requests,count={n}", "--data",
-           "kind=synthetic_text,prompt_tokens=32,output_tokens=32", "--tokenizer", f"kind=huggingface_auto,model={tok_dir}",
+           f"kind=synthetic_text,prompt_tokens={in_tokens},output_tokens={out_tokens}", "--tokenizer",
+           f"kind=huggingface_auto,model={tok_dir}",
            "--output", f"kind=json,path={out / 'out.json'}", "--disable-console-interactive"]
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "HF_HOME": hf_home,
@@ -328,25 +331,92 @@ def _guidellm(exe: str, url: str, hf_home: str, tok_dir: str, conc: int, rate: f
             "e2e": 1e3 * med("request_latency"), "tokens": med("output_token_count")}
 
 
+def _peer_files(tmp: Path, tok: str) -> tuple[Path, Path]:
+    """A model folder (config.json beside the tokenizer) for GuideLLM, and a scratch Hugging
+    Face cache holding it as `local/tiny` for AIPerf (which resolves tokenizers by hub name)."""
+    from endpoint_helpers import tiny_llama
+
+    llama = tiny_llama(tmp / "llama", Path(tok))
+    hf = tmp / "hf"
+    snap = hf / "hub" / "models--local--tiny" / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    for f in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        shutil.copy(llama / f, snap / f)
+    (hf / "hub" / "models--local--tiny" / "refs").mkdir()
+    (hf / "hub" / "models--local--tiny" / "refs" / "main").write_text("0" * 40)
+    return hf, llama
+
+
+def _arrivals(url: str) -> list[int]:
+    import httpx
+
+    return httpx.get(url.removesuffix("/v1") + "/arrivals", timeout=10).json()
+
+
+def peers_max_rate(aiperf_exe: str | None, guidellm_exe: str | None, rates: list[float]) -> dict:
+    """The highest Poisson rate each tool sends on time against the stand-in (first token 20 ms,
+    then 5 ms a token, 8 tokens), judged alike for all three from what the server saw: the
+    rate of the middle 80 % of its arrivals (n) within 3 standard errors of a Poisson count
+    (|seen/offered - 1| <= 3/sqrt(n): neither behind nor in bursts), and the tool's own TTFT
+    p50 under 30 ms (a
+    client that reads its streams late inflates it). Each tool on core 1, the server on core
+    0; each rate for ~3 s of requests."""
+    kept: dict[str, float | None] = {}
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        proc, url, model, tok = standin_server(tmp)
+        hf, llama = _peer_files(tmp, tok)
+        tools = {"trnbench": "", "aiperf": aiperf_exe, "guidellm": guidellm_exe}
+        try:
+            for tool, exe in tools.items():
+                if exe is None:
+                    continue
+                kept[tool] = None
+                for rate in rates:
+                    before = len(_arrivals(url))
+                    n = int(rate * 3)
+                    out = tmp / f"{tool}-{rate:g}"
+                    try:
+                        if tool == "trnbench":
+                            row = trnbench(url, model, tok, "server", ["--rate", str(rate), "--seq-len", "32",
+                                                                       "--output-len", "8", "--duration", "3",
+                                                                       "--warmup", "0.5"], out)
+                            ttft = row["ttft_ms_p50"]
+                        elif tool == "aiperf":
+                            ttft = _aiperf(exe, url, str(hf), "local/tiny", 1, rate, n, out, 32, 8)["ttft"]
+                        else:
+                            ttft = _guidellm(exe, url, str(hf), str(llama), 1, rate, n, out, 32, 8)["ttft"]
+                    except (subprocess.CalledProcessError, KeyError, ValueError, OSError) as exc:
+                        print(f"peers-max-rate: {tool} at {rate:g} req/s failed: {str(exc)[:200]}", flush=True)
+                        break
+                    seen = np.sort(np.asarray(_arrivals(url)[before:], dtype=np.int64))
+                    mid = seen[seen.size // 10: seen.size - seen.size // 10]  # not a probe before, a drain after
+                    served = (mid.size - 1) / ((mid[-1] - mid[0]) / 1e9) if mid.size > 2 else 0.0
+                    ok = mid.size > 2 and abs(served / rate - 1) <= 3 / np.sqrt(mid.size) and ttft < 30.0
+                    print(f"peers-max-rate: {tool} offered {rate:g} req/s: the server saw {served:.1f} req/s "
+                          f"({seen.size} requests), the tool's TTFT p50 {ttft:.1f} ms: "
+                          f"{'kept the rate' if ok else 'off the rate or late'}", flush=True)
+                    if not ok:
+                        break
+                    kept[tool] = rate
+        finally:
+            os.killpg(proc.pid, 9)
+    print("peers-max-rate: the highest rate kept: " + ", ".join(f"{t} {r if r is not None else '-'} req/s"
+                                                                for t, r in kept.items()))
+    return kept
+
+
 def peers(aiperf_exe: str | None, guidellm_exe: str | None, rounds: int) -> dict:
     """trnbench, the reference client, AIPerf and GuideLLM against the stand-in (first token
     20 ms after arrival, then one every 5 ms): each tool's medians and its wall time per command.
     AIPerf cannot load a tokenizer from a local directory offline: it is given the same
     tokenizer placed in a scratch Hugging Face cache as `local/tiny`."""
-    from endpoint_helpers import tiny_llama
 
     results: dict[str, dict[str, list]] = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         proc, url, model, tok = standin_server(tmp)
-        llama = tiny_llama(tmp / "llama", Path(tok))  # a config.json beside the tokenizer, for the peers
-        hf = tmp / "hf"
-        snap = hf / "hub" / "models--local--tiny" / "snapshots" / ("0" * 40)
-        snap.mkdir(parents=True)
-        for f in ("tokenizer.json", "tokenizer_config.json", "config.json"):
-            shutil.copy(llama / f, snap / f)
-        (hf / "hub" / "models--local--tiny" / "refs").mkdir()
-        (hf / "hub" / "models--local--tiny" / "refs" / "main").write_text("0" * 40)
+        hf, llama = _peer_files(tmp, tok)
         cases = {"concurrency 1": ("latency", [], 1, None), "concurrency 4": ("throughput", ["--concurrency", "4"], 4, None),
                  "poisson 10/s": ("server", ["--rate", "10"], 1, 10.0)}
         try:
@@ -394,7 +464,7 @@ def peers(aiperf_exe: str | None, guidellm_exe: str | None, rounds: int) -> dict
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["agreement", "startup", "max-rate", "peers", "all"])
+    p.add_argument("what", choices=["agreement", "startup", "max-rate", "peers", "peers-max-rate", "all"])
     p.add_argument("--aiperf", metavar="EXE", help="peers: AIPerf's `aiperf` (e.g. a venv of its own: pip install aiperf)")
     p.add_argument("--guidellm", metavar="EXE", help="peers: GuideLLM's `guidellm` (pip install guidellm)")
     p.add_argument("--rounds", type=int, default=3)
@@ -411,6 +481,8 @@ def main() -> None:
         figures["max_rate"] = max_rate([float(r) for r in args.rates.split(",")])
     if args.what == "peers":
         figures["peers"] = peers(args.aiperf, args.guidellm, args.rounds)
+    if args.what == "peers-max-rate":
+        figures["peers_max_rate"] = peers_max_rate(args.aiperf, args.guidellm, [float(r) for r in args.rates.split(",")])
     if args.what in ("agreement", "all"):
         figures["agreement"] = agreement(args.rounds, args.server)
     if args.json:

@@ -171,7 +171,7 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     rate = 40.0
     measure = FAST.__class__(rounds=1, warmup_s=0.2, min_duration_s=4.0, max_duration_s=6.0, min_samples=100)
     (row,) = run_endpoint(s.url, tok, tmp_path, scenarios=("server",), rates=[rate], measure=measure)
-    assert row["validity"] == "VALID", row["validity_reason"]
+    busy = _late_on_a_busy_host(row)
     samples = load_samples(tmp_path / row["run_id"], row["cell_id"])
     sched = np.sort(samples["start_ns"])
     gaps = np.diff(sched) / 1e9
@@ -179,6 +179,8 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     assert row["scheduled_rate_qps"] == pytest.approx(rate, rel=4 / np.sqrt(n))  # Poisson count: within 4 sigma
     assert stats.kstest(gaps * rate, "expon").pvalue > 1e-3  # exponential gaps
     assert len(np.unique(np.round(gaps, 6))) > 0.95 * len(gaps)  # distinct gaps, not a few repeated
+    if busy:
+        return
     # the server saw them when they were due: its arrival gaps are the schedule's
     arrived = np.sort(np.array(s.arrivals[-n:]))
     # (within 5 ms at the 90th percentile against gaps of 25 ms on average: a busy shared runner's
@@ -187,12 +189,23 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     assert row["sched_lag_ms_p99"] < 10.0  # the client's own bound (bench.scenarios.endpoint.CLIENT_LAG_MS)
 
 
+def _late_on_a_busy_host(row) -> bool:
+    """VALID, or - only where other processes took the CPU meanwhile (measured again, and still
+    busy) - INVALID because the client sent late, with both said in words. True in that case:
+    the caller's timing checks then have nothing left to check."""
+    if row["validity"] == "VALID":
+        return False
+    assert row["host_busy"] and "client ran late" in row["validity_reason"], (row["validity_reason"], row["host_busy"])
+    return True
+
+
 @pytest.mark.timing
 def test_ttft_does_not_grow_at_100_requests_a_second(standin, tok, tmp_path):
     s = standin()
     rows = run_endpoint(s.url, tok, tmp_path, scenarios=("latency", "server"), rates=[100.0], output_len=OUT)
     by = {r["scenario"]: r for r in rows}
-    assert by["server"]["validity"] == "VALID", by["server"]["validity_reason"]
+    if _late_on_a_busy_host(by["server"]):
+        return
     assert by["server"]["achieved_rate_qps"] == pytest.approx(100, rel=0.25)
     assert by["server"]["ttft_ms_p50"] <= by["latency"]["ttft_ms_p50"] + 3.0
     assert by["server"]["sched_lag_ms_p99"] < 10.0
