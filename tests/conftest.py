@@ -25,10 +25,15 @@ def _has_cuda() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skips what this host cannot run. A `timing` test runs with coverage paused in this process
+    too (pytest-cov's `no_cover`): endpoint clients are forked from it, and a forked child keeps
+    its parent's tracer."""
     skip_neuron = pytest.mark.skip(reason="needs the Neuron SDK and /dev/neuron* devices")
     skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
     neuron, cuda = None, None
     for item in items:
+        if item.get_closest_marker("timing"):
+            item.add_marker(pytest.mark.no_cover)
         if "neuron" in item.keywords:
             neuron = _has_neuron() if neuron is None else neuron
             if not neuron:
