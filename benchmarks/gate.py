@@ -145,14 +145,23 @@ def aa_ab(n: int) -> dict:
             "wall_s_median": statistics.median(walls)}
 
 
+# Unchanged encoders beside gate-enc and gate-ctrl in the separate runs: 8 cells, so that
+# `compare` estimates a run-wide shift (bench.analysis.compare.SHIFT_MIN_CELLS) and the gate
+# judges the control against it, as it would in a suite.
+SAME_LAYERS = (1, 2, 3, 5, 8, 10)
+
+
 def _cards(tmp: Path) -> tuple[Path, Path]:
-    """Two model folders: in A, gate-enc has 6 layers; in B, 7. gate-ctrl (4 layers) is in both."""
+    """Two model folders: in A, gate-enc has 6 layers; in B, 7. gate-ctrl (4 layers) and the
+    gate-same-N encoders are in both."""
     dirs = []
     for side, layers in (("a", 6), ("b", 7)):
         d = tmp / f"models-{side}"
         d.mkdir(exist_ok=True)
         (d / "gate-enc.toml").write_text(ENCODER.format(layers=layers))
         (d / "gate-ctrl.toml").write_text(ENCODER.format(layers=4))
+        for n in SAME_LAYERS:
+            (d / f"gate-same-{n}.toml").write_text(ENCODER.format(layers=n))
         dirs.append(d)
     return dirs[0], dirs[1]
 
@@ -166,8 +175,11 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path | None = None) -> dict:
-    """A 6 -> 7 layer change: caught by ab n of n? By separate runs beside a control?"""
+def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path | None = None,
+               sep_rounds: tuple[int | None, ...] = (None,)) -> dict:
+    """A 6 -> 7 layer change: caught by ab n of n? By separate runs beside a control? Each
+    `sep_rounds` setting (None: the default rounds) is tried in every repeat, one after the other,
+    so that settings are compared in the same hour."""
     from bench.analysis.compare import compare_runs
     from bench.analysis.paired import compare_paired
 
@@ -189,30 +201,45 @@ def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path |
             ratios_ab.append(row.ratio if row else float("nan"))
             print(f"regression ab {i + 1}/{n}: B/A p50 {row.ratio:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] "
                   f"{row.verdict}", flush=True)
-        caught_sep, ctrl_slower, ratios_sep = 0, 0, []
+        sep = {r: {"caught": 0, "ctrl_slower": 0, "ctrl_slower_alone": 0, "ratios": []} for r in sep_rounds}
         for i in range(n if "separate" in parts else 0):
-            sides = []
-            for side, models in (("a", dir_a), ("b", dir_b)):
-                out = tmp / f"sep{i}{side}"
-                cli("run", "-m", "gate-enc,gate-ctrl", *cell, "--out", str(out),
-                    env={"TRNBENCH_MODELS": str(models)})
-                sides.append(one_run(out))
-            plain = compare_runs(*sides, ignore=[])  # 2 cells: too few for a run-wide shift
-            c = compare_runs(*sides, ignore=[], control=["gate-ctrl"])  # `compare --control gate-ctrl`
-            enc, ctrl = _encoder_row(c, "gate-enc"), _encoder_row(plain, "gate-ctrl")
-            caught_sep += enc is not None and enc.verdict_vs_shift == "slower"
-            ctrl_slower += ctrl is not None and ctrl.verdict_vs_shift == "slower"  # judged on its own
-            ratios_sep.append(enc.ratio / c.shift["p50"][0] if enc else float("nan"))
-            print(f"regression separate {i + 1}/{n}: encoder B/A {enc.ratio:.3f} [{enc.ci_low:.3f}, "
-                  f"{enc.ci_high:.3f}], against the control: {enc.notes[-1]} -> {enc.verdict_vs_shift}; "
-                  f"control B/A {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, {ctrl.ci_high:.3f}] {ctrl.verdict_vs_shift}",
-                  flush=True)
-    print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {_median(ratios_ab):.3f}); "
-          f"separate runs with --control caught it {caught_sep}/{n} (median against the control "
-          f"{_median(ratios_sep):.3f}), "
-          f"control called slower {ctrl_slower}/{n}")
-    return {"ab_caught": caught_ab, "separate_caught": caught_sep, "control_slower": ctrl_slower, "repeats": n,
-            "ab_ratio_median": _median(ratios_ab), "separate_ratio_median": _median(ratios_sep)}
+            for rounds in sep_rounds:
+                tally, flags = sep[rounds], ([] if rounds is None else ["--rounds", str(rounds)])
+                sides = []
+                for side, models in (("a", dir_a), ("b", dir_b)):
+                    out = tmp / f"sep{i}{side}{rounds or ''}"
+                    models_flag = ",".join(["gate-enc", "gate-ctrl", *(f"gate-same-{n}" for n in SAME_LAYERS)])
+                    cli("run", "-m", models_flag, *cell, *flags, "--out", str(out),
+                        env={"TRNBENCH_MODELS": str(models)})
+                    sides.append(one_run(out))
+                plain = compare_runs(*sides, ignore=[])  # `compare`: 8 cells, judged against the run-wide shift
+                c = compare_runs(*sides, ignore=[], control=["gate-ctrl"])  # `compare --control gate-ctrl`
+                enc, ctrl = _encoder_row(c, "gate-enc"), _encoder_row(plain, "gate-ctrl")
+                tally["caught"] += enc is not None and enc.verdict_vs_shift == "slower"
+                tally["ctrl_slower"] += ctrl is not None and ctrl.verdict_vs_shift == "slower"  # by the gate
+                tally["ctrl_slower_alone"] += ctrl is not None and ctrl.verdict == "slower"  # B/A, no shift out
+                tally["ratios"].append(enc.ratio / c.shift["p50"][0] if enc else float("nan"))
+                print(f"regression separate {i + 1}/{n} ({_rounds_name(rounds)}): encoder B/A {enc.ratio:.3f} "
+                      f"[{enc.ci_low:.3f}, {enc.ci_high:.3f}], against the control: {enc.notes[-1]} -> "
+                      f"{enc.verdict_vs_shift}; control B/A {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, "
+                      f"{ctrl.ci_high:.3f}] {ctrl.verdict}, against the run-wide shift x{plain.shift.get('p50', (1.0,))[0]:.3f}: "
+                      f"{ctrl.verdict_vs_shift}", flush=True)
+    print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {_median(ratios_ab):.3f})")
+    for rounds, tally in sep.items():
+        print(f"regression (6 -> 7 layers), separate runs with --control, {_rounds_name(rounds)}: caught it "
+              f"{tally['caught']}/{n} (median against the control {_median(tally['ratios']):.3f}), "
+              f"control called slower by the gate {tally['ctrl_slower']}/{n} (B/A alone, no shift taken out: "
+              f"{tally['ctrl_slower_alone']}/{n})")
+    first = sep[sep_rounds[0]]
+    return {"ab_caught": caught_ab, "separate_caught": first["caught"], "control_slower": first["ctrl_slower"],
+            "repeats": n, "ab_ratio_median": _median(ratios_ab), "separate_ratio_median": _median(first["ratios"]),
+            "separate_by_rounds": {_rounds_name(r): {k: v for k, v in t.items() if k != "ratios"}
+                                   for r, t in sep.items()}}
+
+
+def _rounds_name(rounds: int | None) -> str:
+    return "default rounds" if rounds is None else f"--rounds {rounds}"
+
 
 
 def hogged_row(cores: int, *argv: str) -> dict:
@@ -344,6 +371,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=10, help="aa-runs: consecutive smoke runs (default 10)")
     p.add_argument("--repeats", type=int, default=5, help="aa-ab, regression: repeats (default 5)")
     p.add_argument("--parts", default="ab,separate", help="regression: ab, separate or both (default both)")
+    p.add_argument("--sep-rounds", default="default",
+                   help="regression: comma-separated --rounds for the separate runs, each tried in every repeat "
+                        "('default': the run's default)")
     p.add_argument("--keep", metavar="DIR", help="aa-runs, regression: keep the runs under DIR (default: a temporary "
                                                  "folder)")
     p.add_argument("--reuse", action="store_true", help="aa-runs: compare the runs kept under --keep again")
@@ -362,8 +392,9 @@ def main() -> None:
     if args.what in ("aa-ab", "all"):
         figures["aa_ab"] = aa_ab(args.repeats)
     if args.what in ("regression", "all"):
-        figures["regression"] = regression(args.repeats, tuple(args.parts.split(",")),
-                                           Path(args.keep) if args.keep else None)
+        figures["regression"] = regression(
+            args.repeats, tuple(args.parts.split(",")), Path(args.keep) if args.keep else None,
+            tuple(None if r == "default" else int(r) for r in args.sep_rounds.split(",")))
     if args.what in ("ttr", "all"):
         figures["ttr"] = ttr(args.ttr_repeats, args.peer_python)
     if args.what in ("threads", "all"):
