@@ -1,0 +1,235 @@
+"""Broken on purpose, then caught by: proof that the test suite notices deliberate breakage.
+
+    .venv/bin/python benchmarks/mutations.py [--only NAME]
+
+A test that passes whatever the code does proves nothing. Each mutation below is a small,
+realistic bug in one behaviour the README promises; it is written into its file under bench/,
+the tests named for it are run, and the file's original bytes are written back (always, in a
+`finally`). The same tests are first run on the unmutated tree and must pass, so a failure
+means the mutation, not a broken checkout. A file with uncommitted changes is refused: its
+restore would be ambiguous. The table at the end names the test that failed first for each
+mutation; the exit status is 1 when any mutation was not caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate bug: `old` (exactly once in `file`) becomes `new`; `tests` must fail."""
+
+    name: str
+    broken: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation("store-tail", "a torn last row is not cut before the next row is appended",
+             "bench/results/store.py",
+             "            repair_tail(f)\n            f.write(", "            f.write(",
+             ("tests/test_rounds.py::test_a_torn_tail_is_cut_before_the_next_row",
+              "tests/test_rounds.py::test_a_torn_last_row_then_resume_records_every_planned_cell_once")),
+    Mutation("holm", "compare judges rows by their raw p, without Holm's correction",
+             "bench/analysis/compare.py",
+             "zip(rows, holm([r.p for r in rows]))", "zip(rows, [r.p for r in rows])",
+             ("tests/test_verdict_rules.py::test_holm_turns_a_raw_significant_row_into_no_change",
+              "tests/test_compare.py::test_holm_controls_false_alarms_over_many_rows")),
+    Mutation("threshold", "the verdict ignores the threshold on the slower side",
+             "bench/analysis/compare.py",
+             "    if lo > factor:", "    if lo > 1.0:",
+             ("tests/test_verdict_rules.py::test_verdict_edges",)),
+    Mutation("ci-at-zero", "a CI whose low end is <= 0 can still read 'faster'",
+             "bench/analysis/compare.py",
+             "math.isfinite(hi)) or lo <= 0:", "math.isfinite(hi)):",
+             ("tests/test_verdict_rules.py::test_verdict_edges",)),
+    Mutation("design-effect", "requests correlated in time no longer widen the CI",
+             "bench/analysis/estimate.py",
+             "    return max(1.0, long_run / var)", "    return 1.0",
+             ("tests/test_verdict_rules.py::test_a_slow_stretch_of_consecutive_requests_widens_the_ci",)),
+    Mutation("sync", "the latency loop syncs the device after its end timestamp",
+             "bench/scenarios/closed_loop.py",
+             "                    if needs_sync:\n                        sync()\n"
+             "                    t1 = pc()\n",
+             "                    t1 = pc()\n                    if needs_sync:\n"
+             "                        sync()\n",
+             ("tests/test_defaults.py::test_the_targets_sync_is_inside_the_timed_region",)),
+    Mutation("coordinated-omission", "server latency counted from the send, not the scheduled time",
+             "bench/scenarios/server.py",
+             "latency, queue, service = e - s, b - s, e - b",
+             "latency, queue, service = e - b, b - s, e - b",
+             ("tests/test_server.py::test_latency_counts_from_the_scheduled_time_no_coordinated_omission",)),
+    Mutation("cache-key-dtype", "the compile cache key leaves out the dtype",
+             "bench/targets/base.py",
+             "compiler_args=list(cell.compiler_args), dtype=cell.dtype, versions=",
+             "compiler_args=list(cell.compiler_args), versions=",
+             ("tests/test_harness.py::test_every_part_of_the_cache_key_is_a_miss_when_it_changes",)),
+    Mutation("monitor-filter", "neuron-monitor reports of a foreign runtime count as ours",
+             "bench/targets/neuron/monitor.py",
+             "summarise_monitor(self.reports, self.tag_regex)", "summarise_monitor(self.reports)",
+             ("tests/test_neuron_host.py::"
+              "test_a_monitor_that_ignores_the_tag_filter_still_counts_only_our_runtimes",)),
+    Mutation("control-pairing", "--control divides by the control's pooled value, not its round's",
+             "bench/analysis/compare.py",
+             "cs = [c[label] for c in controls if label in c]",
+             "cs = [float(np.mean(list(c.values()))) for c in controls if label in c]",
+             ("tests/test_rounds.py::test_the_control_is_paired_round_by_round_within_each_run",)),
+    Mutation("round-quantile", "a round needs ~370 requests for its own p99 (pooled otherwise)",
+             "bench/analysis/hierarchy.py",
+             "return max(6, round(1.0 / (1.0 - q))) if q < 1",
+             "return max(370, round(1.0 / (1.0 - q))) if q < 1",
+             ("tests/test_rounds.py::test_p99_of_rounds_of_100_requests_is_compared_over_the_rounds",)),
+    Mutation("run-exit", "`run` exits 0 with failed or inaccurate rows",
+             "bench/cli.py",
+             "    return 1 if bad else 0\n", "    return 0\n",
+             ("tests/test_defaults.py::test_run_exits_1_when_a_cell_is_inaccurate_or_failed",)),
+    Mutation("latency-threads", "a latency cell takes every core instead of leaving one free",
+             "bench/targets/cpu.py",
+             "        return max(1, cpus - 1)", "        return max(1, cpus)",
+             ("tests/test_defaults.py::test_cpu_thread_defaults_on_four_usable_cores",)),
+    Mutation("orphan-probes", "resume keeps the probes of an unfinished max-rate search",
+             "bench/results/store.py",
+             "        self._drop_orphan_probes()\n", "",
+             ("tests/test_server.py::"
+              "test_resume_of_an_interrupted_max_rate_search_records_each_probe_once",)),
+    Mutation("auto-cast", "outputs judged at the cell's dtype, not the auto-cast precision",
+             "bench/execute/worker.py",
+             "_as_numpy(output), target.accuracy_dtype(cell))", "_as_numpy(output), cell.dtype)",
+             ("tests/test_neuron_contract.py::"
+              "test_an_auto_cast_compile_really_differs_and_is_judged_at_the_cast_precision",)),
+]
+
+
+@dataclass
+class Outcome:
+    mutation: Mutation
+    status: str  # caught | NOT caught | error
+    first_failed: str
+    detail: str
+    seconds: float
+
+
+def pytest(nodes: list[str], timeout_s: float) -> tuple[int | None, str]:
+    """Run pytest on `nodes`; (exit code, or None on a timeout, and its output). No bytecode is
+    written, so a mutated module never leaves a .pyc behind for the restored source."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-rfE", *nodes]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group: workers the tests started go too
+        out, _ = proc.communicate()
+        return None, out
+
+
+def first_failed(output: str) -> str:
+    """The node id on the first 'FAILED ...' line of pytest's -rf summary ('' if none)."""
+    m = re.search(r"^FAILED (\S+)", output, re.MULTILINE)
+    return m.group(1) if m else ""
+
+
+def is_clean(file: str) -> bool:
+    return subprocess.run(["git", "diff", "--quiet", "HEAD", "--", file], cwd=ROOT).returncode == 0
+
+
+def run_one(m: Mutation, timeout_s: float) -> Outcome:
+    """Apply `m`, run its tests, restore the exact original bytes whatever happened."""
+    path = ROOT / m.file
+    if not is_clean(m.file):
+        return Outcome(m, "error", "", f"{m.file} has uncommitted changes: refused", 0.0)
+    original = path.read_bytes()
+    text = original.decode("utf-8")
+    if text.count(m.old) != 1:
+        return Outcome(m, "error", "", f"`old` occurs {text.count(m.old)} times in {m.file}", 0.0)
+    t0 = time.perf_counter()
+    try:
+        path.write_bytes(text.replace(m.old, m.new).encode("utf-8"))
+        rc, out = pytest(list(m.tests), timeout_s)
+    finally:
+        path.write_bytes(original)
+    seconds = time.perf_counter() - t0
+    if path.read_bytes() != original or not is_clean(m.file):
+        raise SystemExit(f"{m.file} was not restored: check it with git diff")
+    failed = first_failed(out)
+    tail = out.strip().splitlines()[-1] if out.strip() else ""
+    if rc == 1 and failed:
+        return Outcome(m, "caught", failed, tail, seconds)
+    if rc == 0:
+        return Outcome(m, "NOT caught", "", tail, seconds)
+    why = "timed out" if rc is None else f"pytest exit {rc}"
+    return Outcome(m, "error", failed, f"{why}: {tail}", seconds)
+
+
+def baseline(mutations: list[Mutation], timeout_s: float) -> None:
+    """The named tests, unmutated and all together, must pass (none skipped)."""
+    nodes = list(dict.fromkeys(t for m in mutations for t in m.tests))
+    t0 = time.perf_counter()
+    rc, out = pytest(nodes, timeout_s * 2)
+    tail = out.strip().splitlines()[-1] if out.strip() else ""
+    if rc != 0 or "skipped" in tail or "deselected" in tail:
+        print(out[-4000:])
+        raise SystemExit(f"baseline: the unmutated tests must all pass and run (exit {rc}): {tail}")
+    print(f"baseline: {len(nodes)} test ids pass unmutated ({tail}) in {time.perf_counter() - t0:.0f} s")
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [("mutation", "behaviour broken", "caught by", "s")]
+    for o in outcomes:
+        by = o.first_failed.split("::", 1)[-1] if o.status == "caught" else o.status.upper()
+        if o.status == "error":
+            by = f"ERROR ({o.detail})"
+        rows.append((o.mutation.name, o.mutation.broken, by, f"{o.seconds:.0f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>4}" for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this mutation (repeatable): " + ", ".join(m.name for m in MUTATIONS))
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per pytest run")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
+    if unknown or not chosen:
+        parser.error(f"no mutation named {', '.join(sorted(unknown)) or args.only}")
+    dirty = sorted({m.file for m in chosen if not is_clean(m.file)})
+    if dirty:
+        raise SystemExit(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    t0 = time.perf_counter()
+    baseline(chosen, args.timeout)
+    outcomes = []
+    for m in chosen:
+        o = run_one(m, args.timeout)
+        print(f"{m.name}: {o.status} {o.first_failed or o.detail} ({o.seconds:.0f} s)", flush=True)
+        outcomes.append(o)
+    print()
+    print(table(outcomes))
+    missed = [o.mutation.name for o in outcomes if o.status != "caught"]
+    print(f"\n{len(outcomes) - len(missed)} of {len(outcomes)} caught in {time.perf_counter() - t0:.0f} s"
+          + (f"; not caught: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
