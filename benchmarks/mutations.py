@@ -112,6 +112,10 @@ MUTATIONS = [
              "_as_numpy(output), target.accuracy_dtype(cell))", "_as_numpy(output), cell.dtype)",
              ("tests/test_neuron_contract.py::"
               "test_an_auto_cast_compile_really_differs_and_is_judged_at_the_cast_precision",)),
+    Mutation("b-python", "ab --b-python starts side B's workers with this interpreter, not that one",
+             "bench/execute/pool.py",
+             "        spawn.set_executable(self.python)\n", "",
+             ("tests/test_rounds.py::test_ab_b_python_starts_side_bs_workers_under_that_interpreter",)),
 ]
 
 

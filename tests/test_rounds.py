@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -255,6 +256,28 @@ def test_ab_changes_only_what_b_says(tmp_path, capsys):
     assert "B: compiler: eager -> jit" in out and "noise floor" not in out
     (root,) = tmp_path.iterdir()
     assert set(load(root / "b")["compiler"]) == {"jit"} and set(load(root / "a")["compiler"]) == {"eager"}
+
+
+def test_ab_b_python_starts_side_bs_workers_under_that_interpreter(tmp_path, capsys):
+    """--b-python: side B's workers are spawned by the other environment's interpreter (here a
+    wrapper that logs each start, then runs this venv's Python), side A's are not, and B's
+    environment columns come from that interpreter."""
+    log = tmp_path / "starts.log"
+    python_b = tmp_path / "python-b"
+    python_b.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    python_b.chmod(0o755)
+    argv = ["ab", "-m", "tiny-bert", "--seq-len", "16", "--threads", "1", "--rounds", "3", "--duration", "0.3",
+            "--warmup", "0.02", "--min-samples", "30", "--b-python", str(python_b), "-o", str(tmp_path / "out"),
+            "--no-progress", "--metric", "p50"]
+    assert main(argv) == 0
+    (root,) = (tmp_path / "out").iterdir()
+    a, b = load(root / "a"), load(root / "b")
+    assert len(a) == len(b) == 1 and (a["status"] != "failed").all() and (b["status"] != "failed").all()
+    starts = log.read_text().splitlines()
+    workers = [line for line in starts if "spawn_main" in line]
+    assert len(workers) == 1  # B's one worker, started once and kept over its 3 rounds; A's never
+    assert any("import json, torch, bench" in line for line in starts)  # the probe that checked it
+    assert json.loads((root / "ab.json").read_text())["python_b"] == str(python_b)
 
 
 def test_ab_pairs_by_plan_position_whatever_order_the_rows_were_written_in(tmp_path, capsys):
