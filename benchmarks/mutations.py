@@ -116,6 +116,11 @@ MUTATIONS = [
              "bench/execute/pool.py",
              "        spawn.set_executable(self.python)\n", "",
              ("tests/test_rounds.py::test_ab_b_python_starts_side_bs_workers_under_that_interpreter",)),
+    Mutation("launch-kill", "a launched server that ignores SIGTERM is never SIGKILLed (its group outlives the run)",
+             "bench/targets/endpoint/launch.py",
+             "            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of the group\n",
+             "            pass\n",
+             ("tests/test_endpoint.py::test_a_launched_server_that_ignores_sigterm_is_killed_with_its_whole_group",)),
 ]
 
 

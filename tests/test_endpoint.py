@@ -324,6 +324,40 @@ def test_launch_starts_the_server_keeps_its_log_and_stops_its_group(tok, tmp_pat
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+def test_a_launched_server_that_ignores_sigterm_is_killed_with_its_whole_group(tmp_path, monkeypatch):
+    """`stop`: SIGTERM to the group, then SIGKILL after the grace period, children included
+    (a server that traps SIGTERM, and a child it left behind, are both gone)."""
+    import signal
+
+    from bench.targets.endpoint import launch
+
+    monkeypatch.setattr(launch, "GRACE_S", 1.0)
+    port = free_port()
+    command = (f"trap '' TERM; sleep 120 & exec {sys.executable} {ROOT / 'tests' / 'llm_standin.py'} "
+               f"--port {port} --lifetime 60")
+    server = launch.LaunchedServer(command, f"http://127.0.0.1:{port}/v1", tmp_path / "server.log", timeout_s=30)
+    with server:  # started, and ready
+        group = os.getpgid(server.proc.pid)
+    t0 = time.monotonic()
+    server.stop()  # again: nothing left to stop, no error
+    assert time.monotonic() - t0 < 0.5
+    assert server.proc.returncode == -signal.SIGKILL, server.tail()  # it ignored SIGTERM for the whole grace period
+    assert _live_members(group) == []  # nothing of its group runs, the sleeping child included
+
+
+def _live_members(group: int) -> list[int]:
+    """Processes of a process group that still run (a killed child nobody reaped yet is a zombie)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":  # state, ppid, pgrp
+            live.append(int(stat.parent.name))
+    return live
+
+
 def test_a_launched_server_that_dies_mid_cell_gives_a_failed_row_with_its_log(tok, tmp_path):
     code, row, _, _ = _launched_standin(tok, tmp_path, lifetime_s=2.5, duration_s=4)
     assert code == 1
