@@ -121,6 +121,11 @@ MUTATIONS = [
              "            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of the group\n",
              "            pass\n",
              ("tests/test_endpoint.py::test_a_launched_server_that_ignores_sigterm_is_killed_with_its_whole_group",)),
+    Mutation("api-key", "the endpoint clients send no Authorization header (--api-key-env ignored)",
+             "bench/scenarios/endpoint.py",
+             '    return {"Authorization": f"Bearer {key}"} if key else {}', "    return {}",
+             ("tests/test_endpoint.py::"
+              "test_an_api_key_comes_from_its_variable_reaches_the_server_and_is_written_nowhere",)),
 ]
 
 

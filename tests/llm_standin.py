@@ -30,8 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Standin:
     def __init__(self, first_ms: float = 20.0, gap_ms: float = 5.0, model: str = "standin", mode: str = "ok",
-                 lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0):
+                 lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0, api_key: str = ""):
         self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
+        # as vLLM's --api-key: every /v1 route wants "Authorization: Bearer KEY", else 401 (/health does not)
+        self.api_key = api_key
         self.max_requests = max_requests
         self.requests = 0
         self.arrivals: list[int] = []
@@ -51,7 +53,16 @@ class Standin:
                 # as uvicorn does: without it Nagle holds each small chunk for the client's delayed ACK (~40 ms)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+            def _refused(self) -> bool:
+                if standin.api_key and self.path.startswith("/v1") and \
+                        self.headers.get("Authorization") != f"Bearer {standin.api_key}":
+                    self._send(401, b'{"error": "Unauthorized"}')
+                    return True
+                return False
+
             def do_GET(self):
+                if self._refused():
+                    return
                 if self.path in ("/health",):
                     return self._send(200, b"", "text/plain")
                 if self.path.endswith("/models"):
@@ -72,6 +83,8 @@ class Standin:
                 arrived = time.perf_counter_ns()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self._refused():
+                    return
                 with standin.lock:
                     standin.requests += 1
                     standin.arrivals.append(arrived)
@@ -219,9 +232,10 @@ def main() -> None:
     p.add_argument("--mode", default="ok")
     p.add_argument("--lifetime", type=float, default=300.0)
     p.add_argument("--max-requests", type=int, default=20000)
+    p.add_argument("--api-key", default="")
     args = p.parse_args()
     s = Standin(args.first_ms, args.gap_ms, args.model, args.mode, args.lifetime, args.max_requests,
-                port=args.port).start()
+                port=args.port, api_key=args.api_key).start()
     print(s.port, flush=True)
     s.thread.join()
     print("stand-in: lifetime over, stopped", flush=True)

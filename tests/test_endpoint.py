@@ -300,6 +300,42 @@ def test_bad_endpoint_input_is_one_line_and_exit_2_with_nothing_written(standin,
         assert not out.exists() or not any(out.iterdir()), says
 
 
+def test_an_api_key_comes_from_its_variable_reaches_the_server_and_is_written_nowhere(standin, tok, tmp_path,
+                                                                                     monkeypatch):
+    secret = "sk-standin-4f1c2b9e7d"
+    monkeypatch.setenv("TRNBENCH_TEST_KEY", secret)
+    s = standin(api_key=secret)  # answers 401 on /v1 without "Authorization: Bearer <secret>", as vLLM --api-key
+    base = ["run", "-t", "endpoint", "--url", s.url, "-m", "standin", "--tokenizer", str(tok), "--seq-len", "16",
+            "--output-len", "8", "--duration", "0.5", "--min-samples", "5", "--no-progress", "--format", "json"]
+    res = _cli(*base, "--api-key-env", "TRNBENCH_TEST_KEY", "--out", str(tmp_path / "ok"))
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert row["status"] != "failed" and row["samples"] >= 5  # every request carried the key
+    written = [f.read_bytes() for f in (tmp_path / "ok").rglob("*") if f.is_file()]
+    assert written and not any(secret.encode() in data for data in written)
+    assert secret not in res.stdout + res.stderr
+    for argv, says in (([], "refused the request (HTTP 401)"),
+                       (["--api-key-env", "TRNBENCH_NO_SUCH_KEY"], "that environment variable is not set")):
+        out = tmp_path / f"bad{len(argv)}"
+        res = _cli(*base, *argv, "--out", str(out))
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and says in lines[0], res.stderr
+        assert not out.exists() or not any(out.iterdir())
+
+
+def test_plain_http_to_another_host_warns_in_one_line(standin, monkeypatch, capsys):
+    from bench.targets import endpoint
+
+    s = standin()
+    with monkeypatch.context() as m:
+        m.setattr(endpoint, "is_local", lambda url: False)  # as if the stand-in were another host
+        assert endpoint.preflight(s.url, "standin") == ["standin"]
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("warning:") and "plain http to another host" in line
+    endpoint.preflight(s.url, "standin")
+    assert capsys.readouterr().err == ""  # 127.0.0.1: no warning
+
+
 def _launched_standin(tok: Path, out: Path, lifetime_s: float, duration_s: float):
     """`trnbench run --launch` of the stand-in: (exit status, its one row, the port, the command)."""
     port = free_port()
