@@ -290,6 +290,14 @@ def test_bad_endpoint_input_is_one_line_and_exit_2_with_nothing_written(standin,
                                 "--tokenizer", str(tok)],
         "--slo": [*base, "--url", s.url, "-m", "standin", "--slo", "ttft=soon", "--tokenizer", str(tok)],
         "cannot load the tokenizer": [*base, "--url", s.url, "-m", "standin", "--tokenizer", str(tmp_path / "none")],
+        "not an http:// or https:// URL": [*base, "--url", "ftp://127.0.0.1/v1", "-m", "standin"],
+        "-t endpoint needs --url": [*base, "-m", "standin"],
+        "--url is the endpoint target's": [*base[:1], "-t", "cpu", *base[3:], "--url", s.url, "-m", "standin"],
+        "--concurrency: only with -t endpoint": ["run", "-m", "tiny-bert", "--concurrency", "2", "--no-progress"],
+        "give --api or -c, not both": [*base, "--url", s.url, "-m", "standin", "--api", "chat", "-c", "completions",
+                                       "--tokenizer", str(tok)],
+        "--launch-timeout must be a positive": [*base, "--url", s.url, "-m", "standin", "--launch", "true",
+                                                "--launch-timeout", "0", "--tokenizer", str(tok)],
     }
     for i, (says, argv) in enumerate(cases.items()):
         out = tmp_path / f"out{i}"
