@@ -358,9 +358,8 @@ def peers_max_rate(aiperf_exe: str | None, guidellm_exe: str | None, rates: list
     then 5 ms a token, 8 tokens), judged alike for all three from what the server saw: the
     rate of the middle 80 % of its arrivals (n) within 3 standard errors of a Poisson count
     (|seen/offered - 1| <= 3/sqrt(n): neither behind nor in bursts), and the tool's own TTFT
-    p50 under 30 ms (a
-    client that reads its streams late inflates it). Each tool on core 1, the server on core
-    0; each rate for ~3 s of requests."""
+    p50 under 30 ms (a client that reads its streams late inflates it). Each tool on core 1,
+    the server on core 0; each rate for ~3 s of requests."""
     kept: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -411,7 +410,6 @@ def peers(aiperf_exe: str | None, guidellm_exe: str | None, rounds: int) -> dict
     20 ms after arrival, then one every 5 ms): each tool's medians and its wall time per command.
     AIPerf cannot load a tokenizer from a local directory offline: it is given the same
     tokenizer placed in a scratch Hugging Face cache as `local/tiny`."""
-
     results: dict[str, dict[str, list]] = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)

@@ -149,6 +149,7 @@ def aa_ab(n: int) -> dict:
 # `compare` estimates a run-wide shift (bench.analysis.compare.SHIFT_MIN_CELLS) and the gate
 # judges the control against it, as it would in a suite.
 SAME_LAYERS = (1, 2, 3, 5, 8, 10)
+SEPARATE_MODELS = ",".join(["gate-enc", "gate-ctrl", *(f"gate-same-{layers}" for layers in SAME_LAYERS)])
 
 
 def _cards(tmp: Path) -> tuple[Path, Path]:
@@ -208,8 +209,7 @@ def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path |
                 sides = []
                 for side, models in (("a", dir_a), ("b", dir_b)):
                     out = tmp / f"sep{i}{side}{rounds or ''}"
-                    models_flag = ",".join(["gate-enc", "gate-ctrl", *(f"gate-same-{n}" for n in SAME_LAYERS)])
-                    cli("run", "-m", models_flag, *cell, *flags, "--out", str(out),
+                    cli("run", "-m", SEPARATE_MODELS, *cell, *flags, "--out", str(out),
                         env={"TRNBENCH_MODELS": str(models)})
                     sides.append(one_run(out))
                 plain = compare_runs(*sides, ignore=[])  # `compare`: 8 cells, judged against the run-wide shift
@@ -222,8 +222,8 @@ def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path |
                 print(f"regression separate {i + 1}/{n} ({_rounds_name(rounds)}): encoder B/A {enc.ratio:.3f} "
                       f"[{enc.ci_low:.3f}, {enc.ci_high:.3f}], against the control: {enc.notes[-1]} -> "
                       f"{enc.verdict_vs_shift}; control B/A {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, "
-                      f"{ctrl.ci_high:.3f}] {ctrl.verdict}, against the run-wide shift x{plain.shift.get('p50', (1.0,))[0]:.3f}: "
-                      f"{ctrl.verdict_vs_shift}", flush=True)
+                      f"{ctrl.ci_high:.3f}] {ctrl.verdict}, against the run-wide shift "
+                      f"x{plain.shift.get('p50', (1.0,))[0]:.3f}: {ctrl.verdict_vs_shift}", flush=True)
     print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {_median(ratios_ab):.3f})")
     for rounds, tally in sep.items():
         print(f"regression (6 -> 7 layers), separate runs with --control, {_rounds_name(rounds)}: caught it "
@@ -239,7 +239,6 @@ def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path |
 
 def _rounds_name(rounds: int | None) -> str:
     return "default rounds" if rounds is None else f"--rounds {rounds}"
-
 
 
 def hogged_row(cores: int, *argv: str) -> dict:

@@ -260,8 +260,8 @@ def test_ab_changes_only_what_b_says(tmp_path, capsys):
 
 def test_ab_b_python_starts_side_bs_workers_under_that_interpreter(tmp_path, capsys):
     """--b-python: side B's workers are spawned by the other environment's interpreter (here a
-    wrapper that logs each start, then runs this venv's Python), side A's are not, and B's
-    environment columns come from that interpreter."""
+    wrapper that logs each start, then runs this venv's Python), side A's are not, and the ab
+    directory names it."""
     log = tmp_path / "starts.log"
     python_b = tmp_path / "python-b"
     python_b.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')

@@ -2,9 +2,9 @@
 
 Side A's and side B's cells pair by position. In every round each pair is measured back to
 back — A then B in odd rounds, B then A in even ones (an A B B A ... order, so a drift that is
-linear in time cancels), in short windows (pair_rounds) — each side in worker processes of its own, side B optionally under
-another environment's interpreter (`python_b`: SDK 2.x against SDK 2.y, torch X against torch
-Y, on one instance). The two sides land in one directory, `<out>/<ab_id>/{a,b}/`, each an
+linear in time cancels), in short windows (pair_rounds) — each side in worker processes of
+its own, side B optionally under another environment's interpreter (`python_b`: SDK 2.x
+against SDK 2.y, torch X against torch Y, on one instance). The two sides land in one directory, `<out>/<ab_id>/{a,b}/`, each an
 ordinary run directory (compare, report and resume read them as such); `ab.json` says how
 they pair. bench.analysis.paired compares them.
 """
