@@ -35,7 +35,7 @@ def build_plan(args: argparse.Namespace):
                "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
                "cell_timeout_s": args.cell_timeout, "keep_freed_memory": args.keep_freed_memory,
                "rounds": args.rounds, "max_rounds": args.max_rounds,
-               "fresh_process_per_round": args.fresh_process_per_round}
+               "fresh_process_per_round": args.fresh_process_per_round, "round_budget_s": args.round_budget}
     if args.duration is not None and args.max_duration is None:
         measure["max_duration_s"] = 3 * args.duration
     axes = {"models": args.model, "targets": args.target, "compilers": args.compiler, "dtypes": args.dtype,
@@ -84,8 +84,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not (args.suite or args.model):
+        if args.control:
+            raise UsageError("--control is part of the run's plan: resume keeps the one the run was started with")
         return _run_plan(args, _plan_to_resume(args.resume))
-    return _run_plan(args, build_plan(args))
+    return _run_plan(args, build_plan(args).with_control(_control(args)))
+
+
+def _control(args: argparse.Namespace) -> str | None:
+    if not args.control:
+        return None
+    from bench import models
+
+    return models.card(args.control.strip()).name  # an unknown model is one line and exit 2
 
 
 def _run_plan(args: argparse.Namespace, plan) -> int:
@@ -110,10 +120,22 @@ def _run_plan(args: argparse.Namespace, plan) -> int:
                        launch_timeout_s=getattr(args, "launch_timeout", None) or 600.0,
                        price_per_hour=_price(args))
     rows = read_rows(run_dir)
+    _machine_line(run_dir, rows, args.format)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}")
     print(f"results: {run_dir}", file=sys.stderr)
     bad = [r for r in rows if r.get("status") in ("failed", "inaccurate")]
     return 1 if bad else 0
+
+
+def _machine_line(run_dir, rows: list[dict], fmt: str) -> None:
+    """The machine's own movement between the run's rounds, one line above the table (on
+    stderr when stdout is machine-readable)."""
+    from bench.analysis.noise import machine_noise
+    from bench.results.store import read_rows
+
+    noise = machine_noise(rows, read_rows(run_dir, "rounds.jsonl"))
+    if noise is not None:
+        print(noise.line(), file=sys.stdout if fmt == "table" else sys.stderr)
 
 
 def _price(args: argparse.Namespace) -> float | None:
@@ -131,7 +153,7 @@ def _side_b(args: argparse.Namespace) -> argparse.Namespace:
         tokens = shlex.split(args.b or "")
     except ValueError as exc:
         raise UsageError(f"--b: cannot split {args.b!r}: {exc}") from None
-    only = Parser(prog="--b", add_help=False, allow_abbrev=False)
+    only = Parser(prog="--b", add_help=False)
     add_plan_args(only)
     try:
         given, unknown = only.parse_known_args(_glue_compiler_args(tokens))
@@ -196,7 +218,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet writes a file: give --output FILE.parquet")
     rows = []
-    for d in run_dirs(args.runs):
+    dirs = run_dirs(args.runs)
+    for d in dirs:
         read_meta(d)
         rows.extend(read_rows(d))
     if args.format == "parquet":
@@ -206,6 +229,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         path = write_parquet([{k: r.get(k) for k in columns} if columns else r for r in rows], args.output)
         print(f"parquet: {path} ({len(rows)} rows)", file=sys.stderr)
         return 0
+    if len(dirs) == 1:
+        _machine_line(dirs[0], rows, args.format)
     print_rows(rows, args.format, columns=args.columns.split(",") if args.columns else None)
     return 0
 
@@ -379,6 +404,10 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="finish the cells RUN_DIR did not record (its own plan unless one is given)")
     run.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
+    run.add_argument("--control", metavar="MODEL",
+                     help="measure this unchanged model beside every other cell, in short windows interleaved "
+                          "with the cell's own (as ab pairs its sides); compare then judges each cell against "
+                          "its control's windows, which separates a change from a slower machine")
     _add_run_options(run)
     run.set_defaults(func=cmd_run)
 

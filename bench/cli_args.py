@@ -10,7 +10,13 @@ from bench.errors import UsageError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line and exit status 2 (no usage dump)."""
+    """argparse, but a mistake is one line and exit status 2 (no usage dump), and a flag is
+    never read as the prefix of another (`--out` is not `--output-len`): abbreviations are off
+    in this parser and every subcommand's (they are made with this class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(message)
@@ -109,6 +115,9 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--max-rounds", type=int_flag("--max-rounds"),
                    help="more rounds, up to this many, while a cell's interval is wider than --target-ci "
                         "(default 2 x --rounds)")
+    m.add_argument("--round-budget", type=float, metavar="S",
+                   help="seconds of measuring the run may spend, over all its cells, on rounds beyond the "
+                        "planned ones (the widest intervals first; default: no limit but --max-rounds)")
     m.add_argument("--fresh-process-per-round", action="store_true", default=None,
                    help="with --rounds: every round in new worker processes (default: kept)")
     m.add_argument("--keep-freed-memory", action="store_true", default=None,

@@ -14,7 +14,9 @@ reference client round by round; it prints the medians and the ratios trnbench /
 The reference is the smallest correct client: one asyncio loop, httpx, perf_counter_ns at
 each text chunk, vLLM's definitions. `max-rate` offers rising Poisson rates to the stand-in
 server (tests/llm_standin.py: first token 20 ms, a token every 5 ms, 8 tokens) and prints the
-highest one whose requests were sent on time (sched_lag_ms_p99 under 10 ms) and served.
+highest one whose requests were sent on time (sched_lag_ms_p99 under 10 ms) and served; at
+each rate, how much TTFT p50 grew over one request in flight (the `latency` scenario, first)
+and how far the gaps between the server's arrivals were from the schedule's (p90).
 Nothing here is a unit test: figures move with the machine.
 """
 
@@ -272,17 +274,26 @@ def max_rate(rates: list[float]) -> dict:
     proc.stdout.readline()
     url = f"http://127.0.0.1:{port}/v1"
     kept = None
+    shape = ["--seq-len", "16", "--output-len", "8", "--duration", "3", "--warmup", "0.5"]
+    per_rate = []
     try:
         with tempfile.TemporaryDirectory() as tmp_s:
             tok = str(train_tokenizer(Path(tmp_s) / "tok"))
+            alone = trnbench(url, "standin", tok, "latency", shape, Path(tmp_s) / "alone")["ttft_ms_p50"]
+            print(f"max-rate: one request in flight: TTFT p50 {alone:.2f} ms", flush=True)
             for rate in rates:
-                row = trnbench(url, "standin", tok, "server", ["--rate", str(rate), "--seq-len", "16", "--output-len",
-                                                              "8", "--duration", "3", "--warmup", "0.5"],
-                               Path(tmp_s) / f"r{rate}")
+                out = Path(tmp_s) / f"r{rate}"
+                row = trnbench(url, "standin", tok, "server", ["--rate", str(rate), *shape], out)
                 ok = row["validity"] == "VALID"
+                gap_err = _arrival_gap_error_ms(url, out / row["run_id"], row["cell_id"])
+                growth = row.get("ttft_ms_p50", float("nan")) - alone
+                per_rate.append({"rate_qps": rate, "validity": row["validity"],
+                                 "sched_lag_ms_p99": row.get("sched_lag_ms_p99"), "ttft_ms_p50": row.get("ttft_ms_p50"),
+                                 "ttft_growth_ms": growth, "arrival_gap_error_ms_p90": gap_err})
                 print(f"max-rate: {rate:g} req/s: {row['validity']}, sched_lag_ms_p99 {row.get('sched_lag_ms_p99', 0):.2f}, "
-                      f"achieved {row.get('achieved_rate_qps', 0):.1f}, TTFT p50 {row.get('ttft_ms_p50', 0):.2f} ms; "
-                      f"{row['validity_reason']}", flush=True)
+                      f"achieved {row.get('achieved_rate_qps', 0):.1f}, TTFT p50 {row.get('ttft_ms_p50', 0):.2f} ms "
+                      f"({growth:+.2f} over one in flight), the server's arrival gaps off the schedule's by "
+                      f"{gap_err:.2f} ms (p90); {row['validity_reason']}", flush=True)
                 if ok:
                     kept = rate
                 else:
@@ -291,7 +302,20 @@ def max_rate(rates: list[float]) -> dict:
         proc.kill()
     print(f"max-rate: the client (one process, core {CLIENT_CORE}) kept {kept} req/s against the stand-in "
           f"(core {SERVER_CORE})")
-    return {"max_rate": kept}
+    return {"max_rate": kept, "ttft_one_in_flight_ms": alone, "rates": per_rate}
+
+
+def _arrival_gap_error_ms(url: str, run_dir: Path, cell_id: str) -> float:
+    """p90 of |the server's gap between arrivals - the schedule's gap|, ms, over the cell's
+    measured requests (the last ones the stand-in saw): a client that sends in bursts or on a
+    clock of its own is off by about a whole gap."""
+    from bench.results.store import load_samples
+
+    sched = np.sort(load_samples(run_dir, cell_id)["start_ns"])
+    arrived = np.sort(np.asarray(_arrivals(url)[-len(sched):], dtype=np.int64))
+    if sched.size < 3 or arrived.size != sched.size:
+        return float("nan")
+    return float(np.percentile(np.abs(np.diff(arrived) - np.diff(sched)) / 1e6, 90))
 
 
 def _aiperf(exe: str, url: str, hf_home: str, tok_name: str, conc: int, rate: float | None, n: int,
@@ -461,7 +485,7 @@ def peers(aiperf_exe: str | None, guidellm_exe: str | None, rounds: int) -> dict
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["agreement", "startup", "max-rate", "peers", "peers-max-rate", "all"])
     p.add_argument("--aiperf", metavar="EXE", help="peers: AIPerf's `aiperf` (e.g. a venv of its own: pip install aiperf)")
     p.add_argument("--guidellm", metavar="EXE", help="peers: GuideLLM's `guidellm` (pip install guidellm)")

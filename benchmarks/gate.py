@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/gate.py aa-runs      # 10 smoke runs, 9 consecutive pairs compared
     .venv/bin/python benchmarks/gate.py aa-ab        # 5 x `trnbench ab --suite smoke` (A/A)
-    .venv/bin/python benchmarks/gate.py regression   # 6- vs 7-layer encoder: ab, and separate runs
+    .venv/bin/python benchmarks/gate.py regression   # 6- vs 7-layer encoder: ab, separate runs, run --control
     .venv/bin/python benchmarks/gate.py hog          # a latency cell under a 2-core CPU hog
     .venv/bin/python benchmarks/gate.py ttr          # time to a row, bert-base b1 seq 128, defaults
     .venv/bin/python benchmarks/gate.py threads      # latency, 1 vs 2 threads, under 0, 1, 2 busy cores
@@ -93,6 +93,11 @@ def aa_runs(n: int, keep: Path | None = None, reuse: bool = False) -> dict:
             walls.append(time.perf_counter() - t0)
             runs.append(one_run(out))
             print(f"aa-runs: run {i + 1}/{n} took {walls[-1]:.1f} s", flush=True)
+        per_run = [smoke_figures(run, wall) for run, wall in zip(runs, walls)]
+        for i, f in enumerate(per_run, 1):
+            print(f"aa-runs: run {i}: {f['unstable']} of {f['cells']} unstable; latency p50 CI half-width median "
+                  f"{f['half_median']:.1%}, widest {f['half_max']:.1%}; median round spread {f['spread_median']:.1%}; "
+                  f"rounds {f['rounds_min']}-{f['rounds_max']}; wall {f['wall_s']:.1f} s; {f['machine']}", flush=True)
         trips, held, total, geo = 0, 0, 0, []
         for a, b in zip(runs, runs[1:]):
             c = compare_runs(a, b)
@@ -107,13 +112,33 @@ def aa_runs(n: int, keep: Path | None = None, reuse: bool = False) -> dict:
                 if r.verdict_vs_shift == "slower":
                     print(f"aa-runs:   slower: {r.label} {r.metric} B/A {r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] "
                           f"p_holm {r.p_adj:.2g}; {'; '.join(r.notes)}", flush=True)
-    res = {"pairs": n - 1, "trips": trips, "coverage": held / max(total, 1), "rows": total,
+    res = {"runs": per_run, "pairs": n - 1, "trips": trips, "coverage": held / max(total, 1), "rows": total,
            "smoke_wall_s_median": statistics.median(walls), "smoke_wall_s_max": max(walls),
            "geomean_p50_range": [min(geo), max(geo)]}
     print(f"A/A separate runs: gate tripped on {trips} of {n - 1} pairs; the 95 % CI of B/A held 1 on "
           f"{held}/{total} rows ({held / max(total, 1):.1%}); geomean p50 B/A {min(geo):.3f}..{max(geo):.3f}; "
           f"smoke wall median {statistics.median(walls):.1f} s, max {max(walls):.1f} s")
     return res
+
+
+def smoke_figures(run: Path, wall: float) -> dict:
+    """A smoke run as issue 24 tabulates it: unstable cells, the latency cells' p50 interval
+    half-widths relative to p50, their round spread, the machine's own line."""
+    from bench.analysis.noise import machine_noise
+    from bench.results.store import read_rows
+
+    rows = read_rows(run)
+    lat = [r for r in rows if r["scenario"] == "latency" and r.get("latency_ms_p50_ci_low") is not None]
+    halves = [max(r["latency_ms_p50"] - r["latency_ms_p50_ci_low"], r["latency_ms_p50_ci_high"] - r["latency_ms_p50"])
+              / r["latency_ms_p50"] for r in lat]
+    noise = machine_noise(rows, read_rows(run, "rounds.jsonl"))
+    return {"cells": len(rows), "unstable": sum(r["status"] == "unstable" for r in rows),
+            "half_median": statistics.median(halves) if halves else float("nan"),
+            "half_max": max(halves) if halves else float("nan"),
+            "spread_median": statistics.median([r.get("round_spread") or 0.0 for r in lat]) if lat else float("nan"),
+            "rounds_min": min(r["rounds"] for r in lat) if lat else 0, "rounds_max": max(r["rounds"] for r in lat) if lat else 0,
+            "wall_s": wall, "machine_moved": noise.moved if noise else float("nan"),
+            "machine": noise.line() if noise else "machine: too few rounds to say"}
 
 
 def aa_ab(n: int) -> dict:
@@ -176,7 +201,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path | None = None,
+def regression(n: int, parts: tuple[str, ...] = ("ab", "separate", "beside"), keep: Path | None = None,
                sep_rounds: tuple[int | None, ...] = (None,)) -> dict:
     """A 6 -> 7 layer change: caught by ab n of n? By separate runs beside a control? Each
     `sep_rounds` setting (None: the default rounds) is tried in every repeat, one after the other,
@@ -202,39 +227,61 @@ def regression(n: int, parts: tuple[str, ...] = ("ab", "separate"), keep: Path |
             ratios_ab.append(row.ratio if row else float("nan"))
             print(f"regression ab {i + 1}/{n}: B/A p50 {row.ratio:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] "
                   f"{row.verdict}", flush=True)
-        sep = {r: {"caught": 0, "ctrl_slower": 0, "ctrl_slower_alone": 0, "ratios": []} for r in sep_rounds}
-        for i in range(n if "separate" in parts else 0):
-            for rounds in sep_rounds:
-                tally, flags = sep[rounds], ([] if rounds is None else ["--rounds", str(rounds)])
+        # each setting in every repeat, one after the other (the same hour): separate runs judged
+        # with `compare --control gate-ctrl` (rounds paired by pass), and runs made with
+        # `run --control gate-ctrl` (the control's windows beside every cell, compared as pairs)
+        settings = [(_rounds_name(r), [] if r is None else ["--rounds", str(r)])
+                    for r in (sep_rounds if "separate" in parts else ())]
+        if "beside" in parts:
+            settings.append(("run --control", ["--control", "gate-ctrl"]))
+        sep = {name: {"caught": 0, "ctrl_slower": 0, "ctrl_slower_alone": 0, "false_alarms": 0, "ratios": [],
+                      "walls": []}
+               for name, _ in settings}
+        for i in range(n if settings else 0):
+            for name, flags in settings:
+                tally = sep[name]
                 sides = []
                 for side, models in (("a", dir_a), ("b", dir_b)):
-                    out = tmp / f"sep{i}{side}{rounds or ''}"
+                    out = tmp / f"sep{i}{side}{''.join(flags).replace('-', '')}"
+                    t0 = time.perf_counter()
                     cli("run", "-m", SEPARATE_MODELS, *cell, *flags, "--out", str(out),
                         env={"TRNBENCH_MODELS": str(models)})
+                    tally["walls"].append(time.perf_counter() - t0)
                     sides.append(one_run(out))
                 plain = compare_runs(*sides, ignore=[])  # `compare`: 8 cells, judged against the run-wide shift
-                c = compare_runs(*sides, ignore=[], control=["gate-ctrl"])  # `compare --control gate-ctrl`
+                beside = "--control" in flags
+                # `compare` of runs made beside a control uses their pairs by itself; else `compare --control`
+                c = plain if beside else compare_runs(*sides, ignore=[], control=["gate-ctrl"])
                 enc, ctrl = _encoder_row(c, "gate-enc"), _encoder_row(plain, "gate-ctrl")
                 tally["caught"] += enc is not None and enc.verdict_vs_shift == "slower"
                 tally["ctrl_slower"] += ctrl is not None and ctrl.verdict_vs_shift == "slower"  # by the gate
                 tally["ctrl_slower_alone"] += ctrl is not None and ctrl.verdict == "slower"  # B/A, no shift out
                 tally["ratios"].append(enc.ratio / c.shift["p50"][0] if enc else float("nan"))
-                print(f"regression separate {i + 1}/{n} ({_rounds_name(rounds)}): encoder B/A {enc.ratio:.3f} "
+                # the unchanged encoders: any verdict but ~ on them is a false alarm
+                false = [r for r in c.rows if str(r.key["model"]).startswith("gate-same")
+                         and r.verdict_vs_shift != "~"]
+                tally["false_alarms"] += len(false)
+                for r in false:
+                    print(f"regression separate {i + 1}/{n} ({name}): FALSE ALARM {r.label} {r.metric} "
+                          f"{r.verdict_vs_shift}: {r.notes[-1]}", flush=True)
+                print(f"regression separate {i + 1}/{n} ({name}): encoder B/A {enc.ratio:.3f} "
                       f"[{enc.ci_low:.3f}, {enc.ci_high:.3f}], against the control: {enc.notes[-1]} -> "
                       f"{enc.verdict_vs_shift}; control B/A {ctrl.ratio:.3f} [{ctrl.ci_low:.3f}, "
                       f"{ctrl.ci_high:.3f}] {ctrl.verdict}, against the run-wide shift "
-                      f"x{plain.shift.get('p50', (1.0,))[0]:.3f}: {ctrl.verdict_vs_shift}", flush=True)
+                      f"x{plain.shift.get('p50', (1.0,))[0]:.3f}: {ctrl.verdict_vs_shift}; "
+                      f"walls {tally['walls'][-2]:.0f} s, {tally['walls'][-1]:.0f} s", flush=True)
     print(f"regression (6 -> 7 layers): ab caught it {caught_ab}/{n} (median B/A {_median(ratios_ab):.3f})")
-    for rounds, tally in sep.items():
-        print(f"regression (6 -> 7 layers), separate runs with --control, {_rounds_name(rounds)}: caught it "
+    for name, tally in sep.items():
+        print(f"regression (6 -> 7 layers), separate runs, {name}: caught it "
               f"{tally['caught']}/{n} (median against the control {_median(tally['ratios']):.3f}), "
               f"control called slower by the gate {tally['ctrl_slower']}/{n} (B/A alone, no shift taken out: "
-              f"{tally['ctrl_slower_alone']}/{n})")
-    first = sep[sep_rounds[0]]
+              f"{tally['ctrl_slower_alone']}/{n}); unchanged encoders called slower or faster: "
+              f"{tally['false_alarms']} of {n * len(SAME_LAYERS) * 3} rows; wall per run median "
+              f"{_median(tally['walls']):.1f} s")
+    first = sep[settings[0][0]] if settings else {"caught": 0, "ctrl_slower": 0, "ratios": []}
     return {"ab_caught": caught_ab, "separate_caught": first["caught"], "control_slower": first["ctrl_slower"],
             "repeats": n, "ab_ratio_median": _median(ratios_ab), "separate_ratio_median": _median(first["ratios"]),
-            "separate_by_rounds": {_rounds_name(r): {k: v for k, v in t.items() if k != "ratios"}
-                                   for r, t in sep.items()}}
+            "separate_by_setting": {name: {k: v for k, v in t.items() if k != "ratios"} for name, t in sep.items()}}
 
 
 def _rounds_name(rounds: int | None) -> str:
@@ -365,11 +412,13 @@ def threads(rounds: int, busy: tuple[int, ...] = (0, 1, 2)) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["aa-runs", "aa-ab", "regression", "hog", "ttr", "threads", "all"])
     p.add_argument("--runs", type=int, default=10, help="aa-runs: consecutive smoke runs (default 10)")
     p.add_argument("--repeats", type=int, default=5, help="aa-ab, regression: repeats (default 5)")
-    p.add_argument("--parts", default="ab,separate", help="regression: ab, separate or both (default both)")
+    p.add_argument("--parts", default="ab,separate,beside",
+                   help="regression: ab, separate (compare --control on plain runs), beside (run --control); "
+                        "default all three")
     p.add_argument("--sep-rounds", default="default",
                    help="regression: comma-separated --rounds for the separate runs, each tried in every repeat "
                         "('default': the run's default)")

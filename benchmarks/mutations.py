@@ -40,9 +40,25 @@ class Mutation:
 
 
 MUTATIONS = [
+    Mutation("resume-all-rounds", "resume does not write the row of a cell whose rounds were all kept",
+             "bench/execute/local.py",
+             "            elif have and not wants_more(cell, have):", "            elif False:",
+             ("tests/test_kill_resume.py::test_a_kill_at_each_write_boundary_then_resume_records_every_cell_once",)),
+    Mutation("control-order", "the control's window always comes first (no A B B A alternation)",
+             "bench/execute/local.py",
+             "(sides if round_index % 2 == 0 else sides[::-1])", "sides",
+             ("tests/test_control_and_budget.py::test_every_cell_has_the_controls_windows_beside_it_round_by_round",)),
+    Mutation("budget-order", "extra rounds go to the narrowest interval first",
+             "bench/execute/local.py",
+             "key=lambda c: -runner.width(c, store)", "key=lambda c: runner.width(c, store)",
+             ("tests/test_control_and_budget.py::test_extra_rounds_go_to_the_widest_interval_first",)),
+    Mutation("control-pairs", "compare ignores the control's windows beside each cell",
+             "bench/analysis/compare.py",
+             "            windows_beside(row, ca, cb, m)\n", "",
+             ("tests/test_control_and_budget.py::test_compare_judges_each_cell_against_the_controls_windows_beside_it",)),
     Mutation("store-tail", "a torn last row is not cut before the next row is appended",
              "bench/results/store.py",
-             "            repair_tail(f)\n            f.write(", "            f.write(",
+             "            repair_tail(f)\n            if os.environ", "            if os.environ",
              ("tests/test_rounds.py::test_a_torn_tail_is_cut_before_the_next_row",
               "tests/test_rounds.py::test_a_torn_last_row_then_resume_records_every_planned_cell_once")),
     Mutation("holm", "compare judges rows by their raw p, without Holm's correction",
@@ -218,7 +234,7 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only this mutation (repeatable): " + ", ".join(m.name for m in MUTATIONS))
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per pytest run")

@@ -26,7 +26,7 @@ def main() -> int:
 
     from bench import models, seeds
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cards", nargs="*", help="card names (default: all)")
     parser.add_argument("--out", default=str(ROOT / "seeds"))
     args = parser.parse_args()

@@ -37,7 +37,7 @@ def _table(df, columns: list[tuple[str, str]]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results")
     ap.add_argument("--bound", type=float, default=5.0, help="p99 bound in ms for the max-rate search")
     ap.add_argument("--quick", action="store_true", help="short measurements (smoke check)")

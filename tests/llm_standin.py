@@ -7,6 +7,15 @@ events: the first token `first_ms` after the request arrives, then one token eve
 honoured like vLLM), then a usage chunk and `data: [DONE]`. `/v1/models` lists `model`,
 `/health` answers 200, `/metrics` exposes vLLM-named histograms of what it served.
 
+Given a tokenizer (`tokenizer`: a directory holding tokenizer.json, or the file), it also
+serves vLLM's `POST /tokenize` and `POST /detokenize` at its root, in vLLM's shapes
+(vllm-project/vllm vllm/entrypoints/serve/tokenize/protocol.py, TokenizeCompletionRequest
+{"model", "prompt", "add_special_tokens"} -> TokenizeResponse {"count", "max_model_len",
+"tokens", "token_strs"}; DetokenizeRequest {"model", "tokens"} -> DetokenizeResponse {"prompt"};
+routes in vllm/entrypoints/serve/tokenize/api_router.py), counts each completion's prompt
+with it (usage, and `GET /prompt-tokens`: every completion prompt's token count). Without
+one, /tokenize is 404, as on a server that has none.
+
 Faults, for the harness's failure paths (`mode`):
 - `error`: HTTP 500 on every completion;  `hang`: accepts and never answers;
 - `close`: closes the connection after 2 tokens;  `malformed`: sends a line that is not SSE;
@@ -30,7 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Standin:
     def __init__(self, first_ms: float = 20.0, gap_ms: float = 5.0, model: str = "standin", mode: str = "ok",
-                 lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0, api_key: str = ""):
+                 lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0, api_key: str = "",
+                 tokenizer: str = ""):
         self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
         # as vLLM's --api-key: every /v1 route wants "Authorization: Bearer KEY", else 401 (/health does not)
         self.api_key = api_key
@@ -40,6 +50,8 @@ class Standin:
         self.last_body: dict = {}  # perf_counter_ns of each completion request's arrival
         self.lock = threading.Lock()
         self.hist = {"ttft": [0.0, 0], "itl": [0.0, 0], "e2e": [0.0, 0]}
+        self.tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
+        self.prompt_tokens: list[int] = []  # with a tokenizer: each completion prompt's token count
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,6 +85,9 @@ class Standin:
                 if self.path == "/arrivals":  # for tests: when each completion request arrived (perf_counter_ns)
                     with standin.lock:
                         return self._send(200, json.dumps(standin.arrivals).encode())
+                if self.path == "/prompt-tokens":  # for tests: every completion prompt's token count
+                    with standin.lock:
+                        return self._send(200, json.dumps(standin.prompt_tokens).encode())
                 if self.path == "/version":
                     return self._send(200, b'{"version": "standin-1"}')
                 if self.path == "/metrics":
@@ -85,6 +100,8 @@ class Standin:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self._refused():
                     return
+                if self.path in ("/tokenize", "/detokenize"):  # not a completion: not counted
+                    return self._tokenize(body)
                 with standin.lock:
                     standin.requests += 1
                     standin.arrivals.append(arrived)
@@ -115,6 +132,12 @@ class Standin:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 prompt_tokens = len(str(body.get("prompt") or body.get("messages")).split())
+                if standin.tokenizer is not None:
+                    text = body["prompt"] if isinstance(body.get("prompt"), str) else \
+                        "".join(str(m.get("content")) for m in body.get("messages") or [])
+                    prompt_tokens = len(standin.tokenizer.encode(text, add_special_tokens=False).ids)
+                    with standin.lock:
+                        standin.prompt_tokens.append(prompt_tokens)
                 # the chunk objects vLLM's OpenAI server sends (vllm/entrypoints/openai/protocol.py)
                 kind = "chat.completion.chunk" if chat else "text_completion"
                 created = int(time.time())
@@ -159,6 +182,20 @@ class Standin:
                     standin.hist["e2e"][1] += 1
                     standin.hist["itl"][0] += standin.gap_ms / 1e3 * max(n - 1, 0)
                     standin.hist["itl"][1] += max(n - 1, 0)
+
+            def _tokenize(self, body) -> None:
+                tok = standin.tokenizer
+                if tok is None:
+                    return self._send(404, b'{"detail": "Not Found"}')
+                if body.get("model") not in (None, standin.model):
+                    return self._send(404, json.dumps({"error": f"model {body.get('model')} not found"}).encode())
+                if self.path == "/tokenize":
+                    enc = tok.encode(str(body["prompt"]), add_special_tokens=bool(body.get("add_special_tokens", True)))
+                    out = {"count": len(enc.ids), "max_model_len": 4096, "tokens": enc.ids,
+                           "token_strs": enc.tokens if body.get("return_token_strs") else None}
+                else:
+                    out = {"prompt": tok.decode([int(i) for i in body["tokens"]], skip_special_tokens=False)}
+                return self._send(200, json.dumps(out).encode())
 
             def _event(self, obj) -> None:
                 self._chunk(b"data: " + json.dumps(obj).encode() + b"\n\n")
@@ -215,6 +252,15 @@ class Standin:
         self.stop()
 
 
+def _load_tokenizer(path: str):
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    p = Path(path)
+    return Tokenizer.from_file(str(p / "tokenizer.json" if p.is_dir() else p))
+
+
 def _sleep_until(due: int) -> None:
     while True:
         left = due - time.perf_counter_ns()
@@ -233,9 +279,10 @@ def main() -> None:
     p.add_argument("--lifetime", type=float, default=300.0)
     p.add_argument("--max-requests", type=int, default=20000)
     p.add_argument("--api-key", default="")
+    p.add_argument("--tokenizer", default="", help="serve /tokenize and /detokenize with this tokenizer")
     args = p.parse_args()
     s = Standin(args.first_ms, args.gap_ms, args.model, args.mode, args.lifetime, args.max_requests,
-                port=args.port, api_key=args.api_key).start()
+                port=args.port, api_key=args.api_key, tokenizer=args.tokenizer).start()
     print(s.port, flush=True)
     s.thread.join()
     print("stand-in: lifetime over, stopped", flush=True)

@@ -92,6 +92,10 @@ CASES = {
                          "bad-card.toml: unknown key 'layers' in model card"),
     "card bad task": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "translate"\ninput = "tokens"\n'),
                       "bad-card.toml: unknown task 'translate'"),
+    # argparse abbreviations are off: --out is not --output-len, --dur not --duration
+    "compile --out is no abbreviation": (["compile", "-m", "tiny-bert", "-t", "neuron", "--out", "DIR"],
+                                         "unrecognized arguments: --out DIR"),
+    "run --dur is no abbreviation": (["run", "-m", "tiny-bert", "--dur", "1"], "unrecognized arguments: --dur"),
     "card malformed toml": (lambda t, m: _card_dir(t, m, 'model_type = "bert\n'), "bad-card.toml: malformed TOML"),
     "card bad shape": (lambda t, m: _card_dir(t, m, 'model_type = "bert"\ntask = "base"\ninput = "tokens"\n'
                                               '[shape]\nseq_len = "long"\n'), "[shape] seq_len must be a positive integer"),
@@ -116,3 +120,20 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, monkeypatch, capsys):
 
 def test_the_battery_is_big_enough():
     assert len(CASES) >= 25
+
+
+def test_no_parser_takes_abbreviations():
+    """Every subcommand's parser (and --b's) is made with allow_abbrev=False."""
+    import argparse
+
+    from bench.cli import make_parser
+
+    def parsers(p: argparse.ArgumentParser):
+        yield p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    found = list(parsers(make_parser()))
+    assert len(found) >= 12 and all(p.allow_abbrev is False for p in found), [p.prog for p in found if p.allow_abbrev]

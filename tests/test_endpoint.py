@@ -20,6 +20,7 @@ import pytest
 from bench.errors import UsageError
 from bench.plan.cell import parse_slo
 from bench.results.store import load_samples
+from bench.scenarios.endpoint import CLIENT_LAG_MS, client_lag_reason
 from bench.targets.endpoint import prompts
 from bench.targets.endpoint.sse import EventParser, MalformedStream
 
@@ -132,35 +133,84 @@ def _write(path: Path, text: str) -> Path:
 # -- against the stand-in: known timing ------------------------------------------------------
 
 
+def _ok_or_said_slow(row) -> bool:
+    """`ok`, or `unstable` for the host's reasons only, each said in words: other processes took
+    the CPU (`host_busy`), the client ran late (a slow vCPU sets no `host_busy`: this says it),
+    the latency's spread. Never a failed request. True when the client ran late: its figures
+    then hold its own delays, and the caller's accuracy checks have nothing left to check."""
+    from bench.analysis.stats import instability
+
+    if row["status"] == "ok":
+        return False
+    late = client_lag_reason(row)
+    said = "; ".join(r for r in (row["host_busy"], late, instability(row, "latency")) if r)
+    assert row["status"] == "unstable" and row["error"] == said and not row["requests_failed"], row["error"]
+    return bool(late)
+
+
+def _valid_or_said_late(row) -> bool:
+    """VALID, or INVALID because the client sent late and for nothing else, the p99 said in words
+    (a busy host or a slow vCPU: `host_busy` may be empty). True in that case: the caller's
+    timing checks then have nothing left to check. That the reason is given when the client is
+    late is test_a_late_client_makes_the_row_invalid_and_says_so's, deterministically."""
+    if row["validity"] == "VALID":
+        return False
+    assert row["validity_reason"] == client_lag_reason(row) != "", (row["validity_reason"], row["host_busy"])
+    assert row["sched_lag_ms_p99"] > CLIENT_LAG_MS
+    return True
+
+
 @pytest.mark.timing
 def test_latency_figures_match_the_known_timing(standin, tok, tmp_path):
     s = standin()
     (row,) = run_endpoint(s.url, tok, tmp_path, output_len=OUT)
-    # on a busy shared runner the row must say so (unstable, host busy); the figures still hold:
-    # the stand-in's timing is its own, and so is its CPU (counted as the cell's, not a neighbour's)
-    assert row["status"] == "ok" or (row["status"] == "unstable" and row["host_busy"]), row["error"]
-    # TTFT also holds the HTTP round trip through two Python processes (~1.6 ms on a 2-core VM)
-    assert FIRST_MS <= row["ttft_ms_p50"] <= FIRST_MS + 2.5
-    assert row["itl_ms_p50"] == pytest.approx(GAP_MS, abs=1.0)
-    assert row["tpot_ms_p50"] == pytest.approx(GAP_MS, abs=1.0)
-    assert row["e2e_ms_p50"] - row["ttft_ms_p50"] == pytest.approx((OUT - 1) * GAP_MS, abs=1.0)
+    # on a busy or slow host the row must say so (unstable, and why); the stand-in's CPU is
+    # counted as the cell's, not a neighbour's
+    late = _ok_or_said_slow(row)
     assert row["output_tokens_usage_mean"] == row["output_tokens_stream_mean"] == OUT
     assert row["token_count_mismatches"] == 0 and row["requests_short"] == 0
     assert row["output_forcing"] == "ignore_eos+min_tokens" and row["input_tokens"] == 16
     assert row["latency_ms_p50"] == row["e2e_ms_p50"]  # compare and report read e2e
-    # the server's own view, from its Prometheus /metrics before and after
+    # the server's own view, from its Prometheus /metrics before and after (exact: the stand-in
+    # counts its first token's deadline, 20 ms after arrival)
     assert row["server_ttft_ms_mean"] == pytest.approx(FIRST_MS, abs=0.5)
     assert row["server_kv_cache_usage"] == 0.25 and row["server_preemptions"] == 0
     assert row["endpoint_url"] == s.url and row["server_version"] == "standin-1"
+    # vLLM's definitions, per request, whatever the machine: TPOT = (e2e - TTFT) / (tokens - 1),
+    # the ITL gaps are the chunks' and add up to e2e - TTFT; no token comes before the server's
+    # deadline (20 ms after arrival, which is after the send), the last not before 20 + 7 x 5 ms
+    smp = load_samples(tmp_path / row["run_id"], row["cell_id"])
+    ttft, e2e = smp["ttft_ns"], smp["latency_ns"]
+    assert len(e2e) == row["samples"] and np.allclose(smp["tpot_ns"], (e2e - ttft) / (OUT - 1))
+    assert len(smp["itl_ns"]) == (OUT - 1) * len(e2e) and smp["itl_ns"].sum() == (e2e - ttft).sum()
+    assert ttft.min() >= FIRST_MS * 1e6 and e2e.min() >= (FIRST_MS + (OUT - 1) * GAP_MS) * 1e6
+    if late:
+        return
+    # Accuracy, kept because the margin is real and relative: half the stand-in's own timing
+    # (TTFT 20 ms, gaps 5 ms) against a round trip of ~1.6 ms on a 2-core VM; a client that
+    # timed the wrong chunk or the wrong start is off by a whole gap or more. How close it
+    # comes (x0.99-1.00 of a minimal client) is a figure: benchmarks/endpoint.py agreement.
+    assert FIRST_MS <= row["ttft_ms_p50"] <= 1.5 * FIRST_MS
+    assert row["itl_ms_p50"] == pytest.approx(GAP_MS, rel=0.5)
+    assert row["tpot_ms_p50"] == pytest.approx(GAP_MS, rel=0.5)
+    assert row["e2e_ms_p50"] - row["ttft_ms_p50"] == pytest.approx((OUT - 1) * GAP_MS, rel=0.25)
 
 
 @pytest.mark.timing
 def test_throughput_keeps_its_concurrency_in_flight(standin, tok, tmp_path):
     s = standin()
     (row,) = run_endpoint(s.url, tok, tmp_path, scenarios=("throughput",), concurrencies=[4], output_len=OUT)
-    assert row["status"] in ("ok", "unstable") and row["workers_per_model"] == 4
-    per_request_s = (FIRST_MS + (OUT - 1) * GAP_MS) / 1e3
-    assert row["requests_per_s"] == pytest.approx(4 / per_request_s, rel=0.15)
+    _ok_or_said_slow(row)
+    assert row["workers_per_model"] == 4
+    # from the client's own stamps, whatever the machine: never more than 4 requests out, and
+    # 4 at some moment; over the window, on average more than 2.5 out (relative to the requests'
+    # own e2e, so a slow host does not move it; a loop that waits on itself holds 1 or 2).
+    # The rate it gives is a figure: benchmarks/endpoint.py agreement (concurrency 4).
+    smp = load_samples(tmp_path / row["run_id"], row["cell_id"])
+    start, end = smp["start_ns"], smp["start_ns"] + smp["latency_ns"]
+    events = sorted([(int(t), 1) for t in start] + [(int(t), -1) for t in end], key=lambda e: (e[0], e[1]))
+    assert max(np.cumsum([d for _, d in events])) == 4
+    assert smp["latency_ns"].sum() / (end.max() - start.min()) > 2.5
 
 
 @pytest.mark.timing
@@ -171,7 +221,7 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     rate = 40.0
     measure = FAST.__class__(rounds=1, warmup_s=0.2, min_duration_s=4.0, max_duration_s=6.0, min_samples=100)
     (row,) = run_endpoint(s.url, tok, tmp_path, scenarios=("server",), rates=[rate], measure=measure)
-    busy = _late_on_a_busy_host(row)
+    late = _valid_or_said_late(row)
     samples = load_samples(tmp_path / row["run_id"], row["cell_id"])
     sched = np.sort(samples["start_ns"])
     gaps = np.diff(sched) / 1e9
@@ -179,46 +229,65 @@ def test_open_loop_arrivals_follow_the_rate_and_are_poisson(standin, tok, tmp_pa
     assert row["scheduled_rate_qps"] == pytest.approx(rate, rel=4 / np.sqrt(n))  # Poisson count: within 4 sigma
     assert stats.kstest(gaps * rate, "expon").pvalue > 1e-3  # exponential gaps
     assert len(np.unique(np.round(gaps, 6))) > 0.95 * len(gaps)  # distinct gaps, not a few repeated
-    if busy:
+    if late:
         return
-    # the server saw them when they were due: its arrival gaps are the schedule's
+    # the server saw them when they were due: its arrival gaps are the schedule's, the median
+    # within half the mean gap (12.5 ms; ~0.6 ms here). Generous on purpose: the server's own
+    # stamps hold its host's delays (a busy runner once put 10 % of them 23 ms off), while a
+    # client that sent in bursts, on its own clock or on another seed is off by a whole gap
+    # (median 16 ms or more). How close it comes is a figure: benchmarks/endpoint.py max-rate.
     arrived = np.sort(np.array(s.arrivals[-n:]))
-    # (within 5 ms at the 90th percentile against gaps of 25 ms on average: a busy shared runner's
-    # wake-up delays stay under that; a client that sent in bursts or on its own clock would not)
-    assert np.percentile(np.abs(np.diff(arrived) / 1e9 - gaps), 90) < 0.005
-    assert row["sched_lag_ms_p99"] < 10.0  # the client's own bound (bench.scenarios.endpoint.CLIENT_LAG_MS)
-
-
-def _late_on_a_busy_host(row) -> bool:
-    """VALID, or - only where other processes took the CPU meanwhile (measured again, and still
-    busy) - INVALID because the client sent late, with both said in words. True in that case:
-    the caller's timing checks then have nothing left to check."""
-    if row["validity"] == "VALID":
-        return False
-    assert row["host_busy"] and "client ran late" in row["validity_reason"], (row["validity_reason"], row["host_busy"])
-    return True
+    assert np.median(np.abs(np.diff(arrived) / 1e9 - gaps)) < 0.5 / rate
 
 
 @pytest.mark.timing
-def test_ttft_does_not_grow_at_100_requests_a_second(standin, tok, tmp_path):
+def test_an_on_time_client_at_20_requests_a_second_is_valid(standin, tok, tmp_path):
+    """At 20 req/s even a slow vCPU keeps up; where it does not, the row says so and only that.
+    Whether TTFT grows with the rate and the highest rate kept are figures, not assertions:
+    benchmarks/endpoint.py max-rate."""
     s = standin()
-    rows = run_endpoint(s.url, tok, tmp_path, scenarios=("latency", "server"), rates=[100.0], output_len=OUT)
+    (row,) = run_endpoint(s.url, tok, tmp_path, scenarios=("server",), rates=[20.0], output_len=OUT)
+    _valid_or_said_late(row)
+    assert row["requests_failed"] == row["requests_unserved"] == 0 and row["samples"] >= FAST.min_samples
+    assert row["ttft_ms_p50"] >= FIRST_MS  # from the schedule, which is before the send and the arrival
+
+
+def test_a_late_client_makes_the_row_invalid_and_says_so(standin, tok, tmp_path, monkeypatch):
+    """Lateness injected, not hoped for: each client blocks 30 ms before every send (its event
+    loop with it), as on a slow vCPU, so each request is sent at least 30 ms after it was due.
+    The open-loop row is INVALID, the closed-loop one unstable, each saying the client ran late
+    and its p99; nothing here depends on how fast this machine is."""
+    from bench.scenarios import endpoint as scenario
+
+    delay_ms = 30.0
+    monkeypatch.setenv(scenario.SEND_DELAY_ENV, str(delay_ms))  # read in the forked (or spawned) client
+    s = standin()
+    rows = run_endpoint(s.url, tok, tmp_path, scenarios=("latency", "server"), rates=[20.0], output_len=OUT)
     by = {r["scenario"]: r for r in rows}
-    if _late_on_a_busy_host(by["server"]):
-        return
-    assert by["server"]["achieved_rate_qps"] == pytest.approx(100, rel=0.25)
-    assert by["server"]["ttft_ms_p50"] <= by["latency"]["ttft_ms_p50"] + 3.0
-    assert by["server"]["sched_lag_ms_p99"] < 10.0
+    server, latency = by["server"], by["latency"]
+    assert server["sched_lag_ms_p99"] >= delay_ms
+    assert server["validity"] == "INVALID"
+    assert f"the client ran late (p99 {server['sched_lag_ms_p99']:.3g} ms > {CLIENT_LAG_MS:g} ms)" in \
+        server["validity_reason"], server["validity_reason"]
+    # closed loop: a 30 ms stall holds up one 5 ms tick of the loop's lag probe by 25 ms or more,
+    # one tick of every ~12 (a request takes ~57 ms): far more than 1 %
+    assert latency["client_loop_lag_ms_p99"] >= delay_ms - 1e3 * scenario.LAG_TICK_S
+    assert latency["status"] == "unstable"
+    assert f"the client ran late (p99 {latency['client_loop_lag_ms_p99']:.3g} ms > {CLIENT_LAG_MS:g} ms)" in \
+        latency["error"], latency["error"]
+    assert _valid_or_said_late(server) and _ok_or_said_slow(latency)  # what the timing tests accept of a late client
 
 
 def test_goodput_counts_the_requests_that_meet_every_slo(standin, tok, tmp_path):
     s = standin()
-    slo_met, slo_missed = parse_slo("ttft=40ms,tpot=8ms"), parse_slo("ttft=10ms")
+    # met: 10 x the stand-in's timing (TTFT 20 ms, 5 ms a token), so a slow host does not miss it;
+    # missed: under its first token's deadline, which no request can meet
+    slo_met, slo_missed = parse_slo("ttft=200ms,tpot=50ms"), parse_slo("ttft=10ms")
     (good,) = run_endpoint(s.url, tok, tmp_path / "a", slo=slo_met)
     (bad,) = run_endpoint(s.url, tok, tmp_path / "b", slo=slo_missed)
     assert good["slo_attainment"] == 1.0 and good["goodput_rps"] == pytest.approx(good["requests_per_s"])
     assert bad["slo_attainment"] == 0.0 and bad["goodput_rps"] == 0.0
-    assert good["slo"] == "tpot=8ms,ttft=40ms"  # the SLOs are part of the key
+    assert good["slo"] == "tpot=50ms,ttft=200ms"  # the SLOs are part of the key
 
 
 def test_find_max_rate_is_judged_on_the_slos(standin, tok, tmp_path):
@@ -361,7 +430,7 @@ def test_launch_starts_the_server_keeps_its_log_and_stops_its_group(tok, tmp_pat
 
     code, row, port, launch = _launched_standin(tok, tmp_path, lifetime_s=60, duration_s=1)
     assert code == 0 and row["endpoint_launch"] == launch
-    assert row["status"] == "ok" or (row["status"] == "unstable" and row["host_busy"]), row["error"]
+    _ok_or_said_slow(row)
     run_dir = tmp_path / row["run_id"]
     assert (run_dir / "server.log").is_file() and not list(tmp_path.glob(".*.server.log"))
     with pytest.raises(OSError):  # the server's group is gone: nothing listens any more

@@ -101,11 +101,14 @@ def test_stand_in_trace_on_cpu_needs_the_platform_set_before_import(tmp_path):
             "    print('refused:', e)\n").format(str(tmp_path / "wd"))
     env = dict(os.environ, PYTHONPATH=str(STAND_INS / "sdk"), TRNBENCH_DEV_GLOB=str(tmp_path / "none*"))
     env.pop("NEURON_PLATFORM_TARGET_OVERRIDE", None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    # in tmp_path: without --logfile neuronx-cc's log lands in the working directory
+    run = dict(capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], **run)
     assert "refused: If you want to compile on CPU" in out.stdout, out.stderr
     env["NEURON_PLATFORM_TARGET_OVERRIDE"] = "trn1"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], **run)
     assert "traced" in out.stdout, out.stderr
+    assert (tmp_path / "log-neuron-cc.txt").is_file()  # where the real one leaves it
 
 
 def test_platform_override_follows_optimum_neurons_map(host):

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from bench.analysis import hierarchy
+from bench.analysis.beside import against_control_windows, windows_beside
 from bench.analysis.estimate import (
     ALPHA,
     N_BOOT,
@@ -80,6 +81,7 @@ from bench.analysis.estimate import (
     mann_whitney,
     parse_metrics,
     row_rng,
+    verdict_of,
     welch_log,
 )
 from bench.analysis.samples import BROKEN, PooledCell, Samples, Side, load_side, to_float
@@ -134,6 +136,13 @@ class MetricComparison:
     # each side's value per group of requests, keyed (run directory, round): --control pairs them
     groups_a: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     groups_b: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    # `run --control`: log(cell / control) per round, the control's windows measured beside the
+    # cell's in the same run (every run of a side, end to end); and the control's own values
+    beside_a: np.ndarray | None = field(default=None, repr=False)
+    beside_b: np.ndarray | None = field(default=None, repr=False)
+    control_a: np.ndarray | None = field(default=None, repr=False)
+    control_b: np.ndarray | None = field(default=None, repr=False)
+    control_model: str = ""
 
     @property
     def label(self) -> str:
@@ -319,6 +328,7 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
             row.n_a, row.n_b = int(xa.size), int(xb.size)
             if control:
                 row.groups_a, row.groups_b = labelled_round_values(sa, m), labelled_round_values(sb, m)
+            windows_beside(row, ca, cb, m)
             if ea.groups is not None and eb.groups is not None:  # rounds or runs: between groups
                 row.p = welch_log(ea.groups, eb.groups)
                 notes.append(f"CI over {ea.groups.size} (A) and {eb.groups.size} (B) rounds/runs")
@@ -350,9 +360,15 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
         shift = _shift(rows, chosen, alpha, seed)
         for row in rows:
             row.verdict_vs_shift = verdict(row, thr, alpha, shift.get(row.metric, (1.0,))[0])
+    source = ",".join(control)
+    beside = against_control_windows(rows, chosen, thr, alpha)
+    if beside:  # cells measured beside their control's windows are judged on those (run --control)
+        shift.update(beside)
+        models = sorted({r.control_model for r in rows if r.control_model})
+        source = f"{', '.join(models)}, measured beside every cell" + (f"; {source}" if source else "")
     comparison = Comparison(a, b, rows, only_a, only_b, not_compared, broken, geomean, thr, alpha)
     comparison.shift = shift
-    comparison.shift_source = ",".join(control)
+    comparison.shift_source = source
     comparison.lower_is_better = {m.name: m.lower_is_better for m in chosen}
     comparison.fail_on_shift = parse_threshold(fail_on_shift) if fail_on_shift is not None else None
     comparison.hints = _near_misses(only_a, only_b)
@@ -380,21 +396,6 @@ def verdict(row: MetricComparison, threshold: float, alpha: float, shift: float 
     if not (math.isfinite(shift) and shift > 0):
         shift = 1.0
     return verdict_of(row.ci_low / shift, row.ci_high / shift, row.p_adj, row.lower_is_better, threshold, alpha)
-
-
-def verdict_of(lo: float, hi: float, p_adj: float, lower_is_better: bool, threshold: float, alpha: float) -> str:
-    """The verdict rule on a CI [lo, hi] of B/A and its Holm-adjusted p-value."""
-    if not (math.isfinite(p_adj) and p_adj < alpha):
-        return "~"
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
-        return "~"
-    lo, hi = (lo, hi) if lower_is_better else (1 / hi, 1 / lo)
-    factor = 1.0 + threshold
-    if lo > factor:
-        return "slower"
-    if hi < 1.0 / factor:
-        return "faster"
-    return "~"
 
 
 def against_control(rows: list[MetricComparison], control: set[str], metrics: list[Metric], threshold: float,

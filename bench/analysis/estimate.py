@@ -267,3 +267,18 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 def row_rng(key: dict[str, Any], metric: str, seed: int) -> np.random.Generator:
     """A generator per row, so a row's CI does not depend on which other rows are compared."""
     return np.random.default_rng([seed, zlib.crc32(f"{sorted(key.items())}|{metric}".encode())])
+
+
+def verdict_of(lo: float, hi: float, p_adj: float, lower_is_better: bool, threshold: float, alpha: float) -> str:
+    """The verdict rule on a CI [lo, hi] of B/A and its Holm-adjusted p-value."""
+    if not (math.isfinite(p_adj) and p_adj < alpha):
+        return "~"
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
+        return "~"
+    lo, hi = (lo, hi) if lower_is_better else (1 / hi, 1 / lo)
+    factor = 1.0 + threshold
+    if lo > factor:
+        return "slower"
+    if hi < 1.0 / factor:
+        return "faster"
+    return "~"

@@ -21,6 +21,7 @@ CI_QUANTILES: dict[str, float] = {"p50": 0.50, "p99": 0.99}
 UNSTABLE_IQR_RATIO = 0.20  # IQR / median above this marks a cell `unstable`
 UNSTABLE_CI_RATIO = 0.05  # p50 CI half-width / p50 above this marks a cell `unstable`
 UNSTABLE_THROUGHPUT_CV = 0.15  # throughput: CV of the per-interval rate above this is unstable
+UNSTABLE_ROUND_SPREAD = 0.25  # rounds whose medians (or rates) differ by more: unstable
 
 
 def binom_ppf(p: float, n: int, q: float) -> int:

@@ -12,49 +12,18 @@ they pair. bench.analysis.paired compares them.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
 from bench.execute.local import RoundRunner, progress_bar
-from bench.execute.rounds import planned_rounds
+from bench.execute.rounds import pair_rounds, planned_rounds, with_rounds
 from bench.paths import ROOT
 from bench.plan.grid import Plan
 from bench.results import env as host_env
 from bench.results.store import RunStore, new_run_id
-
-AB_ROUNDS = 10  # rounds when the plan asks for fewer: short windows, adjacent in time, pair best
-# Latency pairs: windows of about this long, up to AB_MAX_ROUNDS of them. On this project's
-# 2-vCPU VM each vCPU flips between a fast and a ~20-50 % slower state that lasts a few hundred
-# ms (another guest on its hyperthread sibling, as far as a guest can tell), so a 0.3 s window is
-# as long as the noise itself and one side's window often met it while the other's did not.
-# Windows of 50 ms either pair with the other side's inside the same state or average over
-# it: a 15 % slower encoder (benchmarks/gate.py regression) was caught in 3 of 5 runs with 10
-# rounds of 0.3 s, 4 of 5 with 30, 5 of 5 with 60 (interval widths 2-8 % instead of 6-21 %).
-AB_WINDOW_S = 0.05
-AB_MAX_ROUNDS = 60
-
-
-def pair_rounds(cell, rounds: int | None) -> int:
-    """The rounds of a pair: the user's `rounds`; else a latency cell's measuring time cut into
-    AB_WINDOW_S windows (AB_ROUNDS to AB_MAX_ROUNDS), other cells the plan's (AB_ROUNDS at least:
-    throughput's batch means need windows of their own length)."""
-    if rounds:
-        return rounds
-    floor = max(AB_ROUNDS, cell.measure.rounds)
-    if cell.scenario == "latency" and cell.target != "endpoint":  # an LLM request is seconds long
-        return max(floor, min(AB_MAX_ROUNDS, math.ceil(cell.measure.min_duration_s / AB_WINDOW_S)))
-    return floor
-
-
-def with_rounds(plan: Plan, rounds: list[int]) -> Plan:
-    """Every cell in exactly its pair's rounds (pairs must have the same rounds on both sides)."""
-    cells = [replace(c, measure=replace(c.measure, rounds=r, max_rounds=r)) for c, r in zip(plan.cells, rounds)]
-    return Plan(plan.name, cells, plan.description)
 
 
 def check_python(python: str) -> dict[str, str]:

@@ -45,10 +45,10 @@ def serving(plan: Plan, out: Path, run_id: str, launch_timeout_s: float = 600.0)
         for spec, model in sorted({(c.endpoint, c.model_name) for c in plan.cells if c.endpoint},
                                   key=lambda x: (x[0].url, x[1])):
             preflight(spec.url, model, spec.api_key_env)
-            prompts.load_tokenizer(spec.tokenizer or model)  # one line and exit 2 now, not a failed row later
+            prompts.resolve(spec, model)  # local or the server's /tokenize: else one line and exit 2 now
         cells = [replace(c, endpoint=replace(c.endpoint, log_path=str(final_log))) if c.endpoint and c.endpoint.launch
                  else c for c in plan.cells]
-        yield Plan(plan.name, cells, plan.description)
+        yield replace(plan, cells=cells)
 
 
 def adopt_log(out: Path, run_id: str) -> None:

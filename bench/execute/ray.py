@@ -102,6 +102,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    pairs_control = False  # a cell's rounds run in one task: no control windows beside them (yet)
 
     def __init__(self, address: str | None = None, on=None, retries: int = DEFAULT_RETRIES, *,
                  num_cpus: int | None = None, resources: dict[str, float] | None = None,

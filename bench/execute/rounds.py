@@ -19,16 +19,18 @@ measured once, whatever `rounds` says (Scenario.pools_rounds).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from bench.analysis import hierarchy
-from bench.analysis.stats import latency_summary
+from bench.analysis.beside import paired_logs
+from bench.analysis.stats import UNSTABLE_ROUND_SPREAD, latency_summary
+from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
 
-UNSTABLE_ROUND_SPREAD = 0.25  # rounds whose medians (or rates) differ by more: unstable
 BROKEN = ("failed", "inaccurate", "skipped")
 FIRST_ROUND_ONLY = ("compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit", "artifact",
                     "max_abs_err", "cosine", "reference_source", "model_fingerprint", "effective_auto_cast")
@@ -55,6 +57,41 @@ def most_rounds(cell: Cell) -> int:
     return 1 if planned_rounds(cell) <= 1 else max(planned_rounds(cell), cell.measure.most_rounds)
 
 
+AB_ROUNDS = 10  # paired rounds when the plan asks for fewer: short windows, adjacent in time, pair best
+# Latency pairs: windows of about this long, up to AB_MAX_ROUNDS of them. On this project's
+# 2-vCPU VM each vCPU flips between a fast and a ~20-50 % slower state that lasts a few hundred
+# ms (another guest on its hyperthread sibling, as far as a guest can tell), so a 0.3 s window is
+# as long as the noise itself and one side's window often met it while the other's did not.
+# Windows of 50 ms either pair with the other side's inside the same state or average over
+# it: a 15 % slower encoder (benchmarks/gate.py regression) was caught in 3 of 5 runs with 10
+# rounds of 0.3 s, 4 of 5 with 30, 5 of 5 with 60 (interval widths 2-8 % instead of 6-21 %).
+AB_WINDOW_S = 0.05
+AB_MAX_ROUNDS = 60
+
+
+def pair_rounds(cell: Cell, rounds: int | None = None) -> int:
+    """The rounds of a pair (`ab`'s two sides, or a cell and its control): the user's
+    `rounds`; else a latency cell's measuring time cut into AB_WINDOW_S windows (AB_ROUNDS to
+    AB_MAX_ROUNDS), other cells the plan's (AB_ROUNDS at least: throughput's batch means need
+    windows of their own length)."""
+    if rounds:
+        return rounds
+    floor = max(AB_ROUNDS, cell.measure.rounds)
+    if cell.scenario == "latency" and cell.target != "endpoint":  # an LLM request is seconds long
+        return max(floor, min(AB_MAX_ROUNDS, math.ceil(cell.measure.min_duration_s / AB_WINDOW_S)))
+    return floor
+
+
+def paired(cell: Cell, rounds: int) -> Cell:
+    """The cell in exactly `rounds` rounds (a pair must have the same rounds on both sides)."""
+    return replace(cell, measure=replace(cell.measure, rounds=rounds, max_rounds=rounds))
+
+
+def with_rounds(plan, rounds: list[int]):
+    """Every cell of `plan` in exactly its pair's rounds."""
+    return replace(plan, cells=[paired(c, r) for c, r in zip(plan.cells, rounds)])
+
+
 def wants_more(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> bool:
     """After the planned rounds: another while the interval over the rounds is wider than
     +-target_ci (up to `most_rounds`); never for a broken round."""
@@ -64,16 +101,20 @@ def wants_more(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) ->
     if n >= most_rounds(cell) or any(f.get("status") in BROKEN for f, _ in results):
         return False
     target = cell.measure.target_ci
-    if target <= 0:
-        return True
+    return target <= 0 or interval_width(cell, results) > target
+
+
+def interval_width(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> float:
+    """The half-width of the cell's interval over its rounds so far, relative to its figure
+    (p50 latency; the rate for other scenarios); inf while there is none."""
     fields, _ = combine(cell, results)
     if cell.scenario == "latency" or fields.get("throughput_ci_low") is None:
         mid, lo, hi = (fields.get(k) for k in ("latency_ms_p50", "latency_ms_p50_ci_low", "latency_ms_p50_ci_high"))
     else:
         mid, lo, hi = (fields.get(k) for k in ("throughput_avg", "throughput_ci_low", "throughput_ci_high"))
     if not all(isinstance(v, float) and np.isfinite(v) for v in (mid, lo, hi)) or mid <= 0:
-        return True
-    return max(mid - lo, hi - mid) / mid > target
+        return math.inf
+    return max(mid - lo, hi - mid) / mid
 
 
 def measure_round(measure, cell: Cell, record=None) -> tuple[dict[str, Any], dict | None]:
@@ -153,7 +194,9 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
     if faults:
         out["page_faults_per_request"] = round(float(np.mean(faults)), 1)
     out["busy_retries"] = int(sum(f.get("busy_retries") or 0 for f in rows))
-    out["host_busy"] = "; ".join(dict.fromkeys(f["host_busy"] for f in rows if f.get("host_busy")))
+    busy = [f["host_busy"] for f in rows if f.get("host_busy")]
+    worst = busy_reason(out) or (busy[0] if busy else "")
+    out["host_busy"] = f"{worst} (the worst of {len(busy)} busy rounds of {len(rows)})" if busy else ""
     samples = _stack([s for _, s in results])
     return out, samples
 
@@ -167,6 +210,40 @@ def _stack(parts: list[dict | None]) -> dict[str, np.ndarray] | None:
     out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
     out["round"] = np.concatenate([np.full(_per_request(p), i, dtype=np.int16) for i, p in enumerate(parts)])
     return out
+
+
+def control_id(cell: Cell) -> str:
+    """The id the control's windows beside `cell` are kept under (rounds.jsonl, samples/)."""
+    return f"{cell.cell_id}~control"
+
+
+def beside_control(cell: Cell, fields: dict[str, Any], samples: dict | None, twin: Cell,
+                   twin_fields: dict[str, Any], twin_samples: dict | None) -> tuple[dict[str, Any], dict | None]:
+    """The cell's row with its control's windows beside it (`run --control`): the control's
+    per-round figures, and the cell relative to the control within this run, round by round
+    (the paired interval of `ab`): what the machine did to both in a round cancels, so
+    separate runs compare these ratios (bench.analysis.compare)."""
+    out = dict(fields, control_model=twin.model_name, control_cell_id=twin.cell_id)
+    if twin_fields.get("status") in BROKEN:
+        out["control_note"] = f"the control's windows failed: {twin_fields.get('error') or twin_fields.get('status')}"
+        return out, samples
+    for column, their in (("latency_ms_p50_rounds", "control_latency_ms_p50_rounds"),
+                          ("throughput_rounds", "control_throughput_rounds")):
+        if twin_fields.get(column):
+            out[their] = twin_fields[column]
+    out["control_latency_ms_p50"] = twin_fields.get("latency_ms_p50")
+    out["control_throughput_avg"] = twin_fields.get("throughput_avg")
+    pairs = [("p50", "latency_ms_p50_rounds", "control_latency_ms_p50_rounds")]
+    if cell.scenario != "latency":
+        pairs.append(("throughput", "throughput_rounds", "control_throughput_rounds"))
+    for name, column, their in pairs:
+        logs = paired_logs(fields.get(column), out.get(their))
+        if logs.size:
+            ratio, lo, hi, _ = hierarchy.paired_interval(logs)
+            out[f"vs_control_{name}"], out[f"vs_control_{name}_ci_low"], out[f"vs_control_{name}_ci_high"] = ratio, lo, hi
+    if samples is not None and twin_samples:
+        samples = dict(samples, **{f"control_{k}": v for k, v in twin_samples.items()})
+    return out, samples
 
 
 def judge(cell: Cell, fields: dict[str, Any]) -> dict[str, Any]:

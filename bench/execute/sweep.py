@@ -45,6 +45,9 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     if price_per_hour is not None:
         environment.update(prices.price_fields(environment.get("instance_type"), price_per_hour))
     runner = _executor(executor)
+    if plan.control is not None and not getattr(runner, "pairs_control", False):
+        raise UsageError(f"--control measures the control's windows beside each cell's, which the {runner.name} "
+                         "executor does not do: run it with the local executor")
     run_id = Path(resume).name if resume is not None else new_run_id()
     with contextlib.ExitStack() as stack:
         plan = stack.enter_context(endpoints.serving(plan, Path(resume).parent if resume is not None else Path(out),

@@ -31,7 +31,7 @@ class Measure:
     With `rounds` > 1 (latency and throughput cells; bench.execute.rounds) the minimums are
     the cell's totals, split evenly over its rounds, each round stopping at its share; after
     `rounds` rounds a cell gets more, up to `max_rounds`, while its interval over the rounds
-    is wider than +-`target_ci`. The defaults (3 s and 18 requests a cell, in 3 to 6 rounds)
+    is wider than +-`target_ci`, the widest first while the run's `round_budget_s` lasts. The defaults (3 s and 18 requests a cell, in 3 to 6 rounds)
     follow from when the intervals are valid, not from a round number: a round's median has
     a bounded 95 % order-statistic interval from 6 requests (P(all 6 on one side of it) =
     2/64 < 5 %), and the t interval over rounds needs 3 rounds: 3 x 6 = 18. A round warms
@@ -62,6 +62,9 @@ class Measure:
     max_rounds: int | None = None  # None: 2 x rounds (more rounds while the interval is wide)
     fresh_process_per_round: bool = False
     busy_retries: int = 2  # a round on a busy host is measured again at most this often
+    # The measuring time a run spends, over all its cells, on rounds beyond their planned ones
+    # (the widest intervals first; None: no limit but each cell's max_rounds).
+    round_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("warmup_s", "min_duration_s", "trim_s", "target_ci"):
@@ -87,6 +90,10 @@ class Measure:
             raise UsageError(f"fresh_process_per_round must be true or false, got {self.fresh_process_per_round!r}")
         if not isinstance(self.keep_freed_memory, bool):
             raise UsageError(f"keep_freed_memory must be true or false, got {self.keep_freed_memory!r}")
+        if self.round_budget_s is not None and (not isinstance(self.round_budget_s, (int, float))
+                                                or isinstance(self.round_budget_s, bool) or self.round_budget_s < 0
+                                                or not math.isfinite(self.round_budget_s)):
+            raise UsageError(f"round_budget_s must be a number >= 0, got {self.round_budget_s!r}")
         if self.cell_timeout_s is not None and (
             not isinstance(self.cell_timeout_s, (int, float)) or self.cell_timeout_s <= 0
         ):

@@ -22,11 +22,17 @@ from bench.plan.suite import read_suite, sweeps
 
 @dataclass
 class Plan:
-    """An ordered list of cells with a name; cells sharing worker processes run together."""
+    """An ordered list of cells with a name; cells sharing worker processes run together.
+
+    `control` (`run --control MODEL`): an unchanged model measured beside every other cell,
+    in windows interleaved with the cell's own (bench.execute.local), so that separate runs
+    compare each cell against the control's windows of the same minutes (`control_twin`).
+    """
 
     name: str
     cells: list[Cell]
     description: str = ""
+    control: str | UserModel | None = None
 
     def ordered(self) -> list[Cell]:
         """Cells grouped by worker group (stable), so each model is built once per group."""
@@ -35,10 +41,39 @@ class Plan:
             order.setdefault(cell.worker_group(), len(order))
         return sorted(self.cells, key=lambda c: order[c.worker_group()])
 
+    def with_control(self, model: str | UserModel | None) -> Plan:
+        """This plan with `model` measured beside every cell of another model; the cells a
+        control cannot pair with (measured once, or over HTTP) are refused."""
+        if model is None:
+            return self
+        plan = Plan(self.name, self.cells, self.description, control=model)
+        paired = [c for c in self.cells if c.model_name != str(model)]
+        if not paired:
+            raise UsageError(f"--control {model}: every cell is of that model; nothing to measure beside it")
+        for cell in paired:
+            plan.control_twin(cell)
+        return plan
+
+    def control_twin(self, cell: Cell) -> Cell:
+        """The control's cell measured beside `cell`: the same target, compiler, dtype,
+        scenario, batch size and threads, in the control card's own shape."""
+        from bench import scenarios as scenario_registry
+
+        if cell.target == "endpoint" or not scenario_registry.of(cell).pools_rounds:
+            raise UsageError(f"--control pairs rounds, and {cell.label} is measured once (only latency and "
+                             "throughput cells on a local target pool rounds)")
+        twin = Plan.from_grid(models=[self.control], targets=[cell.target], compilers=[cell.compiler],
+                              dtypes=[cell.dtype], scenarios=[cell.scenario], batch_sizes=[cell.batch_size],
+                              weights=cell.weights, n_models=cell.n_models or None,
+                              workers_per_model=cell.workers_per_model or None,
+                              threads_per_worker=cell.threads_per_worker, measure=cell.measure).cells[0]
+        return twin
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
+            **({"control": str(self.control)} if self.control is not None else {}),
             "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure),
                            **({"cores_per_model": c.cores_per_model} if c.cores_per_model else {}),
                            **({"target_notes": c.target_notes} if c.target_notes else {}),
@@ -69,7 +104,12 @@ class Plan:
                 cells.append(cell)
         except (KeyError, TypeError) as exc:
             raise UsageError(f"{source}: not a trnbench plan ({exc})") from None
-        return cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
+        plan = cls(name=str(data.get("name", "resumed")), cells=cells, description=str(data.get("description", "")))
+        control = data.get("control")
+        if isinstance(control, str) and control.startswith("user:"):
+            raise UsageError(f"{source}: a user's control model ({control}) cannot be resumed from the command "
+                             "line; rerun it through the Python API with resume=")
+        return plan.with_control(control) if control else plan
 
     # -- construction -------------------------------------------------------------------
 

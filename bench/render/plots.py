@@ -38,7 +38,7 @@ def pyplot():
     except ImportError:
         from bench.errors import UsageError
 
-        raise UsageError("report needs matplotlib: pip install 'trnbench[report]'") from None
+        raise UsageError("report needs matplotlib (a dependency of trnbench): pip install matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -26,6 +26,11 @@ COLUMNS = [
     # rounds (bench.execute.rounds): per-round figures and intervals over the rounds
     "rounds", "latency_ms_p50_rounds", "throughput_rounds", "round_spread", "throughput_ci_low",
     "throughput_ci_high",
+    # run --control MODEL: the control's windows measured beside the cell's (bench.execute.rounds)
+    "control_model", "control_cell_id", "control_note", "control_latency_ms_p50", "control_throughput_avg",
+    "control_latency_ms_p50_rounds", "control_throughput_rounds", "vs_control_p50", "vs_control_p50_ci_low",
+    "vs_control_p50_ci_high", "vs_control_throughput", "vs_control_throughput_ci_low",
+    "vs_control_throughput_ci_high",
     # server (open loop): rates in queries/s, MLPerf-style verdict, max-rate search
     "offered_rate_qps", "scheduled_rate_qps", "achieved_rate_qps", "requests_unserved",
     "queue_ms_p50", "queue_ms_p99", "service_ms_p50", "service_ms_p99", "sched_lag_ms_p99",
@@ -38,7 +43,7 @@ COLUMNS = [
     "e2e_ms_p50", "e2e_ms_p90", "e2e_ms_p99", "e2e_ms_mean",
     "output_tokens", "output_tokens_per_s", "requests_per_s",
     # endpoint (an OpenAI-compatible server over HTTP; bench.scenarios.endpoint)
-    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "endpoint_dataset",
+    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "prompt_tokenizer", "endpoint_dataset",
     "server_models", "server_version", "output_forcing", "output_forcing_note", "input_tokens",
     "requests_failed", "request_error", "goodput_rps", "slo_attainment", "client_loop_lag_ms_p99",
     "output_tokens_stream_mean", "output_tokens_usage_mean", "token_count_mismatches", "requests_short",

@@ -5,6 +5,12 @@
   loses at most the cell in flight.
 - samples/<cell_id>.npz: raw per-request latencies (ns) and start times, for later
   statistics (loaded with allow_pickle=False).
+- rounds.jsonl, samples/<cell_id>.r<k>.npz: each finished round of a cell with rounds, so a
+  killed run loses at most the round in flight.
+
+Every write is a boundary a kill may fall on; `TRNBENCH_KILL_AT=POINT:N` (tests only) kills
+this process with SIGKILL the N-th time it passes POINT (`crash_point`), so that the tests
+can show that `resume` leaves every planned cell exactly once whichever boundary it was.
 
 `load(paths)` returns one pandas DataFrame for any set of run directories.
 Column names follow NeuronPerf's where they mean the same thing.
@@ -24,6 +30,25 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.results.schema import COLUMNS, SCHEMA_VERSION
+
+KILL_POINTS = ("round-samples", "mid-round", "round-line", "row-samples", "mid-row", "row")
+_passed: dict[str, int] = {}
+
+
+def crash_point(point: str) -> None:
+    """SIGKILL this process the N-th time it passes `point` when TRNBENCH_KILL_AT=POINT:N
+    (fault injection for the resume tests; one dictionary lookup otherwise)."""
+    spec = os.environ.get("TRNBENCH_KILL_AT")
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != point:
+        return
+    _passed[point] = _passed.get(point, 0) + 1
+    if _passed[point] == int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def new_run_id() -> str:
@@ -81,14 +106,18 @@ class RunStore:
         """Write the cell's samples (atomically) and then its row (one fsync'd line)."""
         if samples:
             self._write_samples(f"{row['cell_id']}.npz", samples)
-        self._append_line("cells.jsonl", row)
+            crash_point("row-samples")
+        self._append_line("cells.jsonl", row, "mid-row")
+        crash_point("row")
 
     def append_round(self, row: dict[str, Any], samples: dict[str, np.ndarray] | None) -> None:
         """Keep one finished round of a cell (rounds.jsonl, samples/<cell_id>.r<k>.npz), so a
         killed run loses at most the round in flight; `resume` takes the kept rounds back."""
         if samples:
             self._write_samples(f"{row['cell_id']}.r{int(row['round'])}.npz", samples)
-        self._append_line("rounds.jsonl", row)
+            crash_point("round-samples")
+        self._append_line("rounds.jsonl", row, "mid-round")
+        crash_point("round-line")
 
     def rounds_done(self) -> dict[str, list[dict[str, Any]]]:
         """Kept rounds by cell_id, in round order (the last record of a round wins)."""
@@ -111,13 +140,21 @@ class RunStore:
         np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in samples.items()})
         os.replace(tmp, target)
 
-    def _append_line(self, name: str, row: dict[str, Any]) -> None:
-        """One fsync'd JSON line, after cutting off a torn tail a killed writer may have left."""
-        line = json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str)
+    def _append_line(self, name: str, row: dict[str, Any], torn: str) -> None:
+        """One fsync'd JSON line, after cutting off a torn tail a killed writer may have left
+        (`torn`: the crash point of a kill halfway through the line)."""
+        data = (json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str) + "\n").encode("utf-8")
         path = self.path / name
         with open(path, "a+b") as f:
             repair_tail(f)
-            f.write((line + "\n").encode("utf-8"))
+            if os.environ.get("TRNBENCH_KILL_AT", "").startswith(torn + ":"):
+                f.write(data[: len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                crash_point(torn)
+                f.seek(-(len(data) // 2), os.SEEK_END)
+                f.truncate()
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
 

@@ -23,9 +23,11 @@ STRING_COLUMNS = {
     "model_fingerprint", "artifact", "effective_auto_cast", "neuronx_cc_default_auto_cast", "neuron_ls_format",
     "instance_type", "hostname", "cpu_model", "os", "accelerator", "device_name", "python", "torch",
     "transformers", "torch_neuronx", "neuronx_cc", "harness_version", "git_commit", "target_notes",
-    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "endpoint_dataset", "server_models",
+    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "prompt_tokenizer", "endpoint_dataset",
+    "server_models",
     "server_version", "server_header", "output_forcing", "output_forcing_note", "request_error",
     "token_count_note", "price_kind", "price_source",
+    "control_model", "control_cell_id", "control_note", "control_latency_ms_p50_rounds", "control_throughput_rounds",
 }
 INT_COLUMNS = {
     "batch_size", "seq_len", "image_size", "n_models", "workers_per_model", "threads_per_worker", "output_len",

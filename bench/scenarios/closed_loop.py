@@ -32,6 +32,7 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
     rule = StopRule(m.min_duration_s, m.max_s, m.min_samples, m.target_ci)
     begin = time.perf_counter_ns()
     warm_end = begin + int(m.warmup_s * 1e9)
+    min_ns = int(m.min_duration_s * 1e9)
     done = threading.Event()
     # Plain lists: list.append is the cheapest store CPython has (array('q').append costs
     # ~10 % of an identity model's loop); the ints they keep are ~70 bytes a request.
@@ -72,9 +73,12 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
                                                         - np.array(starts[k:], dtype=np.int64)))
                         if stop:
                             break
-                        # look again in 0.1 s, or later when looking is costly (millions of
-                        # samples), so the rule never takes more than ~2 % of the loop's time
-                        next_rule = pc() + max(RULE_EVERY_NS, 50 * (pc() - t1))
+                        # look again when the minimum duration is reached (a short round then
+                        # lasts what it asked for, not up to 0.1 s more), else in 0.1 s, or
+                        # later when looking is costly (millions of samples), so the rule never
+                        # takes more than ~2 % of the loop's time
+                        next_rule = (warm_end + min_ns if t1 < warm_end + min_ns
+                                     else pc() + max(RULE_EVERY_NS, 50 * (pc() - t1)))
         except BaseException as exc:  # reported to the orchestrator as the cell's error
             errors.append(exc)
         finally:

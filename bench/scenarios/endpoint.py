@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -51,11 +52,15 @@ SLO_ATTAINMENT = 0.95  # a rate "holds" (max-rate search) when this share of req
 SEARCH_CONCURRENCY = 8  # the closed loop that estimates capacity before a max-rate search
 PROMPT_POOL = 64  # distinct synthetic prompts per cell, cycled
 DEFAULT_REQUEST_TIMEOUT_S = 60.0  # the longest wait for the next bytes of a response
+# tests only: the client blocks this many ms before each send, a late client made on purpose
+# (read once per cell, in the client process; unset, nothing changes)
+SEND_DELAY_ENV = "TRNBENCH_TEST_SEND_DELAY_MS"
 
 
 # -- worker side ----------------------------------------------------------------------------
 
 _PROMPTS: dict[tuple, list] = {}  # per process: prompts are built once per (tokenizer, shape)
+_PROMPT_TOKENIZER: dict[tuple, str] = {}  # per process: which tokenizer built them (the row's prompt_tokenizer)
 _FORCING: dict[tuple, tuple[str, ...]] = {}  # per process: what the server accepted
 
 
@@ -70,14 +75,19 @@ def _prompts(cell: Cell):
     from bench.targets.endpoint import prompts
 
     spec = cell.endpoint
-    key = (spec.tokenizer or cell.model_name, spec.dataset, cell.seq_len, cell.output_len)
+    key = _prompts_key(cell)
     if key not in _PROMPTS:
-        tok = prompts.load_tokenizer(spec.tokenizer or cell.model_name)
+        tok, _PROMPT_TOKENIZER[key] = prompts.resolve(spec, cell.model_name)  # local, else the server's /tokenize
         if spec.dataset:
             _PROMPTS[key] = prompts.from_dataset(spec.dataset, tok, cell.output_len)
         else:
             _PROMPTS[key] = prompts.synthetic(tok, PROMPT_POOL, int(cell.seq_len), int(cell.output_len))
     return _PROMPTS[key]
+
+
+def _prompts_key(cell: Cell) -> tuple:
+    spec = cell.endpoint
+    return (spec.tokenizer or cell.model_name, spec.url, spec.dataset, cell.seq_len, cell.output_len)
 
 
 def _timeout(cell: Cell):
@@ -131,7 +141,9 @@ def prepare(cell: Cell) -> PrepareReport:
     report.first_call_ms = (time.perf_counter() - t0) * 1e3
     report.build_s = prompts_s  # the tokenizer's load and the prompts
     report.extra = {**facts, "output_forcing": "+".join(forcing) or "max_tokens only", "output_forcing_note": note,
-                    "input_tokens": float(np.mean([p.tokens for p in plist]))}
+                    # the prompts' tokens as sent (the nearest reachable length where seq_len is not)
+                    "input_tokens": float(np.mean([p.tokens for p in plist])),
+                    "prompt_tokenizer": _PROMPT_TOKENIZER.get(_prompts_key(cell))}
     return report
 
 
@@ -169,6 +181,7 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
     lags: list[int] = []
     done_probe = asyncio.Event()
     counter = {"i": share}
+    delay_s = float(os.environ.get(SEND_DELAY_ENV) or 0) / 1e3
 
     def body(i: int):
         p = plist[i % len(plist)]
@@ -186,7 +199,7 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
         await _sleep_until(t0)
         warm_end = t0 + int(m.warmup_s * 1e9)
         if cell.scenario == "server":
-            await _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event)
+            await _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event, delay_s)
         else:
             slots = max(1, cell.workers_per_model // n_shares + (share < cell.workers_per_model % n_shares))
             need = math.ceil(m.min_samples / n_shares)
@@ -204,6 +217,8 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
                     i = counter["i"]
                     counter["i"] += n_shares
                     asked, b = body(i)
+                    if delay_s:
+                        time.sleep(delay_s)  # SEND_DELAY_ENV: the whole loop stalls, as on a slow CPU
                     sent = pc()
                     out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=sent)
                     results.append((sent, sent < warm_end, asked, out))
@@ -219,7 +234,8 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
     return arrays
 
 
-async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event) -> None:
+async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event,
+                delay_s: float = 0.0) -> None:
     """This process's share of the open-loop schedule; requests still out at the deadline are given up."""
     from bench.targets.endpoint import client as http
 
@@ -231,6 +247,8 @@ async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, res
 
     async def one(i: int, due: int) -> None:
         asked, b = body(i)
+        if delay_s:
+            time.sleep(delay_s)  # SEND_DELAY_ENV: the whole loop stalls, as on a slow CPU
         out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=time.perf_counter_ns())
         results.append((due, due < warm_end, asked, out))
 

@@ -21,7 +21,10 @@ calls the SDK the way its documentation says (contract tests, tests/test_neuron_
   `_trace`/`hlo_compile` left there in the public copy: `model/graph.hlo`,
   `model/metadata.json`, `model/weights/<name>.npy` (a copy of every weight), `graph.neff`,
   `command.txt`; neuronx-cc's log goes to `--logfile` (default `log-neuron-cc.txt` in the
-  working directory, compiler/neuronx-cc/api-reference-guide/index.rst).
+  working directory, compiler/neuronx-cc/api-reference-guide/index.rst: the public copy's
+  `hlo_compile` runs `subprocess.run(command)` with no `cwd`, so that is the caller's working
+  directory, not compiler_workdir). trnbench always passes `--logfile`; a test that calls
+  this stand-in without one runs it in a temporary working directory.
 - `--auto-cast` / `--auto-cast-type` change the numbers as neuronx-cc says they do
   (compiler/neuronx-cc/api-reference-guide/index.rst: `matmult` casts "FP32 operations that
   use the Neuron matrix-multiplication engine", `all` every FP32 operation, to bf16 (the
