@@ -94,3 +94,17 @@ def test_binom_ppf_matches_scipy_where_the_intervals_use_it():
             for p in (0.005, 0.025, 0.975, 0.995):
                 assert binom_ppf(p, n, q) == int(binom.ppf(p, n, q)), (p, n, q)
     assert binom_ppf(0.5, 10, 0.0) == 0 and binom_ppf(0.5, 10, 1.0) == 10 and binom_ppf(0.5, 0, 0.5) == 0
+
+
+def test_short_rounds_are_joined_until_each_has_its_own_p99():
+    """Rounds of ~100 requests: consecutive ones of the same run are joined until each group
+    holds 100 (min_group_size(0.99)); a short remainder goes to the group before it."""
+    from bench.analysis.hierarchy import merged, min_group_size
+
+    need = min_group_size(0.99)
+    groups = [np.arange(n, dtype=float) for n in (60, 60, 60, 60, 130, 50, 30)]
+    assert [g.size for g in merged(groups, 0.99)] == [120, 120, 210]
+    assert [g.size for g in merged(groups, 0.99, ["a"] * 4 + ["b"] * 3)] == [120, 120, 210]
+    split = merged(groups, 0.99, ["a"] * 5 + ["b"] * 2)  # runs never share a group
+    assert [g.size for g in split] == [120, 120, 130, 80] and need == 100  # b too short: no p99 of its own
+    assert [g.size for g in merged([np.ones(300)] * 3, 0.99)] == [300, 300, 300]  # long rounds stay

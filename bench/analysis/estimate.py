@@ -197,8 +197,13 @@ def _grouped(samples: Samples, metric: Metric, alpha: float, rng: np.random.Gene
     """The between-group estimate, where there are enough groups (else None)."""
     if metric.kind == "quantile" and any(g.size < hierarchy.min_group_size(metric.q)
                                          for g in samples.latency_parts(metric.samples)):
-        return None  # a group too small for its own quantile: its value would be its extreme
-    values = round_values(samples, metric)
+        labelled = samples.latency_groups(metric.samples)  # rounds too short: consecutive ones joined
+        parts = hierarchy.merged([g for _, g in labelled], metric.q, [label[0] for label, _ in labelled])
+        if any(g.size < hierarchy.min_group_size(metric.q) for g in parts):
+            return None  # a group too small for its own quantile: its value would be its extreme
+        values = hierarchy.group_values(parts, metric.q)
+    else:
+        values = round_values(samples, metric)
     if values is None:
         return None
     draws = hierarchy.replicates(values, rng, n_boot)

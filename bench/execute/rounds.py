@@ -166,8 +166,9 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
         out["latency_ms_p50_rounds"] = json.dumps([round(float(v), 6) for v in medians])
         _, lo, hi = hierarchy.interval(medians)
         out["latency_ms_p50_ci_low"], out["latency_ms_p50_ci_high"] = lo, hi
-        if min(g.size for g in lat_groups) >= hierarchy.min_group_size(0.99):  # else mostly its maximum
-            _, lo, hi = hierarchy.interval(hierarchy.group_values([g / 1e6 for g in lat_groups], 0.99))
+        p99_groups = hierarchy.merged([g / 1e6 for g in lat_groups], 0.99)  # short rounds joined
+        if min(g.size for g in p99_groups) >= hierarchy.min_group_size(0.99):  # else mostly its maximum
+            _, lo, hi = hierarchy.interval(hierarchy.group_values(p99_groups, 0.99))
             out["latency_ms_p99_ci_low"], out["latency_ms_p99_ci_high"] = lo, hi
         out["round_spread"] = float((medians.max() - medians.min()) / np.median(medians))
     windows = np.array([f.get("steady_window_s") or 0.0 for f in rows])
