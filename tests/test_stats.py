@@ -108,3 +108,14 @@ def test_short_rounds_are_joined_until_each_has_its_own_p99():
     split = merged(groups, 0.99, ["a"] * 5 + ["b"] * 2)  # runs never share a group
     assert [g.size for g in split] == [120, 120, 130, 80] and need == 100  # b too short: no p99 of its own
     assert [g.size for g in merged([np.ones(300)] * 3, 0.99)] == [300, 300, 300]  # long rounds stay
+
+
+def test_round_spread_leaves_out_the_extreme_tenth_from_ten_rounds():
+    """Below 10 rounds the full range; from 10, the highest and lowest tenth left out: one slow
+    round in twelve is the interval's to hold, not a reason to call the rounds in disagreement."""
+    from bench.analysis.stats import round_spread
+
+    assert round_spread([1.0, 1.1, 1.3]) == pytest.approx(0.3 / 1.1)
+    twelve = [1.0] * 11 + [1.5]
+    assert round_spread(twelve) == 0.0 and round_spread(twelve[:8] + [1.5]) == pytest.approx(0.5)
+    assert round_spread([0.7] + [1.0] * 10 + [1.5]) == 0.0

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.analysis import hierarchy
-from bench.analysis.stats import UNSTABLE_CI_RATIO, UNSTABLE_IQR_RATIO, UNSTABLE_ROUND_SPREAD
+from bench.analysis.stats import UNSTABLE_CI_RATIO, UNSTABLE_IQR_RATIO, UNSTABLE_ROUND_SPREAD, round_spread
 
 MIN_PAIRS = 6  # back-to-back pairs of different cells needed before the movement is stated
 
@@ -118,7 +118,7 @@ def _only_the_machine(row: dict[str, Any], corrected: list[float] | None, own: f
     if own <= 2 * typical:
         return True
     values = np.exp(np.asarray(corrected))
-    spread = float((values.max() - values.min()) / np.median(values))
+    spread = round_spread(values)
     mid, lo, hi = hierarchy.interval(values)
     half = max(mid - lo, hi - mid) / mid if math.isfinite(lo) else math.inf
     return spread <= UNSTABLE_ROUND_SPREAD and half <= UNSTABLE_CI_RATIO

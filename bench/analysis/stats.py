@@ -127,6 +127,18 @@ def throughput_summary(start_ns: np.ndarray, end_ns: np.ndarray, batch_size: int
     return out
 
 
+def round_spread(values) -> float:
+    """How much a cell's rounds differ: (max - min) / median of their figures, with the
+    highest and the lowest floor(n / 10) rounds left out (none below 10 rounds, as `ab`'s paired
+    interval trims). The range of n draws grows with n: over 3 rounds it flags rounds that
+    disagree, over 12 it flagged one round in twelve that met a slow second of the machine
+    (5-8 of 24 cells of a quiet smoke run); the interval over the rounds holds that round."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    k = int(len(v) // 10)
+    kept = v[k:len(v) - k]
+    return float((kept.max() - kept.min()) / np.median(v))
+
+
 def instability(summary: dict[str, float], scenario: str = "latency") -> str:
     """A sentence saying why a cell's figure is shaky, or '' when it is steady.
 

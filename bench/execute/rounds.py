@@ -8,7 +8,7 @@ is measured again, at most `busy_retries` times, then kept with the reason.
 The row keeps the pooled figures (percentiles of every round's requests together, throughput
 over every round's steady windows) and adds `rounds`, the per-round medians and rates
 (`latency_ms_p50_rounds`, `throughput_rounds`, JSON lists), their spread (`round_spread`:
-(max - min) / median), and replaces the p50 / p99 / throughput intervals with intervals over
+(max - min) / median, the extreme tenth of 10 or more rounds left out), and replaces the p50 / p99 / throughput intervals with intervals over
 the rounds (bench.analysis.hierarchy: they hold the between-round variance). Raw samples of
 all rounds are kept together, with a `round` array saying which round each request was in.
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.analysis import hierarchy
 from bench.analysis.beside import paired_logs
-from bench.analysis.stats import UNSTABLE_ROUND_SPREAD, latency_summary
+from bench.analysis.stats import UNSTABLE_ROUND_SPREAD, latency_summary, round_spread
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
 
@@ -170,7 +170,7 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
         if min(g.size for g in p99_groups) >= hierarchy.min_group_size(0.99):  # else mostly its maximum
             _, lo, hi = hierarchy.interval(hierarchy.group_values(p99_groups, 0.99))
             out["latency_ms_p99_ci_low"], out["latency_ms_p99_ci_high"] = lo, hi
-        out["round_spread"] = float((medians.max() - medians.min()) / np.median(medians))
+        out["round_spread"] = round_spread(medians)
     windows = np.array([f.get("steady_window_s") or 0.0 for f in rows])
     rates = np.array([f.get("throughput_avg") or np.nan for f in rows], dtype=np.float64)
     if np.all(np.isfinite(rates)):
@@ -183,7 +183,7 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
         _, lo, hi = hierarchy.interval(rates)
         out["throughput_ci_low"], out["throughput_ci_high"] = lo, hi
         if cell.scenario != "latency":
-            out["round_spread"] = float((rates.max() - rates.min()) / np.median(rates))
+            out["round_spread"] = round_spread(rates)
         cvs = [f.get("throughput_cv") for f in rows if f.get("throughput_cv") is not None]
         if cvs:
             out["throughput_cv"] = float(np.mean(cvs))
