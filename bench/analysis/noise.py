@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 
 from bench.analysis import hierarchy
-from bench.analysis.stats import UNSTABLE_CI_RATIO, UNSTABLE_IQR_RATIO, UNSTABLE_ROUND_SPREAD, round_spread
+from bench.analysis.stats import (
+    UNSTABLE_CI_RATIO,
+    UNSTABLE_IQR_RATIO,
+    UNSTABLE_ROUND_SPREAD,
+    round_spread,
+)
 
 MIN_PAIRS = 6  # back-to-back pairs of different cells needed before the movement is stated
 
