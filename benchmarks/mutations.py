@@ -106,7 +106,7 @@ MUTATIONS = [
              "cs = [float(np.mean(list(c.values()))) for c in controls if label in c]",
              ("tests/test_rounds.py::test_the_control_is_paired_round_by_round_within_each_run",)),
     Mutation("round-quantile", "a round needs ~370 requests for its own p99 (pooled otherwise)",
-             "bench/analysis/hierarchy.py",
+             "bench/analysis/intervals.py",
              "return max(6, round(1.0 / (1.0 - q))) if q < 1",
              "return max(370, round(1.0 / (1.0 - q))) if q < 1",
              ("tests/test_rounds.py::test_p99_of_rounds_of_100_requests_is_compared_over_the_rounds",)),

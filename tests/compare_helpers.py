@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import stats
 from bench.plan.cell import Cell
 from bench.results.schema import SCHEMA_VERSION
 from bench.results.store import RunStore, load_samples, read_rows
+from bench.stats import stability
+from bench.stats.summary import latency_summary, throughput_summary
 
 BASE_KEY: dict[str, Any] = {
     "model": "syn-bert", "weights": "random", "target": "cpu", "compiler": "eager", "dtype": "fp32",
@@ -86,15 +87,15 @@ def make_run(root: Path, run_id: str, cells: list[dict[str, Any]], *, scale: flo
             in_flight = key["n_models"] * key["workers_per_model"] if key["scenario"] != "latency" else 1
             start, lat = closed_loop(lat, in_flight)
             end = start + lat
-            summary = {"samples": int(lat.size), **stats.latency_summary(lat)}
+            summary = {"samples": int(lat.size), **latency_summary(lat)}
             if key["scenario"] == "latency":
                 summary["throughput_avg"] = lat.size * key["batch_size"] / ((end.max() - start.min()) / 1e9)
             else:
-                tp = stats.throughput_summary(start, end, key["batch_size"], 0.05)
+                tp = throughput_summary(start, end, key["batch_size"], 0.05)
                 summary.update(throughput_avg=tp["throughput_avg"], throughput_peak=tp["throughput_peak"],
                                throughput_cv=tp.get("throughput_cv", 0.0))
             row.update(summary)
-            row["stability"] = stats.instability(summary, key["scenario"])
+            row["stability"] = stability.instability(summary, key["scenario"])
             if row["stability"]:
                 status = "unstable"
             samples = {"latency_ns": lat, "start_ns": start}

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import latency_summary
 from bench.scenarios.base import Column, Scenario
+from bench.stats.summary import latency_summary
 
 BURST = 8  # requests back to back
 GAP_S = 0.005  # idle between bursts

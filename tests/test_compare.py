@@ -14,12 +14,13 @@ from compare_helpers import make_run, scaled_copy
 
 from bench import Measure, Plan, UserModel, run_plan
 from bench.analysis.compare import compare_runs, parse_threshold
-from bench.analysis.estimate import holm, parse_metrics
-from bench.analysis.estimate import quantile_draws as _quantile_draws
+from bench.analysis.estimate import parse_metrics
 from bench.analysis.pivot import pivot
 from bench.analysis.reference import compare_reference, load_reference
 from bench.cli import main
 from bench.errors import UsageError
+from bench.stats.quantile import quantile_draws as _quantile_draws
+from bench.stats.significance import holm
 
 HERE = os.path.dirname(__file__)
 REFERENCE_CSV = os.path.join(HERE, "data", "reference-sample.csv")

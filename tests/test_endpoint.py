@@ -138,7 +138,7 @@ def _ok_or_said_slow(row) -> bool:
     the CPU (`host_busy`), the client ran late (a slow vCPU sets no `host_busy`: this says it),
     the latency's spread. Never a failed request. True when the client ran late: its figures
     then hold its own delays, and the caller's accuracy checks have nothing left to check."""
-    from bench.analysis.stats import instability
+    from bench.stats.stability import instability
 
     if row["status"] == "ok":
         return False

@@ -21,9 +21,9 @@ import pytest
 from neuron_helpers import STAND_INS
 
 from bench import Measure, Plan, load, run_plan
-from bench.analysis import accuracy
 from bench.cli import main as cli_main
 from bench.errors import UsageError
+from bench.stats import accuracy
 from bench.targets import get as get_target
 from bench.targets.neuron import flags, inventory, monitor, sdk
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from bench import Measure, Plan, load, run_plan
-from bench.analysis import hierarchy
 from bench.cli import main
 from bench.execute.rounds import combine
 from bench.plan.cell import Cell
 from bench.results.store import RunStore, load_samples, read_rows
+from bench.stats import intervals
 
 ROUNDS3 = Measure(rounds=3, max_rounds=3, warmup_s=0.05, min_duration_s=0.45, min_samples=60, target_ci=0.05,
                   trim_s=0.05)
@@ -34,14 +34,14 @@ def test_the_interval_over_rounds_covers_the_process_median():
         covered = 0
         for _ in range(600):
             groups = [np.exp(rng.normal(s, 0.1, 200)) for s in rng.normal(0, 0.05, g)]
-            _, lo, hi = hierarchy.interval(hierarchy.group_values(groups, 0.5))
+            _, lo, hi = intervals.interval(intervals.group_values(groups, 0.5))
             covered += lo <= 1.0 <= hi
         assert 0.93 <= covered / 600 <= 0.98, (g, covered / 600)
 
 
 def test_fewer_than_three_rounds_give_no_interval_over_rounds():
-    assert all(np.isnan(v) for v in hierarchy.interval(np.array([1.0, 1.1])))
-    assert hierarchy.replicates(np.array([1.0, 1.1]), np.random.default_rng(0), 10) is None
+    assert all(np.isnan(v) for v in intervals.interval(np.array([1.0, 1.1])))
+    assert intervals.replicates(np.array([1.0, 1.1]), np.random.default_rng(0), 10) is None
 
 
 @pytest.mark.parametrize("rounds", [10, 12])
@@ -55,12 +55,12 @@ def test_the_paired_interval_covers_and_one_stalled_round_does_not_hide_a_change
         x = rng.normal(0.0, 0.03, rounds)
         if rng.random() < 0.3:
             x[rng.integers(rounds)] += rng.choice([-1.0, 1.0])
-        _, lo, hi, _ = hierarchy.paired_interval(x)
+        _, lo, hi, _ = intervals.paired_interval(x)
         hits += lo < 1.0 < hi
     assert 0.92 <= hits / 1500 <= 0.98, hits
     x = np.log(1.2) + rng.normal(0.0, 0.02, rounds)
     x[3] = np.log(1.2 / 4)
-    ratio, lo, hi, p = hierarchy.paired_interval(x)
+    ratio, lo, hi, p = intervals.paired_interval(x)
     assert 1.15 < lo < ratio < hi < 1.25 and p < 1e-4
     plain_lo = np.exp(x.mean() - 2.3 * x.std(ddof=1) / np.sqrt(rounds))
     assert plain_lo < 1.0  # what the untrimmed mean said: no change
@@ -341,7 +341,7 @@ def test_p99_of_rounds_of_100_requests_is_compared_over_the_rounds(tmp_path):
 
     from bench.analysis.compare import compare_runs
 
-    assert hierarchy.min_group_size(0.99) == 100 and hierarchy.min_group_size(0.5) == 6
+    assert intervals.min_group_size(0.99) == 100 and intervals.min_group_size(0.5) == 6
     a = h.make_run(tmp_path, "a", [{"model": "m"}], seed=1, n=450, round_factors=[1.0, 1.0, 1.0])
     b = h.make_run(tmp_path, "b", [{"model": "m"}], seed=2, n=450, round_factors=[1.0, 1.0, 1.6])
     (p99,) = [r for r in compare_runs(a, b, metrics="p99").rows]

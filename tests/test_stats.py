@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.analysis import stats
+from bench.stats import quantile, stability, stop, summary
 
 
 @pytest.mark.parametrize("q,n", [(0.5, 200), (0.99, 1500)])
@@ -21,7 +21,7 @@ def test_quantile_ci_covers_true_percentile_about_95_percent(q, n, dist):
         sample = rng.exponential(scale=2.0, size=(trials, n))
         truth = sps.expon(scale=2.0).ppf(q)
     sample.sort(axis=1)
-    lo, hi = stats.quantile_ci_ranks(n, q)
+    lo, hi = quantile.quantile_ci_ranks(n, q)
     assert lo is not None and hi is not None
     covered = (sample[:, lo] <= truth) & (truth <= sample[:, hi])
     coverage = covered.mean()
@@ -30,15 +30,15 @@ def test_quantile_ci_covers_true_percentile_about_95_percent(q, n, dist):
 
 
 def test_quantile_ci_unbounded_when_too_few_samples():
-    lo, hi = stats.quantile_ci_ranks(50, 0.99)
+    lo, hi = quantile.quantile_ci_ranks(50, 0.99)
     assert hi is None  # 50 samples cannot bound p99 from above at 95 %
     x = np.sort(np.arange(50.0))
-    assert np.isnan(stats.quantile_ci(x, 0.99)[1])
+    assert np.isnan(quantile.quantile_ci(x, 0.99)[1])
 
 
 def test_latency_summary_values():
     lat_ns = np.arange(1, 1001) * 1_000_000  # 1..1000 ms
-    s = stats.latency_summary(lat_ns)
+    s = summary.latency_summary(lat_ns)
     assert s["latency_ms_p0"] == 1.0 and s["latency_ms_p100"] == 1000.0
     assert s["latency_ms_p50"] == pytest.approx(500.5)
     assert s["latency_ms_p99"] == pytest.approx(np.percentile(np.arange(1, 1001), 99))
@@ -51,7 +51,7 @@ def test_throughput_trims_the_ends_and_counts_samples_per_second():
     # 1000 requests/s for 4 s, batch 2: steady 2000 samples/s
     start = np.arange(4000, dtype=np.int64) * 1_000_000
     end = start + 500_000
-    s = stats.throughput_summary(start, end, batch_size=2, trim_s=1.0)
+    s = summary.throughput_summary(start, end, batch_size=2, trim_s=1.0)
     assert s["window_s"] == pytest.approx(2.0, rel=1e-3)
     assert s["throughput_avg"] == pytest.approx(2000, rel=0.01)
     assert s["throughput_peak"] == pytest.approx(2000, rel=0.01)
@@ -59,7 +59,7 @@ def test_throughput_trims_the_ends_and_counts_samples_per_second():
 
 
 def test_stop_rule_needs_min_duration_min_samples_then_tight_ci():
-    rule = stats.StopRule(min_duration_s=1.0, max_duration_s=5.0, min_samples=100, target_ci=0.01)
+    rule = stop.StopRule(min_duration_s=1.0, max_duration_s=5.0, min_samples=100, target_ci=0.01)
     tight = np.full(1000, 1_000_000) + np.arange(1000) % 3
     assert not rule.should_stop(tight, 0.5)  # before min duration
     assert not rule.should_stop(tight[:50], 2.0)  # too few samples
@@ -68,25 +68,25 @@ def test_stop_rule_needs_min_duration_min_samples_then_tight_ci():
     assert not rule.should_stop(wide, 1.5)  # CI too wide: keep going
     assert rule.should_stop(wide, 5.0)  # until the maximum duration
     assert not rule.should_stop(wide[:50], 9.0)  # but never with fewer than min_samples
-    no_early = stats.StopRule(1.0, 5.0, 100, 0.0)
+    no_early = stop.StopRule(1.0, 5.0, 100, 0.0)
     assert not no_early.should_stop(tight, 1.5)
 
 
 def test_instability_in_words():
-    steady = stats.latency_summary(np.full(500, 1_000_000) + np.arange(500))
-    assert stats.instability(steady) == ""
-    noisy = stats.latency_summary(np.random.default_rng(0).exponential(1e6, size=500))
-    assert "IQR" in stats.instability(noisy)
-    assert "throughput varies" in stats.instability({"throughput_cv": 0.3}, "throughput")
+    steady = summary.latency_summary(np.full(500, 1_000_000) + np.arange(500))
+    assert stability.instability(steady) == ""
+    noisy = summary.latency_summary(np.random.default_rng(0).exponential(1e6, size=500))
+    assert "IQR" in stability.instability(noisy)
+    assert "throughput varies" in stability.instability({"throughput_cv": 0.3}, "throughput")
 
 
 def test_binom_ppf_matches_scipy_where_the_intervals_use_it():
     """The order-statistic intervals ask for the alpha/2 and 1 - alpha/2 points; without
-    scipy (bench.analysis.stats.binom_ppf) they match scipy.stats.binom.ppf exactly over a
+    scipy (bench.stats.binom_ppf) they match scipy.stats.binom.ppf exactly over a
     grid of sample sizes up to 5 million and the quantiles reported."""
     from scipy.stats import binom
 
-    from bench.analysis.stats import binom_ppf
+    from bench.stats.quantile import binom_ppf
 
     sizes = [*range(1, 300), 997, 1000, 3001, 10_007, 100_000, 1_000_000, 5_000_000]
     for n in sizes:
@@ -99,7 +99,7 @@ def test_binom_ppf_matches_scipy_where_the_intervals_use_it():
 def test_short_rounds_are_joined_until_each_has_its_own_p99():
     """Rounds of ~100 requests: consecutive ones of the same run are joined until each group
     holds 100 (min_group_size(0.99)); a short remainder goes to the group before it."""
-    from bench.analysis.hierarchy import merged, min_group_size
+    from bench.stats.intervals import merged, min_group_size
 
     need = min_group_size(0.99)
     groups = [np.arange(n, dtype=float) for n in (60, 60, 60, 60, 130, 50, 30)]
@@ -113,7 +113,7 @@ def test_short_rounds_are_joined_until_each_has_its_own_p99():
 def test_round_spread_leaves_out_the_extreme_tenth_from_ten_rounds():
     """Below 10 rounds the full range; from 10, the highest and lowest tenth left out: one slow
     round in twelve is the interval's to hold, not a reason to call the rounds in disagreement."""
-    from bench.analysis.stats import round_spread
+    from bench.stats.summary import round_spread
 
     assert round_spread([1.0, 1.1, 1.3]) == pytest.approx(0.3 / 1.1)
     twelve = [1.0] * 11 + [1.5]

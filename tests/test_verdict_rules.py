@@ -8,8 +8,8 @@ import pytest
 from compare_helpers import make_run
 
 from bench.analysis.compare import MetricComparison, compare_runs, verdict
-from bench.analysis.estimate import holm
 from bench.cli import main
+from bench.stats.significance import holm
 
 THRESHOLD, ALPHA = 0.05, 0.05
 

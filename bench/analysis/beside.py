@@ -4,15 +4,15 @@ figures in the row: `latency_ms_p50_rounds` beside `control_latency_ms_p50_round
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
-from bench.analysis.estimate import Metric, holm, verdict_of
+from bench.analysis.estimate import Metric, verdict_of
 from bench.analysis.samples import PooledCell
+from bench.stats import intervals
+from bench.stats.intervals import json_list, paired_logs
+from bench.stats.significance import holm
 
 # the per-round columns a metric's windows are paired on (run --control; bench.execute.rounds)
 BESIDE = {"p50": ("latency_ms_p50_rounds", "control_latency_ms_p50_rounds"),
@@ -41,22 +41,6 @@ def windows_beside(row, ca: PooledCell, cb: PooledCell, metric: Metric) -> None:
     row.control_model = models.pop()
 
 
-def json_list(text: Any) -> list[float]:
-    """The numbers of a JSON list (a row's per-round column); [] for anything else."""
-    try:
-        values = json.loads(text)
-    except (TypeError, ValueError):
-        return []
-    return [float(v) for v in values if isinstance(v, (int, float))] if isinstance(values, list) else []
-
-
-def paired_logs(mine: Any, theirs: Any) -> np.ndarray:
-    """log(cell / control) per round from two JSON lists of per-round figures (rounds where
-    either is missing or not positive left out)."""
-    pairs = [(x, y) for x, y in zip(json_list(mine), json_list(theirs)) if x > 0 and y > 0]
-    return np.array([math.log(x / y) for x, y in pairs], dtype=np.float64)
-
-
 def against_control_windows(rows: list, metrics: list[Metric], threshold: float,
                             alpha: float) -> dict[str, tuple[float, float, float, int]]:
     """Judge each cell measured beside its control's windows (`run --control`) on them.
@@ -64,12 +48,12 @@ def against_control_windows(rows: list, metrics: list[Metric], threshold: float,
     Within a run, the cell's window and the control's are back to back in every round, so a
     round's log(cell / control) holds what the machine did to both only once; across the two
     runs those per-round values are compared with Yuen's trimmed Welch interval and test
-    (bench.analysis.hierarchy.welch_interval), Holm over the judged rows, and the usual verdict
+    (bench.analysis.intervals.welch_interval), Holm over the judged rows, and the usual verdict
     rule: a change in the cell moves the ratio, a slower machine moves both sides of it. The
     shift reported is the control's own B/A (median over the cells it was measured beside)."""
     shift: dict[str, tuple[float, float, float, int]] = {}
     judged = [r for r in rows if r.beside_a is not None and r.beside_b is not None]
-    fits = [hierarchy.welch_interval(r.beside_a, r.beside_b) for r in judged]
+    fits = [intervals.welch_interval(r.beside_a, r.beside_b) for r in judged]
     for r, fit, p_adj in zip(judged, fits, holm([f[3] for f in fits])):
         ratio, lo, hi, _ = fit
         r.verdict_vs_shift = verdict_of(lo, hi, float(p_adj), r.lower_is_better, threshold, alpha)
@@ -80,7 +64,7 @@ def against_control_windows(rows: list, metrics: list[Metric], threshold: float,
         if not mine:
             continue
         moved = [math.exp(float(r.control_b.mean() - r.control_a.mean())) for r in mine]
-        _, lo, hi, _ = hierarchy.welch_interval(np.concatenate([r.control_a for r in mine]),
+        _, lo, hi, _ = intervals.welch_interval(np.concatenate([r.control_a for r in mine]),
                                                 np.concatenate([r.control_b for r in mine]))
         shift[m.name] = (float(np.median(moved)), lo, hi, len(mine))
     return shift

@@ -68,7 +68,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
 from bench.analysis.beside import against_control_windows, windows_beside
 from bench.analysis.estimate import (
     ALPHA,
@@ -76,18 +75,17 @@ from bench.analysis.estimate import (
     SEED,
     Metric,
     estimate,
-    holm,
     labelled_round_values,
-    mann_whitney,
     parse_metrics,
     row_rng,
     verdict_of,
-    welch_log,
 )
 from bench.analysis.samples import BROKEN, PooledCell, Samples, Side, load_side, to_float
 from bench.errors import UsageError
 from bench.plan.cell import cell_label
 from bench.results.schema import KEY_COLUMNS
+from bench.stats import intervals
+from bench.stats.significance import holm, mann_whitney, welch_log
 
 THRESHOLD = 0.05
 # Environment facts (and measurement conditions) that make two figures not the same
@@ -405,7 +403,7 @@ def against_control(rows: list[MetricComparison], control: set[str], metrics: li
     Within each run, a cell's value in a round is taken relative to the control's value in
     the same round (the same pass over the plan, seconds apart), so what the machine did to
     both in that round cancels; across the two runs the log relative values are compared
-    with Welch's interval and test (bench.analysis.hierarchy.welch_interval), Holm over the
+    with Welch's interval and test (bench.analysis.intervals.welch_interval), Holm over the
     judged cells, and the usual verdict rule. Cells of the control's scenario are the
     yardstick (several control cells: their mean log value per round). A cell measured in one
     window (no rounds to pair) is taken relative to the control's ratio instead, with the two
@@ -432,7 +430,7 @@ def against_control(rows: list[MetricComparison], control: set[str], metrics: li
                 continue
             same = [c for c in ctrl if c.key.get("scenario") == r.key.get("scenario")] or ctrl
             da, db = (_relative_logs(getattr(r, g), [getattr(c, g) for c in same]) for g in ("groups_a", "groups_b"))
-            fit = hierarchy.welch_interval(da, db)
+            fit = intervals.welch_interval(da, db)
             if math.isfinite(fit[1]):
                 judged.append((r, fit, f"paired with the control round by round ({da.size} A, {db.size} B)"))
             elif logs is not None and r.draws is not None and r.draws.shape == logs.shape and np.all(r.draws > 0):

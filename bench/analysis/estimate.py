@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
 from bench.analysis.samples import Samples
 from bench.errors import UsageError
+from bench.stats import intervals
+from bench.stats.bootstrap import design_effect, widen_draws
+from bench.stats.quantile import bounded, quantile_draws
 
 N_BOOT = 4000  # bootstrap replicates per row
 SEED = 20240601  # fixed: the same inputs give the same CIs
@@ -87,24 +89,6 @@ def parse_metrics(text: str | Sequence[str] | None, recorded: bool = False) -> l
     return out
 
 
-def quantile_draws(x: np.ndarray, q: float, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """Bootstrap replicates of the q-quantile (k-th order statistic) of sorted x, drawn exactly."""
-    from scipy import stats as sps
-
-    n = x.size
-    k = min(n, max(1, math.ceil(n * q - 1e-9)))
-    cdf = sps.binom.sf(k - 1, n, np.arange(1, n + 1) / n)  # P(k-th of a resample <= x(j))
-    idx = np.searchsorted(cdf, rng.random(n_boot), side="left")
-    return x[np.minimum(idx, n - 1)]
-
-
-def bounded(n: int, q: float, alpha: float) -> bool:
-    from bench.analysis.stats import quantile_ci_ranks
-
-    lo, hi = quantile_ci_ranks(n, q, 1 - alpha)
-    return lo is not None and hi is not None
-
-
 @dataclass
 class Estimate:
     value: float
@@ -115,55 +99,13 @@ class Estimate:
     groups: np.ndarray | None = None
 
 
-DESIGN_BATCHES = 20  # batches for the long-run variance (time correlation) of a statistic
-
-
-def design_effect(parts: list[np.ndarray], n_batches: int = DESIGN_BATCHES) -> float:
-    """Long-run variance / iid variance of a time-ordered series, by batch means (>= 1).
-
-    Requests measured back to back are not independent: a neighbour, a frequency change
-    or a GC pause slows a run of consecutive requests. The variance of a mean (or of a
-    quantile, through the indicator x <= quantile) then exceeds the iid formula by this
-    factor; it is estimated from the means of `n_batches` contiguous batches of each run.
-    Returns 1 for short series (fewer than 20 values per batch).
-    """
-    n = sum(len(p) for p in parts)
-    if n < n_batches * 20:
-        return 1.0
-    allv = np.concatenate(parts).astype(np.float64)
-    var = float(allv.var())
-    if var <= 0:
-        return 1.0
-    means, sizes = [], []
-    for p in parts:
-        for chunk in np.array_split(np.asarray(p, dtype=np.float64), max(1, round(n_batches * len(p) / n))):
-            if len(chunk):
-                means.append(chunk.mean())
-                sizes.append(len(chunk))
-    if len(means) < 2:
-        return 1.0
-    m, w = np.asarray(means), np.asarray(sizes, dtype=np.float64)
-    long_run = float(np.sum(w * (m - allv.mean()) ** 2) / (len(m) - 1))
-    return max(1.0, long_run / var)
-
-
-def widen_draws(draws: np.ndarray, factor: float) -> np.ndarray:
-    """Scale the spread of positive bootstrap replicates about their median, in log space."""
-    if factor <= 1.0:
-        return draws
-    center = float(np.median(draws))
-    if center <= 0 or np.any(draws <= 0):
-        return center + (draws - center) * factor
-    return center * (draws / center) ** factor
-
-
 def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: float = ALPHA,
              n_boot: int = N_BOOT) -> Estimate | None:
     """The metric's value from raw samples and its replicates; None without samples.
 
     Requests measured in groups (rounds of a run, several runs pooled) of at least
-    `hierarchy.MIN_GROUPS`: the groups' values, their geometric mean and a t interval over
-    them (bench.analysis.hierarchy), which holds the variance between groups. Else one
+    `intervals.MIN_GROUPS`: the groups' values, their geometric mean and a t interval over
+    them (bench.stats.intervals), which holds the variance between groups. Else one
     window: the bootstraps below, widened by the design effect of correlated requests.
     """
     grouped = _grouped(samples, metric, alpha, rng, n_boot)
@@ -195,21 +137,21 @@ def estimate(samples: Samples, metric: Metric, rng: np.random.Generator, alpha: 
 def _grouped(samples: Samples, metric: Metric, alpha: float, rng: np.random.Generator,
              n_boot: int) -> Estimate | None:
     """The between-group estimate, where there are enough groups (else None)."""
-    if metric.kind == "quantile" and any(g.size < hierarchy.min_group_size(metric.q)
+    if metric.kind == "quantile" and any(g.size < intervals.min_group_size(metric.q)
                                          for g in samples.latency_parts(metric.samples)):
         labelled = samples.latency_groups(metric.samples)  # rounds too short: consecutive ones joined
-        parts = hierarchy.merged([g for _, g in labelled], metric.q, [label[0] for label, _ in labelled])
-        if any(g.size < hierarchy.min_group_size(metric.q) for g in parts):
+        parts = intervals.merged([g for _, g in labelled], metric.q, [label[0] for label, _ in labelled])
+        if any(g.size < intervals.min_group_size(metric.q) for g in parts):
             return None  # a group too small for its own quantile: its value would be its extreme
-        values = hierarchy.group_values(parts, metric.q)
+        values = intervals.group_values(parts, metric.q)
     else:
         values = round_values(samples, metric)
     if values is None:
         return None
-    draws = hierarchy.replicates(values, rng, n_boot)
+    draws = intervals.replicates(values, rng, n_boot)
     if draws is None:
         return None
-    center, _, _ = hierarchy.interval(values)
+    center, _, _ = intervals.interval(values)
     return Estimate(center, draws, groups=values)
 
 
@@ -221,7 +163,7 @@ def round_values(samples: Samples, metric: Metric) -> np.ndarray | None:
     groups = samples.latency_parts(metric.samples)
     if not groups:
         return None
-    return hierarchy.group_values(groups, metric.q if metric.kind == "quantile" else None)
+    return intervals.group_values(groups, metric.q if metric.kind == "quantile" else None)
 
 
 def labelled_round_values(samples: Samples, metric: Metric) -> dict[tuple[str, int], float]:
@@ -231,42 +173,6 @@ def labelled_round_values(samples: Samples, metric: Metric) -> dict[tuple[str, i
     q = metric.q if metric.kind == "quantile" else None
     groups = samples.latency_groups(metric.samples)
     return {label: float(np.quantile(g, q)) if q is not None else float(np.mean(g)) for label, g in groups if len(g)}
-
-
-def welch_log(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p of equal geometric means, Welch's t test on the log group values."""
-    from scipy.stats import ttest_ind
-
-    if a.size < 2 or b.size < 2 or np.any(a <= 0) or np.any(b <= 0):
-        return float("nan")
-    la, lb = np.log(a), np.log(b)
-    if np.all(la == la[0]) and np.all(lb == la[0]):
-        return 1.0
-    return float(ttest_ind(la, lb, equal_var=False).pvalue)
-
-
-def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import mannwhitneyu
-
-    if a.size < 2 or b.size < 2:
-        return float("nan")
-    if np.all(a == a[0]) and np.all(b == a[0]):
-        return 1.0
-    method = "asymptotic" if a.size + b.size > 60 else "auto"
-    return float(mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
-
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm step-down adjusted p-values (NaN stays NaN); controls the family-wise error rate."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if ok.size:
-        order = ok[np.argsort(p[ok], kind="stable")]
-        m = order.size
-        adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-        out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 def row_rng(key: dict[str, Any], metric: str, seed: int) -> np.random.Generator:

@@ -28,13 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
-from bench.analysis.stats import (
-    UNSTABLE_CI_RATIO,
-    UNSTABLE_IQR_RATIO,
-    UNSTABLE_ROUND_SPREAD,
-    round_spread,
-)
+from bench.stats import intervals
+from bench.stats.stability import UNSTABLE_CI_RATIO, UNSTABLE_IQR_RATIO, UNSTABLE_ROUND_SPREAD
+from bench.stats.summary import round_spread
 
 MIN_PAIRS = 6  # back-to-back pairs of different cells needed before the movement is stated
 
@@ -77,7 +73,7 @@ def machine_noise(rows: list[dict[str, Any]], rounds: list[dict[str, Any]]) -> M
     by_cell: dict[str, list[float]] = {}
     for c, v in series:
         by_cell.setdefault(c, []).append(v)
-    means = {c: float(np.mean(v)) for c, v in by_cell.items() if len(v) >= hierarchy.MIN_GROUPS}
+    means = {c: float(np.mean(v)) for c, v in by_cell.items() if len(v) >= intervals.MIN_GROUPS}
     seq = [(c, v - means[c]) for c, v in series if c in means]
     pairs = [(a[1], b[1]) for a, b in zip(seq, seq[1:]) if a[0] != b[0]]
     if len(pairs) < MIN_PAIRS:
@@ -124,6 +120,6 @@ def _only_the_machine(row: dict[str, Any], corrected: list[float] | None, own: f
         return True
     values = np.exp(np.asarray(corrected))
     spread = round_spread(values)
-    mid, lo, hi = hierarchy.interval(values)
+    mid, lo, hi = intervals.interval(values)
     half = max(mid - lo, hi - mid) / mid if math.isfinite(lo) else math.inf
     return spread <= UNSTABLE_ROUND_SPREAD and half <= UNSTABLE_CI_RATIO

@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
 from bench.analysis.compare import Comparison, MetricComparison, parse_threshold, set_aside, verdict
-from bench.analysis.estimate import ALPHA, holm, parse_metrics, round_values
+from bench.analysis.estimate import ALPHA, parse_metrics, round_values
 from bench.analysis.samples import PooledCell, Samples, load_side
 from bench.results.schema import KEY_COLUMNS
 from bench.results.store import plan_positions, read_rows
+from bench.stats import intervals
+from bench.stats.significance import holm
 
 
 @dataclass
@@ -71,10 +72,10 @@ def compare_paired(dir_a: str | Path, dir_b: str | Path, *, metrics: str | Seque
             if not m.applies(scenario):
                 continue
             va, vb = round_values(Samples(ca), m), round_values(Samples(cb), m)
-            if va is None or vb is None or va.size != vb.size or va.size < hierarchy.MIN_GROUPS:
+            if va is None or vb is None or va.size != vb.size or va.size < intervals.MIN_GROUPS:
                 continue
             logs = np.log(vb / va)
-            ratio, lo, hi, p = hierarchy.paired_interval(logs)
+            ratio, lo, hi, p = intervals.paired_interval(logs)
             row = MetricComparison(ca.key, m.name, m.unit, m.lower_is_better, float(np.exp(np.log(va).mean())),
                                    float(np.exp(np.log(vb).mean())), ratio,
                                    n_a=int(va.size), n_b=int(vb.size),

@@ -69,24 +69,17 @@ class PublishedRows(list):
 def card_names() -> dict[str, str]:
     """Published spelling (lower-case) -> model card name: each card's name, its `pretrained`
     id and that id's last part ('google/vit-base-patch16-224', 'vit-base-patch16-224').
-    Tiny cards are left out."""
-    from bench.paths import model_dirs
-    from bench.tomlfile import read_toml
+    Tiny cards are left out. The cards are bench.models' (this layer may read them)."""
+    from bench import models
 
     out: dict[str, str] = {}
-    for d in model_dirs():
-        for path in sorted(d.glob("*.toml")):
-            try:
-                data = read_toml(path)
-            except UsageError:
-                continue
-            name = str(data.get("name", path.stem))
-            if data.get("tiny"):
-                continue
-            pretrained = str(data.get("pretrained") or "")
-            for spelling in (name, pretrained, pretrained.rsplit("/", 1)[-1]):
-                if spelling:
-                    out.setdefault(spelling.lower(), name)
+    for card in sorted(models.registry().values(), key=lambda c: c.name):
+        if card.tiny:
+            continue
+        pretrained = str(card.pretrained or "")
+        for spelling in (card.name, pretrained, pretrained.rsplit("/", 1)[-1]):
+            if spelling:
+                out.setdefault(spelling.lower(), card.name)
     return out
 
 

@@ -161,7 +161,7 @@ class Samples:
 
     def labelled_rate_groups(self) -> list[tuple[tuple[str, int], np.ndarray]]:
         """`rate_groups` with each group's label, as in `latency_groups`."""
-        from bench.analysis.stats import steady_window
+        from bench.stats.summary import steady_window
 
         out = []
         for row, s in self._load():

@@ -15,10 +15,10 @@ import os
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
-import bench.analysis.stats  # noqa: F401
 import bench.execute.worker  # noqa: F401
 import bench.models  # noqa: F401
 import bench.scenarios.closed_loop  # noqa: F401
+import bench.stats  # noqa: F401
 
 with contextlib.suppress(ImportError):  # a transformers without bert still works, only slower
     import transformers.models.bert.modeling_bert  # noqa: F401

@@ -9,7 +9,7 @@ The row keeps the pooled figures (percentiles of every round's requests together
 over every round's steady windows) and adds `rounds`, the per-round medians and rates
 (`latency_ms_p50_rounds`, `throughput_rounds`, JSON lists), their spread (`round_spread`:
 (max - min) / median, the extreme tenth of 10 or more rounds left out), and replaces the p50 / p99 / throughput intervals with intervals over
-the rounds (bench.analysis.hierarchy: they hold the between-round variance). Raw samples of
+the rounds (bench.stats.intervals: they hold the between-round variance). Raw samples of
 all rounds are kept together, with a `round` array saying which round each request was in.
 
 Scenarios whose figures do not pool (the server's open loop and its validity, generate) are
@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import hierarchy
-from bench.analysis.beside import paired_logs
-from bench.analysis.stats import UNSTABLE_ROUND_SPREAD, latency_summary, round_spread
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
+from bench.stats import intervals
+from bench.stats.intervals import paired_logs
+from bench.stats.stability import UNSTABLE_ROUND_SPREAD
+from bench.stats.summary import latency_summary, round_spread
 
 BROKEN = ("failed", "inaccurate", "skipped")
 FIRST_ROUND_ONLY = ("compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit", "artifact",
@@ -162,13 +163,13 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
                duration_s=float(sum(f.get("duration_s") or 0.0 for f in rows)))
     if pooled.size:
         out.update(latency_summary(pooled))
-        medians = hierarchy.group_values([g / 1e6 for g in lat_groups], 0.5)
+        medians = intervals.group_values([g / 1e6 for g in lat_groups], 0.5)
         out["latency_ms_p50_rounds"] = json.dumps([round(float(v), 6) for v in medians])
-        _, lo, hi = hierarchy.interval(medians)
+        _, lo, hi = intervals.interval(medians)
         out["latency_ms_p50_ci_low"], out["latency_ms_p50_ci_high"] = lo, hi
-        p99_groups = hierarchy.merged([g / 1e6 for g in lat_groups], 0.99)  # short rounds joined
-        if min(g.size for g in p99_groups) >= hierarchy.min_group_size(0.99):  # else mostly its maximum
-            _, lo, hi = hierarchy.interval(hierarchy.group_values(p99_groups, 0.99))
+        p99_groups = intervals.merged([g / 1e6 for g in lat_groups], 0.99)  # short rounds joined
+        if min(g.size for g in p99_groups) >= intervals.min_group_size(0.99):  # else mostly its maximum
+            _, lo, hi = intervals.interval(intervals.group_values(p99_groups, 0.99))
             out["latency_ms_p99_ci_low"], out["latency_ms_p99_ci_high"] = lo, hi
         out["round_spread"] = round_spread(medians)
     windows = np.array([f.get("steady_window_s") or 0.0 for f in rows])
@@ -180,7 +181,7 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
         out["throughput_peak"] = float(max(peaks)) if peaks else None
         if windows.sum() > 0:
             out["steady_window_s"] = float(windows.sum())
-        _, lo, hi = hierarchy.interval(rates)
+        _, lo, hi = intervals.interval(rates)
         out["throughput_ci_low"], out["throughput_ci_high"] = lo, hi
         if cell.scenario != "latency":
             out["round_spread"] = round_spread(rates)
@@ -240,7 +241,7 @@ def beside_control(cell: Cell, fields: dict[str, Any], samples: dict | None, twi
     for name, column, their in pairs:
         logs = paired_logs(fields.get(column), out.get(their))
         if logs.size:
-            ratio, lo, hi, _ = hierarchy.paired_interval(logs)
+            ratio, lo, hi, _ = intervals.paired_interval(logs)
             out[f"vs_control_{name}"], out[f"vs_control_{name}_ci_low"], out[f"vs_control_{name}_ci_high"] = ratio, lo, hi
     if samples is not None and twin_samples:
         samples = dict(samples, **{f"control_{k}": v for k, v in twin_samples.items()})

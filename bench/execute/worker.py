@@ -198,7 +198,7 @@ def _as_numpy(output):
 def _prepare(state: Worker, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
     """Build (once), compile or load, check the leader's output against eager fp32, first call."""
 
-    from bench.analysis import accuracy
+    from bench.stats import accuracy
 
     target = state.target
     if state.malloc_kept is False:

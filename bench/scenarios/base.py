@@ -141,7 +141,7 @@ class Scenario:
 
     def stability(self, summary: dict[str, Any]) -> str:
         """A sentence saying why the figure is shaky, or ''. Default: the latency-spread rules."""
-        from bench.analysis.stats import instability
+        from bench.stats.stability import instability
 
         return instability(summary, "latency")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import StopRule
 from bench.plan.cell import Cell
+from bench.stats.stop import StopRule
 from bench.targets.base import Target
 
 CHECK_EVERY_NS = 20_000_000  # how often a thread looks at the stop event

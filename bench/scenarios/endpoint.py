@@ -387,7 +387,7 @@ def good(req: dict[str, np.ndarray], slo: tuple[tuple[str, float], ...]) -> np.n
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.analysis.stats import latency_summary
+    from bench.stats.summary import latency_summary
 
     is_server = cell.scenario == "server"
     req = request_table(parts, from_schedule=is_server)
@@ -482,7 +482,7 @@ def client_lag_reason(row: dict[str, Any]) -> str:
 
 
 def closed_stability(row: dict[str, Any]) -> str:
-    from bench.analysis.stats import instability
+    from bench.stats.stability import instability
 
     reasons = [client_lag_reason(row)]
     if row.get("requests_failed"):

@@ -235,7 +235,7 @@ def prepare_nxdi(ctx: WorkerContext, cell: Cell, cache_root: Path) -> PrepareRep
 def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, stop_event=None,
                  leader: bool = True, context: Callable[[], Any] = nullcontext) -> dict[str, np.ndarray]:
     """Closed loop of generate requests: warm-up (flagged), then until the stopping rule says."""
-    from bench.analysis.stats import StopRule
+    from bench.stats.stop import StopRule
 
     m = cell.measure
     rule = StopRule(m.min_duration_s, m.max_s, m.min_samples, m.target_ci)
@@ -286,7 +286,7 @@ def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, s
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.analysis.stats import latency_summary
+    from bench.stats.summary import latency_summary
 
     starts: list[int] = []
     token_lists: list[np.ndarray] = []

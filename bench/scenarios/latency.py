@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import latency_summary
 from bench.plan.cell import Cell
 from bench.scenarios.base import Scenario, WorkerContext
 from bench.scenarios.closed_loop import run_closed_loop
+from bench.stats.summary import latency_summary
 
 
 def run(fn, inputs: tuple, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:

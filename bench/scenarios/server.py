@@ -207,7 +207,7 @@ def run_open_loop(call: Callable[[], Any], sync: Callable[[], None], context: Ca
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.analysis.stats import latency_summary
+    from bench.stats.summary import latency_summary
 
     def cat(name: str) -> np.ndarray:
         return np.concatenate([np.asarray(p[name]) for p in parts])

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import instability, latency_summary, throughput_summary
 from bench.plan.cell import Cell
 from bench.scenarios.base import Scenario, WorkerContext
 from bench.scenarios.closed_loop import run_closed_loop
+from bench.stats.stability import instability
+from bench.stats.summary import latency_summary, throughput_summary
 
 
 def run(fn, inputs: tuple, target, cell: Cell, stop_event, leader: bool) -> dict[str, np.ndarray]:

@@ -30,8 +30,10 @@ on bootstrap replicates (ratios, geometric means) composes with it unchanged.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -163,3 +165,19 @@ def replicates(values: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarr
         return None
     center, se, df = fit
     return np.exp(center + se * rng.standard_t(df, n))
+
+
+def json_list(text: Any) -> list[float]:
+    """The numbers of a JSON list (a row's per-round column); [] for anything else."""
+    try:
+        values = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    return [float(v) for v in values if isinstance(v, (int, float))] if isinstance(values, list) else []
+
+
+def paired_logs(mine: Any, theirs: Any) -> np.ndarray:
+    """log(cell / control) per round from two JSON lists of per-round figures (rounds where
+    either is missing or not positive left out)."""
+    pairs = [(x, y) for x, y in zip(json_list(mine), json_list(theirs)) if x > 0 and y > 0]
+    return np.array([math.log(x / y) for x, y in pairs], dtype=np.float64)
