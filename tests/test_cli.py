@@ -65,7 +65,8 @@ def test_list_and_env(capsys):
 
 
 def test_keep_freed_memory_flag_reaches_every_cell_and_suites_too():
-    from bench.cli import build_plan, make_parser
+    from bench.cli import make_parser
+    from bench.cli.plans import build_plan
 
     args = make_parser().parse_args(["run", "-m", "tiny-bert", "-s", "latency,throughput", "--keep-freed-memory"])
     assert [c.measure.keep_freed_memory for c in build_plan(args).cells] == [True, True]

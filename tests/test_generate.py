@@ -167,7 +167,8 @@ def test_output_len_is_only_in_generate_keys_and_defaults_to_128():
     plan = Plan.from_grid(models=["tiny-llama"], scenarios=["latency", "generate"], seq_lens=[32])
     lat, gen = sorted(plan.cells, key=lambda c: c.scenario == "generate")
     assert "output_len" not in lat.key() and gen.output_len == generate.DEFAULT_OUTPUT_LEN
-    from bench.cli import build_plan, make_parser
+    from bench.cli import make_parser
+    from bench.cli.plans import build_plan
 
     args = make_parser().parse_args(["run", "-m", "tiny-llama", "-s", "generate", "--seq-len", "64",
                                      "--output-len", "16,32"])

@@ -243,7 +243,8 @@ def test_bad_server_plans_are_usage_errors(kwargs, message):
 
 
 def test_cli_flags_reach_the_plan():
-    from bench.cli import build_plan, make_parser
+    from bench.cli import make_parser
+    from bench.cli.plans import build_plan
 
     args = make_parser().parse_args(["run", "-m", "tiny-bert", "-s", "server", "--rate", "10,20",
                                      "--find-max-rate", "--p99-bound", "5", "--burstiness", "0.5"])

@@ -27,14 +27,18 @@ import numpy as np
 
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
+from bench.results.metrics import pooled_by
 from bench.stats import intervals
 from bench.stats.intervals import paired_logs
 from bench.stats.stability import UNSTABLE_ROUND_SPREAD
 from bench.stats.summary import latency_summary, round_spread
 
 BROKEN = ("failed", "inaccurate", "skipped")
-FIRST_ROUND_ONLY = ("compile_s", "load_s", "first_call_ms", "build_s", "worker_start_s", "cache_hit", "artifact",
-                    "max_abs_err", "cosine", "reference_source", "model_fingerprint", "effective_auto_cast")
+# how each column pools over rounds is declared once (bench.results.metrics)
+FIRST_ROUND_ONLY = pooled_by("first")  # compile, load, the accuracy check: paid once
+SUMMED = pooled_by("sum")
+WORST = pooled_by("max")
+AVERAGED = pooled_by("mean")
 
 
 def planned_rounds(cell: Cell) -> int:
@@ -156,11 +160,16 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
     rows = [f for f, _ in results]
     lat_groups = [np.asarray(s["latency_ns"], dtype=np.float64) for _, s in results if s and "latency_ns" in s]
     pooled = np.concatenate(lat_groups) if lat_groups else np.array([])
+    # the columns that pool plainly, as declared (bench.results.metrics): the last round's, the
+    # first's, a sum, the worst round, a mean; those recomputed from requests or rounds follow
     out: dict[str, Any] = {k: v for k, v in rows[-1].items() if k not in FIRST_ROUND_ONLY}
     out.update({k: first[k] for k in FIRST_ROUND_ONLY if k in first})
-    out.update(rounds=len(results), samples=int(sum(f.get("samples") or 0 for f in rows)),
-               warmup_samples=int(sum(f.get("warmup_samples") or 0 for f in rows)),
-               duration_s=float(sum(f.get("duration_s") or 0.0 for f in rows)))
+    for columns, pool in ((SUMMED, sum), (WORST, max), (AVERAGED, lambda v: float(np.mean(v)))):
+        for col in columns:
+            values = [f[col] for f in rows if isinstance(f.get(col), (int, float)) and not isinstance(f.get(col), bool)]
+            if values:
+                out[col] = pool(values)
+    out["rounds"] = len(results)
     if pooled.size:
         out.update(latency_summary(pooled))
         medians = intervals.group_values([g / 1e6 for g in lat_groups], 0.5)
@@ -177,25 +186,10 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
     if np.all(np.isfinite(rates)):
         out["throughput_rounds"] = json.dumps([round(float(v), 3) for v in rates])
         out["throughput_avg"] = float(np.sum(rates * windows) / windows.sum()) if windows.sum() > 0 else float(rates.mean())
-        peaks = [f["throughput_peak"] for f in rows if f.get("throughput_peak")]
-        out["throughput_peak"] = float(max(peaks)) if peaks else None
-        if windows.sum() > 0:
-            out["steady_window_s"] = float(windows.sum())
         _, lo, hi = intervals.interval(rates)
         out["throughput_ci_low"], out["throughput_ci_high"] = lo, hi
         if cell.scenario != "latency":
             out["round_spread"] = round_spread(rates)
-        cvs = [f.get("throughput_cv") for f in rows if f.get("throughput_cv") is not None]
-        if cvs:
-            out["throughput_cv"] = float(np.mean(cvs))
-    for col in ("foreign_cpu_frac", "cpu_steal_frac", "load_avg_1m"):
-        values = [f.get(col) for f in rows if isinstance(f.get(col), (int, float))]
-        if values:
-            out[col] = max(values)  # the worst round
-    faults = [f.get("page_faults_per_request") for f in rows if isinstance(f.get("page_faults_per_request"), (int, float))]
-    if faults:
-        out["page_faults_per_request"] = round(float(np.mean(faults)), 1)
-    out["busy_retries"] = int(sum(f.get("busy_retries") or 0 for f in rows))
     busy = [f["host_busy"] for f in rows if f.get("host_busy")]
     worst = busy_reason(out) or (busy[0] if busy else "")
     out["host_busy"] = f"{worst} (the worst of {len(busy)} busy rounds of {len(rows)})" if busy else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -13,69 +12,14 @@ from bench.analysis.reference import RefRow
 from bench.analysis.samples import to_float
 from bench.plan.cell import cell_label, shape_label
 from bench.render.format import fmt_ci, fmt_p, fmt_ratio, fmt_value
+from bench.render.formats import emit
+from bench.render.tabular import Bullets, Tabular
 from bench.results.schema import KEY_COLUMNS
 
 
-def _emit(headers: list[str], body: list[list[str]], fmt: str, title: str | None = None,
-          styles: list[str] | None = None) -> None:
-    from bench.render.tables import markdown
-
-    if fmt == "md":
-        if title:
-            print(f"**{title}**\n")
-        print(markdown(headers, body))
-        print()
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    from bench.render.format import is_numeric
-
-    if title:
-        print(title)
-    table = Table(header_style="bold")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="right" if is_numeric([b[i] for b in body]) else "left",
-                         no_wrap=h not in ("notes", "not comparable"))
-    for i, cells in enumerate(body):
-        table.add_row(*cells, style=(styles[i] if styles else ""))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=400)
-    console.print(table)
-
-
-def _bullets(title: str, items: list[str], fmt: str) -> None:
-    if not items:
-        return
-    print(f"{title}:")
-    for item in items:
-        print(f"  - {item}" if fmt == "md" else f"  {item}")
-    if fmt == "md":
-        print()
-
-
-def render_comparison(c: Comparison, fmt: str = "table") -> None:
-    """Print a Comparison: the table, then cells compared apart, geomeans and a summary line."""
-    import json
-    import sys
-
-    if fmt == "json":
-        print(json.dumps(c.to_json(), indent=1, default=str))
-        return
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(c.rows[0].as_dict()) if c.rows else ["verdict"])
-        writer.writeheader()
-        for r in c.rows:
-            writer.writerow(r.as_dict())
-        return
-    bullet = "- " if fmt == "md" else ""
-    print(bullet + c.a.describe())
-    print(bullet + c.b.describe())
-    if fmt == "md":
-        print()
-    for line in c.shift_lines():
-        print(bullet + "run-wide shift " + line if not line.startswith("separate") else bullet + line)
+def comparison_table(c: Comparison) -> Tabular:
+    """A Comparison as a Tabular: the sides and the run-wide shift before the table; the
+    geometric means, the cells compared apart, hints and the summary after it."""
     shifted = bool(c.shift)
     headers = ["cell", "metric", "A", "B", "B/A", f"{1 - c.alpha:.0%} CI", "change", "p (Holm)", "verdict",
                *(["vs shift"] if shifted else []), "notes"]
@@ -86,38 +30,34 @@ def render_comparison(c: Comparison, fmt: str = "table") -> None:
                      fmt_ci(r.ci_low, r.ci_high), f"{100 * r.change:+.1f}%" if math.isfinite(r.ratio) else "",
                      fmt_p(r.p_adj), r.verdict, *([r.verdict_vs_shift] if shifted else []), "; ".join(notes)])
         styles.append({"slower": "red", "faster": "green"}.get(r.verdict_vs_shift if shifted else r.verdict, ""))
-    _emit(headers, body, fmt, styles=styles)
+    before: list = [c.a.describe(), c.b.describe()]
+    before += [("run-wide shift " + line if not line.startswith("separate") else line) for line in c.shift_lines()]
+    after: list = []
     if c.geomean:
         parts = [f"{m} {g[0]:.3f} [{g[1]:.3f}, {g[2]:.3f}] over {g[3]} cells" for m, g in c.geomean.items()]
-        print(f"geometric mean of B/A: {'; '.join(parts)}")
-    _bullets(f"broken in B ({len(c.broken)}; counts as a regression)",
-             [f"{cell_label(k)}: {why}" for k, why in c.broken], fmt)
-    _bullets(f"not compared ({len(c.not_compared)})",
-             [f"{cell_label(k)}: {why}" for k, why in c.not_compared if (k, why) not in c.broken], fmt)
-    _bullets(f"only in A ({len(c.only_a)})", [cell_label(k) for k in c.only_a], fmt)
-    _bullets(f"only in B ({len(c.only_b)})", [cell_label(k) for k in c.only_b], fmt)
-    _bullets(f"different model weights in A and B ({len(c.different_models)}; model_fingerprint differs: "
-             "the cards built other weights, e.g. another torch)",
-             [f"{cell_label(k)}: {fa} -> {fb}" for k, fa, fb in c.different_models], fmt)
-    for hint in c.hints:
-        print(f"hint: {hint}")
-    print(c.summary())
+        after.append(f"geometric mean of B/A: {'; '.join(parts)}")
+    after += [
+        Bullets(f"broken in B ({len(c.broken)}; counts as a regression)", [f"{cell_label(k)}: {why}" for k, why in c.broken]),
+        Bullets(f"not compared ({len(c.not_compared)})",
+                [f"{cell_label(k)}: {why}" for k, why in c.not_compared if (k, why) not in c.broken]),
+        Bullets(f"only in A ({len(c.only_a)})", [cell_label(k) for k in c.only_a]),
+        Bullets(f"only in B ({len(c.only_b)})", [cell_label(k) for k in c.only_b]),
+        Bullets(f"different model weights in A and B ({len(c.different_models)}; model_fingerprint differs: "
+                "the cards built other weights, e.g. another torch)",
+                [f"{cell_label(k)}: {fa} -> {fb}" for k, fa, fb in c.different_models]),
+        *[f"hint: {hint}" for hint in c.hints], c.summary()]
+    records = [r.as_dict() for r in c.rows]
+    return Tabular(headers, body, records=records, columns=list(records[0]) if records else ["verdict"],
+                   styles=styles, before=before, after=after, document=c.to_json(), wrap=("notes",))
 
 
-def render_reference(rows: list[RefRow], missing: list[dict[str, Any]], reference: str, fmt: str = "table") -> None:
-    import json
-    import sys
+def render_comparison(c: Comparison, fmt: str = "table") -> None:
+    """Print a Comparison: the table, then cells compared apart, geomeans and a summary line."""
+    emit(comparison_table(c), fmt)
 
+
+def reference_table(rows: list[RefRow], missing: list[dict[str, Any]], reference: str) -> Tabular:
     records = [r.as_dict() for r in rows]
-    if fmt == "json":
-        print(json.dumps({"reference": str(reference), "rows": records,
-                          "no_published_figure": [cell_label(k) for k in missing]}, indent=1, default=str))
-        return
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["model"])
-        writer.writeheader()
-        writer.writerows(records)
-        return
     headers = ["cell", "precision", "instance", "samples/s", "published", "% of published",
                "p50 ms", "published", "p50 ratio", "p99 ms", "published", "p99 ratio", "SDK", "comparable?", "notes"]
     body, styles = [], []
@@ -137,15 +77,20 @@ def render_reference(rows: list[RefRow], missing: list[dict[str, Any]], referenc
                      "yes" if r.comparable else "not comparable: " + ", ".join(r.mismatches),
                      r.stability])
         styles.append("" if r.comparable else "dim")
-    if body:
-        _emit(headers, body, fmt, title=f"against {reference}", styles=styles)
     sources = sorted({str(r.ref.get("source_url")) for r in rows if r.ref and r.ref.get("source_url")})
-    _bullets("sources", sources, fmt)
-    _bullets(f"no published figure for the model and batch size ({len(missing)})",
-             [cell_label(k) for k in missing], fmt)
     ok = sum(r.comparable for r in rows)
-    print(f"{len(rows)} cells matched a published model and batch size; {ok} comparable, "
-          f"{len(rows) - ok} not comparable; {len(missing)} without a published figure")
+    after = [Bullets("sources", sources),
+             Bullets(f"no published figure for the model and batch size ({len(missing)})", [cell_label(k) for k in missing]),
+             f"{len(rows)} cells matched a published model and batch size; {ok} comparable, "
+             f"{len(rows) - ok} not comparable; {len(missing)} without a published figure"]
+    document = {"reference": str(reference), "rows": records, "no_published_figure": [cell_label(k) for k in missing]}
+    return Tabular(headers, body, records=records, columns=list(records[0]) if records else ["model"],
+                   title=f"against {reference}", styles=styles, after=after, document=document,
+                   wrap=("comparable?", "notes"), show_empty=False)
+
+
+def render_reference(rows: list[RefRow], missing: list[dict[str, Any]], reference: str, fmt: str = "table") -> None:
+    emit(reference_table(rows, missing, reference), fmt)
 
 
 def _pct(v: float | None) -> str:
@@ -156,19 +101,9 @@ def _sort_key(values: Iterable[Any]) -> tuple:
     return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values)
 
 
-def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
-    import json
-    import sys
-
-    if fmt in ("json", "csv"):
-        records = [rec for p in pivots for rec in p.as_records()]
-        if fmt == "json":
-            print(json.dumps(records, indent=1, default=str))
-        else:
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(records)
-        return
+def pivot_tables(pivots: list[Pivot]) -> list[Tabular]:
+    """One Tabular per metric: a row per model/batch, a column per value of the --by column."""
+    out = []
     for p in pivots:
         keys = [k for k, _ in p.rows]
         # Row-header columns: the key columns that are set and vary (model, batch, ...).
@@ -193,5 +128,20 @@ def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
                 line.append(text)
             body.append(line)
         unit = "samples/s" if p.metric.kind == "throughput" else p.metric.unit
-        _emit(headers, body, fmt, title=f"{p.metric.name} ({unit}) by {p.by}; (×r) = relative to {p.columns[0]}")
-        _bullets("unstable", notes, fmt)
+        records = p.as_records()
+        out.append(Tabular(headers, body, records=records, columns=list(records[0]) if records else None,
+                           title=f"{p.metric.name} ({unit}) by {p.by}; (×r) = relative to {p.columns[0]}",
+                           after=[Bullets("unstable", notes)]))
+    return out
+
+
+def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
+    tables = pivot_tables(pivots)
+    if fmt in ("json", "csv", "parquet"):  # every metric's records in one export
+        records = [rec for t in tables for rec in t.records]
+        emit(Tabular([], [], records=records, columns=list(records[0]) if records else None), fmt)
+        return
+    for tab in tables:
+        if fmt == "md":
+            tab.before, tab.title = [f"**{tab.title}**"], None
+        emit(tab, fmt)

@@ -14,7 +14,6 @@ relatively.
 from __future__ import annotations
 
 import base64
-import html
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -176,98 +175,39 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-# -- HTML ---------------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1300px;
- color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;font-size:.86em;margin:.5em 0}
-th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.unstable td{background:#fff6d6}tr.failed td,tr.inaccurate td{background:#fde2e2}
-tr.skipped td{color:#888}tr.regression td{background:#fde2e2}tr.improvement td{background:#e3f4e8}
-figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444;max-width:60em}
-.muted{color:#666;font-size:.9em}
-"""
+# -- HTML and Markdown, from the templates in bench/render/templates/ ------------------------
 
 
-def _html_table(headers: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
+def _environment():
+    """The Jinja2 environment of the report templates (package data: they ship in the wheel)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     from bench.render.format import is_numeric
+    from bench.render.formats.md import markdown
 
-    numeric = [is_numeric([b[i] for b in body]) for i in range(len(headers))]
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>",
-           "<tbody>"]
-    for n, cells in enumerate(body):
-        cls = f' class="{html.escape(classes[n])}"' if classes else ""
-        tds = "".join(f'<td{" class=num" if numeric[i] else ""}>{html.escape(c)}</td>' for i, c in enumerate(cells))
-        out.append(f"<tr{cls}>{tds}</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+    env = Environment(loader=PackageLoader("bench.render", "templates"),
+                      autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+                      trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters["b64"] = lambda png: base64.b64encode(png).decode("ascii")
+    env.filters["numeric_columns"] = lambda body, n: [is_numeric([b[i] for b in body]) for i in range(n)]
+    env.filters["md_table"] = markdown
+    env.filters["code"] = lambda text: f"`{text}`"
+    return env
+
+
+def _context(report: Report) -> dict[str, Any]:
+    env_h, env_b = environment_table(report)
+    res_h, res_b, statuses = results_table(report)
+    return {"title": report.title, "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "dirs": [str(r["dir"]) for r in report.runs], "runs": len(report.runs),
+            "tags": [r["tag"] for r in report.runs], "summary": summary_lines(report),
+            "comparison": report.comparison, "history": report.history,
+            "env_headers": env_h, "env_body": env_b, "res_headers": res_h, "res_body": res_b,
+            "statuses": statuses, "plots": report.plots}
 
 
 def to_html(report: Report) -> str:
-    env_h, env_b = environment_table(report)
-    res_h, res_b, statuses = results_table(report)
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(report.title)}</h1>",
-        f'<p class="muted">generated {html.escape(time.strftime("%Y-%m-%d %H:%M:%S"))} from '
-        + ", ".join(html.escape(str(r["dir"])) for r in report.runs) + "</p>",
-        *[f"<p>{html.escape(line)}</p>" for line in summary_lines(report)],
-        *_html_first(report),
-        "<h2>Environment</h2>", _html_table(env_h, env_b),
-        "<h2>Results</h2>",
-        '<p class="muted">p50 with the half-width of its 95% confidence interval; samples/s over the steady '
-        "window. Highlighted rows are unstable (yellow) or failed (red), with the reason in words.</p>",
-        _html_table(res_h, res_b, statuses),
-        "<h2>Plots</h2>",
-    ]
-    if not report.plots:
-        parts.append("<p>No plots: no cell has raw samples or figures to draw.</p>")
-    for title, caption, png in report.plots:
-        parts.append(_figure(title, caption, png))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _figure(title: str, caption: str, png: bytes) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img alt="{html.escape(title)}: {html.escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>")
-
-
-def _html_first(report: Report) -> list[str]:
-    """The comparison (two runs) or the history (three or more), before everything else."""
-    c, h = report.comparison, report.history
-    out: list[str] = []
-    if c is not None:
-        a, b = report.runs[0], report.runs[1]
-        out += [f"<h2>What changed: B ({html.escape(b['tag'])}) against A ({html.escape(a['tag'])})</h2>",
-                *[f"<p><b>{html.escape(line)}</b></p>" if i == 0 else f'<p class="muted">{html.escape(line)}</p>'
-                  for i, line in enumerate(c.shift)],
-                f"<p>{html.escape(c.summary)}</p>", *[_figure(*p) for p in c.plots],
-                _html_table(c.headers, c.body, c.classes)]
-        if c.apart:
-            out += ["<ul>", *[f"<li>{html.escape(x)}</li>" for x in c.apart], "</ul>"]
-        out += ["<h3>Environment differences</h3>",
-                _html_table(c.env_headers, c.env_body) if c.env_body
-                else "<p>None: both runs had the same software, instance, device and CPU.</p>"]
-    if h is not None:
-        out += [f"<h2>History over {len(report.runs)} runs (by {html.escape(h.by)})</h2>",
-                *[_figure(*p) for p in h.plots], _html_table(h.headers, h.body)]
-        if h.flagged:
-            out += ["<p>Changes compare flags against the run before:</p><ul>",
-                    *[f"<li>{html.escape(x)}</li>" for x in h.flagged], "</ul>"]
-        else:
-            out.append("<p>compare flags no change between consecutive runs.</p>")
-    return out
-
-
-# -- Markdown ------------------------------------------------------------------------------
+    return _environment().get_template("report.html.j2").render(**_context(report))
 
 
 def _slug(text: str) -> str:
@@ -276,47 +216,21 @@ def _slug(text: str) -> str:
 
 def to_markdown(report: Report, out: Path) -> str:
     """Markdown text; images are written to `<out stem>_files/` and linked relatively."""
-    from bench.render.tables import markdown
-
-    env_h, env_b = environment_table(report)
-    res_h, res_b, _ = results_table(report)
-    lines = [f"# {report.title}", "",
-             f"_generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
-             + ", ".join(f"`{r['dir']}`" for r in report.runs) + "_", ""]
-    lines += [*summary_lines(report), ""]
     folder = out.parent / f"{out.stem}_files"
-    first_plots = []
-    if report.comparison is not None:
-        c = report.comparison
-        lines += [f"## What changed: B ({report.runs[1]['tag']}) against A ({report.runs[0]['tag']})", "",
-                  *[f"{line}" for line in c.shift], "", c.summary, "", markdown(c.headers, c.body), "",
-                  *[f"- {x}" for x in c.apart], "", "### Environment differences", "",
-                  markdown(c.env_headers, c.env_body) if c.env_body else "None.", ""]
-        first_plots = c.plots
-    if report.history is not None:
-        h = report.history
-        lines += [f"## History over {len(report.runs)} runs (by {h.by})", "", markdown(h.headers, h.body), "",
-                  *[f"- {x}" for x in h.flagged], ""]
-        first_plots = h.plots
-    for title, caption, png in first_plots:
-        folder.mkdir(exist_ok=True)
-        name = f"{_slug(title)}.png"
-        (folder / name).write_bytes(png)
-        lines += [f"![{title}: {caption}]({folder.name}/{name})", "", f"**{title}.** {caption}", ""]
-    lines += ["## Environment", "", markdown(env_h, env_b), "",
-              "## Results", "",
-              "p50 with the half-width of its 95% confidence interval; samples/s over the steady window; "
-              "unstable and failed cells carry the reason in words.", "", markdown(res_h, res_b), "",
-              "## Plots", ""]
-    if not report.plots:
-        lines.append("No plots: no cell has raw samples or figures to draw.")
-    if report.plots:
-        folder.mkdir(exist_ok=True)
-    for title, caption, png in report.plots:
-        name = f"{_slug(title)}.png"
-        (folder / name).write_bytes(png)
-        lines += [f"![{title}]({folder.name}/{name})", "", f"**{title}.** {caption}", ""]
-    return "\n".join(lines) + "\n"
+
+    def saved(plots: list[tuple[str, str, bytes]]) -> list[dict[str, str]]:
+        listed = []
+        for title, caption, png in plots:
+            folder.mkdir(exist_ok=True)
+            name = f"{_slug(title)}.png"
+            (folder / name).write_bytes(png)
+            listed.append({"title": title, "caption": caption, "path": f"{folder.name}/{name}"})
+        return listed
+
+    first = report.comparison.plots if report.comparison is not None else (
+        report.history.plots if report.history is not None else [])
+    context = dict(_context(report), first_plots=saved(first), plots=saved(report.plots))
+    return _environment().get_template("report.md.j2").render(**context)
 
 
 def write(report: Report, out: str | Path) -> Path:
@@ -334,15 +248,3 @@ def write(report: Report, out: str | Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
-
-
-def run_cli(args: Any) -> int:
-    import sys
-
-    out = Path(args.out)
-    if out.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
-        raise UsageError(f"report file must end in .html or .md, got {out.name!r}")
-    report = build(args.runs, title=getattr(args, "title", None), by=getattr(args, "by", None) or "time")
-    path = write(report, out)
-    print(f"report: {path} ({len(report.rows)} cells, {len(report.plots)} plots)", file=sys.stderr)
-    return 0

@@ -1,15 +1,11 @@
-"""Render results as a compact terminal table, CSV, Markdown or JSON."""
+"""Result rows as a Tabular: the compact summary a person reads, every column for export."""
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
-from bench.render.format import fmt_num, fmt_p50_ci, is_numeric, missing, shape_text
-
-FORMATS = ("table", "csv", "md", "json")
-WRAP_AFTER = 40  # a text column wider than this may wrap in the terminal table
+from bench.render.format import fmt_num, fmt_p50_ci, missing, shape_text
+from bench.render.tabular import Tabular
 
 # The compact summary: (header, column or callable)
 SUMMARY = [
@@ -72,56 +68,31 @@ def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     return headers, body
 
 
-def print_rows(rows: list[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None,
-               title: str | None = None) -> None:
-    """Print rows to stdout: the compact summary (table/md) or every column (csv/json)."""
-    if fmt == "json":
-        print(json.dumps([_clean(r, columns) for r in rows], indent=1, default=str))
-        return
-    if fmt == "csv":
-        import pandas as pd
-
-        df = pd.DataFrame([_clean(r, columns) for r in rows], columns=columns)
-        df.to_csv(sys.stdout, index=False)
-        return
+def rows_table(rows: list[dict[str, Any]], columns: list[str] | None = None, title: str | None = None,
+               before: list | None = None) -> Tabular:
+    """Result rows as a Tabular: the compact summary to read (or `columns`), every column to export."""
     if columns is not None:  # an empty listing still prints its own columns
         headers = columns
         body = [["" if missing(r.get(c)) else str(r.get(c)) for c in columns] for r in rows]
     else:
         headers, body = summary_rows(rows)
-    if fmt == "md":
-        print(markdown(headers, body))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for i, h in enumerate(headers):
-        widest = max([len(h)] + [len(b[i]) for b in body])
-        # short columns never wrap (numbers stay whole); long prose columns fold
-        table.add_column(h, justify="right" if is_numeric([b[i] for b in body]) else "left",
-                         no_wrap=widest <= WRAP_AFTER, min_width=min(widest, WRAP_AFTER), overflow="fold")
     style = {"ok": "", "unstable": "yellow", "inaccurate": "red", "failed": "red", "skipped": "dim"}
-    for r, cells in zip(rows, body):
-        table.add_row(*cells, style=style.get(str(r.get("status")), ""))
-    console = Console()
-    if not console.is_terminal:  # piped or captured: wide enough that numbers are never cut
-        natural = sum(max([len(h)] + [len(b[i]) for b in body]) + 3 for i, h in enumerate(headers))
-        console = Console(width=max(120, min(natural, 250)))
-    console.print(table)
     notes = [f"{r.get('model')} {r.get('compiler')} {r.get('scenario')} b{r.get('batch_size')}: "
              f"{r.get('status')}: {r.get('error')}" for r in rows if r.get("error")]
-    for note in notes:
-        print(note)
+    return Tabular(headers, body, records=[_clean(r, columns) for r in rows], columns=columns, title=title,
+                   styles=[style.get(str(r.get("status")), "") for r in rows], before=list(before or []),
+                   after=notes)
 
 
-def markdown(headers: list[str], body: list[list[str]]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
+def print_rows(rows: list[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None,
+               title: str | None = None, output: str | None = None, before: list | None = None) -> None:
+    """Print rows: the compact summary (table/md) or every column (csv/json/parquet)."""
+    from bench.render.formats import emit
 
-    lines = ["| " + " | ".join(map(esc, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(esc(c) for c in cells) + " |" for cells in body]
-    return "\n".join(lines)
+    tab = rows_table(rows, columns, title, before)
+    if fmt == "md":  # the title and error notes are the terminal's
+        tab.title, tab.after = None, []
+    emit(tab, fmt, output)
 
 
 def _clean(row: dict[str, Any], columns: list[str] | None) -> dict[str, Any]:

@@ -14,28 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.results.metrics import DECLARED
 from bench.results.schema import COLUMNS
 
-STRING_COLUMNS = {
-    "run_id", "cell_id", "model", "weights", "target", "compiler", "dtype", "compiler_args", "scenario", "slo",
-    "dataset", "status", "error", "stability", "host_busy", "latency_ms_p50_rounds", "throughput_rounds",
-    "validity", "validity_reason", "search_role", "search_of", "rates_tried", "reference_source",
-    "model_fingerprint", "artifact", "effective_auto_cast", "neuronx_cc_default_auto_cast", "neuron_ls_format",
-    "instance_type", "hostname", "cpu_model", "os", "accelerator", "device_name", "python", "torch",
-    "transformers", "torch_neuronx", "neuronx_cc", "harness_version", "git_commit", "target_notes",
-    "endpoint_url", "endpoint_launch", "endpoint_slo", "endpoint_tokenizer", "prompt_tokenizer", "endpoint_dataset",
-    "server_models",
-    "server_version", "server_header", "output_forcing", "output_forcing_note", "request_error",
-    "token_count_note", "price_kind", "price_source",
-    "control_model", "control_cell_id", "control_note", "control_latency_ms_p50_rounds", "control_throughput_rounds",
-}
-INT_COLUMNS = {
-    "batch_size", "seq_len", "image_size", "n_models", "workers_per_model", "threads_per_worker", "output_len",
-    "samples", "warmup_samples", "min_samples", "rounds", "busy_retries", "requests_unserved", "search_probes",
-    "host_cpus", "cpu_count", "torch_threads", "device_executions", "neuron_errors", "schema_version",
-    "requests_failed", "token_count_mismatches", "requests_short", "requests_completed",
-}
-BOOL_COLUMNS = {"cache_hit", "keep_freed_memory", "fresh_process_per_round", "git_dirty"}
+# the export types, from the declared kinds (bench.results.metrics)
+STRING_COLUMNS = {m.name for m in DECLARED if m.kind == "text"}
+INT_COLUMNS = {m.name for m in DECLARED if m.kind == "count"}
+BOOL_COLUMNS = {m.name for m in DECLARED if m.kind == "flag"}
 
 
 def dtype_of(column: str) -> str:

@@ -1,5 +1,6 @@
-"""The run flags of the command line (run, ab, compile, and the --b of ab), and the parser
-that turns a user's mistake into one line and exit status 2. Only argparse is imported."""
+"""The option groups of the command line, each defined once and shared by the commands that
+take it (run, resume, ab, compile, and ab's --b; compare and ab), and the parser that turns a
+user's mistake into one line and exit status 2. Only argparse is imported."""
 
 from __future__ import annotations
 
@@ -123,3 +124,62 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--keep-freed-memory", action="store_true", default=None,
                    help="CPU/CUDA workers: glibc malloc keeps freed memory instead of returning it "
                         "to the kernel (steadier eager-CPU latency; recorded in the row)")
+
+
+FORMATS = ("table", "csv", "md", "json")  # bench.render.formats prints each; parquet writes a file
+
+
+def add_format(p: argparse.ArgumentParser, extra: tuple[str, ...] = (), help: str = "output format") -> None:
+    p.add_argument("--format", choices=(*FORMATS, *extra), default="table", help=help)
+
+
+def add_run_options(p: argparse.ArgumentParser, executors: bool = True) -> None:
+    """Where results and artifacts go, what the rows record, and (run, resume) where cells run."""
+    p.add_argument("--cache-dir", help="compiled-artifact cache (default ~/.cache/trnbench/artifacts)")
+    p.add_argument("--instance-type", help="record this instance type instead of the DMI product name")
+    p.add_argument("--worker-memory-gb", type=float, help="cap each worker's memory (address space)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format(p, help="final table format")
+    if not executors:
+        return
+    p.add_argument("--price-per-hour", metavar="USD", help="the instance's hourly price, for cost_per_1m_inf "
+                   "(default: results/reference/instance-prices.csv for the instance type)")
+    x = p.add_argument_group("where the cells run (default: here, one after another)")
+    x.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="ray: every cell is a Ray task on a cluster (pip install 'trnbench[ray]')")
+    x.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to use, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, "
+                        "else a new local Ray instance)")
+    x.add_argument("--on", type=names_of, metavar="TYPES",
+                   help="run every cell once on each instance type, e.g. inf2.xlarge,trn1.32xlarge "
+                        "(nodes advertise the resource instance:TYPE)")
+    x.add_argument("--retries", type=int,
+                   help="re-run a cell whose Ray process or node died this many times (default 1), "
+                        "then record it as failed")
+
+
+def add_verdict_options(p: argparse.ArgumentParser) -> None:
+    """How a comparison decides (compare, ab): the metrics, the threshold, alpha, the gate."""
+    p.add_argument("--metric", help="comma-separated: p50, p90, p95, p99, mean, throughput; ttft, tpot "
+                   "for generate and endpoint rows (default p50,p99,throughput)")
+    p.add_argument("--threshold", default="5%", help="smallest change that counts, e.g. 5%% or 0.05 (default 5%%)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm; default 0.05)")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit status 1 when a cell is significantly slower than the threshold, relative to "
+                        "the run-wide shift, or broke")
+
+
+def glue_compiler_args(argv: list[str]) -> list[str]:
+    """`--compiler-args '--auto-cast=matmult'` -> `--compiler-args=--auto-cast=matmult`.
+
+    argparse takes a value that starts with '-' for an option; compiler flags always do.
+    """
+    out: list[str] = []
+    it = iter(argv)
+    for tok in it:
+        if tok in ("--compiler-args", "--b"):
+            nxt = next(it, None)
+            out.append(tok if nxt is None else f"{tok}={nxt}")
+        else:
+            out.append(tok)
+    return out

@@ -1,0 +1,39 @@
+"""Markdown: a pipe table, with the lines around it (lists as '- item')."""
+
+from __future__ import annotations
+
+from bench.render.tabular import Bullets, Tabular
+
+
+def markdown(headers: list[str], body: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    out = ["| " + " | ".join(map(esc, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(esc(c) for c in cells) + " |" for cells in body]
+    return "\n".join(out)
+
+
+def _lines(items: list) -> None:
+    for item in items:
+        if isinstance(item, Bullets):
+            if item.items:
+                print(f"{item.title}:")
+                for x in item.items:
+                    print(f"  - {x}")
+                print()
+        else:
+            print(item)
+
+
+def write(tab: Tabular, output: str | None = None) -> None:
+    _lines(tab.before)
+    if tab.before:
+        print()
+    if tab.title:
+        print(f"**{tab.title}**\n")
+    if tab.cells or tab.show_empty:
+        print(markdown(tab.headers, tab.cells))
+    if tab.after:
+        print()
+    _lines(tab.after)
