@@ -6,8 +6,9 @@ import socket
 from pathlib import Path
 
 from bench import Plan, run_plan
-from bench.plan.cell import Endpoint, Measure
+from bench.plan.cell import Measure
 from bench.results.store import read_rows
+from bench.targets.endpoint.options import Endpoint
 
 FAST = Measure(rounds=1, warmup_s=0.2, min_duration_s=1.0, max_duration_s=3.0, min_samples=20)
 
@@ -55,6 +56,6 @@ def run_endpoint(url: str, tok: Path, out: Path, *, scenarios=("latency",), mode
     spec = Endpoint(url=url, tokenizer=str(tok), slo=kw.pop("slo", ()), dataset=kw.pop("dataset", None))
     plan = Plan.from_grid(models=[model], targets=["endpoint"], scenarios=list(scenarios),
                           seq_lens=[kw.pop("seq_len", 16)], output_lens=[kw.pop("output_len", 8)],
-                          endpoint=spec, measure=measure, **kw)
+                          options=spec, measure=measure, **kw)
     run_dir = run_plan(plan, out, progress=False)
     return read_rows(run_dir)

@@ -11,62 +11,66 @@ import pytest
 from bench import Measure, Plan, load, run_plan
 from bench.analysis.compare import compare_runs
 from bench.cli import main
-from bench.execute.local import ExtraRounds
+from bench.execute.runner import RoundResult
 from bench.plan.cell import Cell
 from bench.results.store import read_rows
 
 # -- the budget for rounds beyond the planned ones ------------------------------------------------
 
 
-class _Runner:
-    """What ExtraRounds sees of a RoundRunner: each cell's interval width, and what it did."""
+class _Measurer:
+    """A Measurer that measures nothing: each round a fixed result, after `cost_s`."""
 
-    def __init__(self, widths: dict[str, float], cost_s: float = 0.0):
-        self.widths, self.cost_s = widths, cost_s
-        self.measured: list[str] = []
-        self.concluded: list[str] = []
-        self.bar = type("Bar", (), {"grow": lambda self, n: None})()
+    def __init__(self, cost_s: float = 0.0):
+        self.cost_s = cost_s
+        self.measured: list[tuple[str, int]] = []
 
-    def wants(self, cell, store):
-        return cell.cell_id not in self.concluded
-
-    def width(self, cell, store):
-        return self.widths[cell.model_name]
-
-    def measure_round(self, cell, store, r):
+    def measure(self, items, runner):
         import time
 
-        time.sleep(self.cost_s)
-        self.measured.append(cell.model_name)
+        for unit, r in items:
+            time.sleep(self.cost_s)
+            self.measured.append((unit.cell.model_name, r))
+            lat = np.full(20, 1_000_000, dtype=np.int64)
+            yield unit, r, RoundResult({"status": "ok", "samples": 20, "latency_ms_p50": 1.0}, {
+                "latency_ns": lat, "start_ns": np.arange(20, dtype=np.int64)}, elapsed_s=self.cost_s)
 
-    def conclude_now(self, cell, store):
-        self.concluded.append(cell.cell_id)
+    def finished(self, unit):
+        pass
+
+    def end_round(self):
+        pass
 
 
-def _cells(budget):
+def _extra_rounds(tmp_path, monkeypatch, budget, cost_s=0.0):
+    """Three cells of 3 planned rounds (up to 6) whose intervals stay as wide as their names
+    say: which get extra rounds, in which order, within `budget`."""
+    from bench.execute import runner as cell_runner
+    from bench.execute.progress import NoProgress
+    from bench.results.store import RunStore
+
+    widths = {"narrow": 0.03, "wide": 0.08, "widest": 0.3}
+    monkeypatch.setattr(cell_runner, "interval_width", lambda cell, have: widths[cell.model_name])
+    monkeypatch.setattr(cell_runner, "wants_more", lambda cell, have: len(have) < 6)
+    store = RunStore.create(tmp_path, {"name": "t", "cells": []}, {})
     m = Measure(rounds=3, max_rounds=6, round_budget_s=budget)
-    return [Cell(model=name, measure=m) for name in ("narrow", "wide", "widest")]
+    units = [cell_runner.Unit(Cell(model=name, measure=m), store) for name in ("narrow", "wide", "widest")]
+    measurer = _Measurer(cost_s)
+    cell_runner.CellRunner(units, NoProgress()).run(measurer)
+    return measurer.measured, read_rows(store.path)
 
 
-def test_extra_rounds_go_to_the_widest_interval_first():
-    runner = _Runner({"narrow": 0.03, "wide": 0.08, "widest": 0.3})
-    ExtraRounds(_cells(None)).spend(runner, None, 3)
-    assert runner.measured == ["widest", "wide", "narrow"] and not runner.concluded
+def test_extra_rounds_go_to_the_widest_interval_first(tmp_path, monkeypatch):
+    measured, rows = _extra_rounds(tmp_path, monkeypatch, None)
+    assert measured[:9] == [(m, r) for r in range(3) for m in ("narrow", "wide", "widest")]  # planned: plan order
+    assert measured[9:12] == [("widest", 3), ("wide", 3), ("narrow", 3)]  # then the widest first
+    assert sorted(r["rounds"] for r in rows) == [6, 6, 6]
 
 
-def test_when_the_budget_is_spent_the_rest_get_their_rows_from_the_rounds_they_have():
-    runner = _Runner({"narrow": 0.03, "wide": 0.08, "widest": 0.3}, cost_s=0.02)
-    extra = ExtraRounds(_cells(0.03))
-    extra.spend(runner, None, 3)
-    assert runner.measured == ["widest", "wide"] and len(runner.concluded) == 1
-    extra.spend(runner, None, 4)  # nothing left: every cell still waiting is concluded
-    assert runner.measured == ["widest", "wide"] and len(runner.concluded) == 3
-
-
-def test_no_extra_round_before_the_planned_ones():
-    runner = _Runner({"narrow": 1.0, "wide": 1.0, "widest": 1.0})
-    ExtraRounds(_cells(None)).spend(runner, None, 2)
-    assert runner.measured == []
+def test_when_the_budget_is_spent_the_rest_get_their_rows_from_the_rounds_they_have(tmp_path, monkeypatch):
+    measured, rows = _extra_rounds(tmp_path, monkeypatch, 0.03, cost_s=0.02)
+    assert measured[9:] == [("widest", 3), ("wide", 3)]  # 0.02 s each: the budget ran out after two
+    assert {r["model"]: r["rounds"] for r in rows} == {"widest": 4, "wide": 4, "narrow": 3}
 
 
 def test_a_zero_budget_still_writes_every_row_with_its_planned_rounds(tmp_path):

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from bench.errors import UsageError
-from bench.plan.cell import parse_slo
 from bench.results.store import load_samples
-from bench.scenarios.endpoint import CLIENT_LAG_MS, client_lag_reason
 from bench.targets.endpoint import prompts
+from bench.targets.endpoint.options import parse_slo
+from bench.targets.endpoint.requests import CLIENT_LAG_MS, client_lag_reason
 from bench.targets.endpoint.sse import EventParser, MalformedStream
 
 sys.path.insert(0, str(Path(__file__).parent))

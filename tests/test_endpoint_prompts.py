@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.errors import UsageError
-from bench.plan.cell import Endpoint
 from bench.targets.endpoint import prompts
+from bench.targets.endpoint.options import Endpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))

@@ -22,10 +22,7 @@ ray = pytest.importorskip("ray")
 
 from bench import Measure, Plan, UsageError, UserModel  # noqa: E402
 from bench.execute.ray import (  # noqa: E402
-    NEURON_CORES,
     RayExecutor,
-    _OnRayCores,
-    _Placement,
     _why_not,
     need_for,
 )
@@ -33,6 +30,8 @@ from bench.execute.sweep import executor_from_args as from_args  # noqa: E402
 from bench.execute.sweep import run_plan  # noqa: E402
 from bench.plan.cell import Cell  # noqa: E402
 from bench.results.store import read_meta, read_rows  # noqa: E402
+from bench.targets.neuron import NEURON_CORES  # noqa: E402
+from bench.targets.neuron import OnRayCores as _OnRayCores  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -272,9 +271,9 @@ def test_resource_requests():
     assert need_for(cpu, None, nodes).num_cpus == 128  # 2 x 64 threads: only trn1 is big enough
     # why a cell cannot be placed: a type nobody advertises, or a type without the accelerator
     assert "no node advertises instance:trn2.48xlarge" in _why_not(
-        _Placement(trace, "trn2.48xlarge", need_for(trace, "trn2.48xlarge", nodes)), nodes)
+        "trn2.48xlarge", need_for(trace, "trn2.48xlarge", nodes), nodes)
     assert "the g5.2xlarge nodes have 8 CPU, 1 GPU, 0 neuron_cores" in _why_not(
-        _Placement(trace, "g5.2xlarge", need_for(trace, "g5.2xlarge", nodes)), nodes)
+        "g5.2xlarge", need_for(trace, "g5.2xlarge", nodes), nodes)
 
 
 def test_neuron_copies_get_the_cores_ray_assigned():

@@ -19,7 +19,8 @@ from bench.errors import UsageError
 from bench.plan.cell import Cell, Measure
 from bench.results.schema import COLUMNS, KEY_COLUMNS
 from bench.results.store import load_samples
-from bench.scenarios import arrivals, server
+from bench.scenarios import server
+from bench.targets import arrivals, infer, loops
 
 SERVICE_S = 0.010
 THREADS = 2
@@ -38,9 +39,9 @@ def _run(rate: float, bound: float | None = None, threads: int = THREADS, call=N
     cell = Cell(model="sleep", scenario="server", rate_qps=rate, p99_bound_ms=bound,
                 workers_per_model=threads, measure=measure)
     t0 = time.perf_counter()
-    part = server.run_open_loop(call or _sleep(SERVICE_S), lambda: None, contextlib.nullcontext, cell)
+    part = loops.run_open_loop(call or _sleep(SERVICE_S), lambda: None, contextlib.nullcontext, cell)
     wall = time.perf_counter() - t0
-    row, samples = server.summarise([part], cell)
+    row, samples = infer.summarise_open([part], cell)
     return row, samples, part, wall
 
 
@@ -136,9 +137,9 @@ def test_latency_counts_from_the_scheduled_time_no_coordinated_omission():
 def test_the_schedule_is_split_over_processes_by_a_common_start():
     cell = Cell(model="sleep", scenario="server", rate_qps=100, n_models=2, measure=MEASURE)
     start = time.perf_counter_ns() + 20_000_000
-    parts = [server.run_open_loop(_sleep(0.001), lambda: None, contextlib.nullcontext, cell,
+    parts = [loops.run_open_loop(_sleep(0.001), lambda: None, contextlib.nullcontext, cell,
                                   share=i, n_shares=2, start_ns=start) for i in range(2)]
-    full = start + server.build_schedule(MEASURE, 100)[0]
+    full = start + loops.build_schedule(MEASURE, 100)[0]
     merged = np.sort(np.concatenate([p["scheduled_ns"] for p in parts]))
     assert np.array_equal(merged, full)
     assert np.array_equal(parts[0]["scheduled_ns"], full[0::2])
@@ -151,14 +152,14 @@ def test_validity_names_every_reason():
     cell = Cell(model="m", scenario="server", rate_qps=100, p99_bound_ms=5, measure=MEASURE)
     ok = {"samples": 90, "requests_unserved": 0, "latency_ms_p99": 4.0, "achieved_rate_qps": 99,
           "scheduled_rate_qps": 100}
-    assert server.validity(ok, cell, set()) == ("VALID", "")
-    verdict, why = server.validity(dict(ok, latency_ms_p99=7.5), cell, set())
+    assert infer.validity(ok, cell, set()) == ("VALID", "")
+    verdict, why = infer.validity(dict(ok, latency_ms_p99=7.5), cell, set())
     assert verdict == "INVALID" and why == "p99 7.5 ms > bound 5 ms"
-    verdict, why = server.validity(dict(ok, requests_unserved=10), cell, set())
+    verdict, why = infer.validity(dict(ok, requests_unserved=10), cell, set())
     assert "10 of 100 requests not served" in why
-    assert "stopped early" in server.validity(ok, cell, {"bound"})[1]
-    assert "only 5 requests" in server.validity(dict(ok, samples=5), cell, set())[1]
-    assert "does not keep up" in server.validity(dict(ok, achieved_rate_qps=50), cell, set())[1]
+    assert "stopped early" in infer.validity(ok, cell, {"bound"})[1]
+    assert "only 5 requests" in infer.validity(dict(ok, samples=5), cell, set())[1]
+    assert "does not keep up" in infer.validity(dict(ok, achieved_rate_qps=50), cell, set())[1]
 
 
 def _fake_system(true_max: float, capacity: float, service_p50: float = 1.0):

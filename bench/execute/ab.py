@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.execute.local import RoundRunner, progress_bar
+from bench.execute.local import LocalMeasurer
+from bench.execute.progress import progress_bar
 from bench.execute.rounds import pair_rounds, planned_rounds, with_rounds
+from bench.execute.runner import CellRunner, Unit
 from bench.paths import ROOT
 from bench.plan.grid import Plan
 from bench.results import env as host_env
@@ -99,22 +101,23 @@ def run_ab(plan_a: Plan, plan_b: Plan, out: str | Path, *, rounds: int | None = 
                                               "python_b": python_b}, indent=1))
     locks = [store_a.lock(), store_b.lock()]
     order = sorted(range(len(plan_a.cells)), key=lambda i: _group_rank(plan_a)[plan_a.cells[i].worker_group()])
+    units, pairs = [], []
+    for i in order:  # every pair back to back, A B in even rounds and B A in odd ones
+        a = Unit(plan_a.cells[i], store_a, side=store_a.run_id)
+        b = Unit(plan_b.cells[i], store_b, side=store_b.run_id, python=python_b, spawn_env=b_env_extra)
+        units += [a, b]
+        pairs.append((a, b))
     try:
-        with progress_bar(progress, sum(planned_rounds(c) for c in plan_a.cells + plan_b.cells)) as bar:
-            runner = RoundRunner(env_a, cache_dir, extra_env, None, bar, rewarm=True)
+        with progress_bar(progress, sum(planned_rounds(u.cell) for u in units)) as bar:
+            runner = CellRunner(units, bar, None, pairs)
+            measurer = LocalMeasurer(units, {str(store_a.path): env_a, str(store_b.path): env_b}, cache_dir,
+                                     extra_env, bar, rewarm=True)
             try:
-                for r in range(max(per_pair, default=0)):
-                    for i in order:
-                        sides = [(plan_a.cells[i], store_a, None, {}), (plan_b.cells[i], store_b, python_b, b_env_extra)]
-                        for cell, store, python, spawn_env in (sides if r % 2 == 0 else sides[::-1]):
-                            runner.environment = env_a if store is store_a else env_b
-                            runner.measure_round(cell, store, r, python=python, side=store.run_id,
-                                                 spawn_env=spawn_env)
-                    runner.end_round()
+                runner.run(measurer)
             except BaseException:
-                runner.kill()
+                measurer.kill()
                 raise
-            runner.close()
+            measurer.close()
     finally:
         for lock in locks:
             lock.close()

@@ -89,7 +89,7 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     row["page_faults_per_request"] = _faults_per_request(measured)
     summary, samples = scenario.summarise([r.arrays for r in measured], cell)
     row.update(summary)
-    spread = summary["stability"] if "stability" in summary else scenario.stability(summary)
+    spread = summary["stability"] if "stability" in summary else scenario.stability(summary, cell)
     row["host_busy"] = busy_reason(row)
     row["stability"] = "; ".join(r for r in (row["host_busy"], spread) if r)
     if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:

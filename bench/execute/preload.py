@@ -17,8 +17,8 @@ import transformers  # noqa: F401
 
 import bench.execute.worker  # noqa: F401
 import bench.models  # noqa: F401
-import bench.scenarios.closed_loop  # noqa: F401
 import bench.stats  # noqa: F401
+import bench.targets.loops  # noqa: F401
 
 with contextlib.suppress(ImportError):  # a transformers without bert still works, only slower
     import transformers.models.bert.modeling_bert  # noqa: F401

@@ -2,16 +2,17 @@
 
 `local`: `bench.execute.local` runs the cells in this process's worker pools, one at a time.
 
-`ray`: every cell (times every instance type named with `on`) becomes one Ray task that
-asks for what the cell uses -- NeuronCores (`neuron_cores`) for a neuron cell, GPUs for a
-cuda cell -- plus all the CPUs of the node it lands on, so that a node measures one cell at
-a time as the local executor does; with `on`, also one unit of the custom resource
-`instance:<type>` that each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`).
-Inside the task the cell runs exactly as it does locally: `bench.execute.pool.WorkerPool` +
-`run_cell` (spawned/forkserver workers, the same measurement), with the node's own
-compile cache and the node's own environment columns (`bench.results.env.capture()` there). Rows
-stream back to the driver as tasks finish (`ray.wait`) and are appended to the one results
-directory, so a killed driver finishes the sweep with `--resume`.
+`ray`: every round of every cell (times every instance type named with `on`) becomes one
+Ray task that asks for what the cell's target says it needs (bench.targets.base.Target.ray_need:
+NeuronCores for a neuron cell, GPUs for a cuda cell, a plug-in accelerator's own resource)
+plus all the CPUs of the node it lands on, so that a node measures one cell at a time as the
+local executor does; with `on`, also one unit of the custom resource `instance:<type>` that
+each node advertises (`ray start --resources='{"instance:inf2.xlarge": 1}'`). Inside the task
+the round is measured exactly as it is locally: `bench.execute.pool.WorkerPool` + `run_cell`
+(spawned/forkserver workers, the same measurement), with the node's own compile cache and
+environment columns (`bench.results.env.capture()` there). The rounds are passes over the
+plan, as locally, and the one cell runner (bench.execute.runner) keeps each round as it comes
+back (rounds.jsonl) and writes each row: a killed driver's run resumes with its kept rounds.
 
 A Ray task whose process or node dies mid-cell, or that Ray's memory monitor kills, is
 retried `retries` times by Ray (`max_retries`, and `RAY_task_oom_retries` for memory kills,
@@ -38,24 +39,18 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.execute.cell import build_row, run_cell
-from bench.execute.local import placed_on, progress_bar
-from bench.execute.placement import INSTANCE, NEURON_CORES, Need, need_for, placed_id, target_kind
+from bench.execute.cell import run_cell
+from bench.execute.local import placed_on
+from bench.execute.placement import INSTANCE, Need, need_for
 from bench.execute.pool import WorkerPool
-from bench.execute.rounds import (
-    combine,
-    judge,
-    measure_round,
-    planned_rounds,
-    round_cell,
-    wants_more,
-)
+from bench.execute.progress import progress_bar
+from bench.execute.rounds import measure_round, planned_rounds, round_cell
+from bench.execute.runner import CellRunner, RoundResult, Unit
 from bench.plan.cell import Cell
 from bench.plan.grid import Plan
 
@@ -71,21 +66,7 @@ def _names(value) -> list[str] | None:
     return names or None
 
 
-# -- what a cell asks Ray for ------------------------------------------------------------------
-
-
 # -- the Ray executor -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Placement:
-    cell: Cell
-    on: str | None
-    need: Need
-
-    @property
-    def row_id(self) -> str:
-        return placed_id(self.cell, self.on)
 
 
 class RayExecutor:
@@ -186,94 +167,139 @@ class RayExecutor:
     def run(self, plan: Plan, store, done: set[str], environment: dict[str, Any], cache_dir,
             progress: bool, on_row: Callable[[dict[str, Any]], None] | None,
             extra_env: dict[str, str]) -> Path:
-        import ray
-
-        from bench import targets
+        """Every cell (times every instance type of `on`) not in `done`, round by round through
+        the one cell runner (bench.execute.runner): each round is a Ray task; the rounds and rows
+        are written here, so a killed driver's run resumes its kept rounds as a local one does."""
+        from bench.execute.local import plan_units
         from bench.paths import cache_dir as default_cache_dir
 
         if cache_dir is None and self.local:  # the nodes are this machine: share its cache
             cache_dir = default_cache_dir() / "artifacts"
-        cache = str(cache_dir) if cache_dir is not None else None
+        units: list[Unit] = []
+        for on in self.on or [None]:
+            units += plan_units(plan, store, done, on)[0]
         nodes = _live_nodes()
-        placements = [_Placement(cell, on, need_for(cell, on, nodes))
-                      for cell in plan.ordered() for on in (self.on or [None])]
-        placements = [p for p in placements if p.row_id not in done]
-        task = ray.remote(_cell_task)
-        pending: dict[Any, _Placement] = {}
-
-        def record(p: _Placement, row: dict[str, Any], samples, main: bool = True) -> None:
-            if p.on:  # one row per cell and instance type: the id says which
-                row.update(cell_id=f"{row['cell_id']}@{p.on}", on_instance=p.on)
-            row.update(timestamp=time.time())  # when the driver recorded it
-            store.append(row, samples)
-            if main:
-                bar.advance(row)
-            if on_row:
-                on_row(row)
-
-        with progress_bar(progress, len(placements)) as bar:
+        with progress_bar(progress, sum(planned_rounds(u.cell) for u in units)) as bar:
+            runner = CellRunner(units, bar, on_row)
+            runner.resume()
+            measurer = RayMeasurer(self, store.run_id, str(cache_dir) if cache_dir is not None else None,
+                                   extra_env, bar, nodes)
+            for unit in units:  # no live node can take it: a row that says so, nothing measured
+                if unit.key not in runner.done and not any(measurer.need(unit).fits(r) for r in nodes):
+                    runner.record(unit, 0, RoundResult(
+                        {"status": "skipped", "error": _why_not(unit.on, measurer.need(unit), nodes)}, None,
+                        environment={"instance_type": unit.on or ""}))
             try:
-                for p in placements:
-                    if not any(p.need.fits(r) for r in nodes):
-                        record(p, self._row_without_node(p, store.run_id, "skipped", _why_not(p, nodes)), None)
-                        continue
-                    keep_warm = not p.need.accelerated and targets.get(p.cell.target).start_method == "forkserver"
-                    ref = task.options(**p.need.options(), **_near_the_server(p.cell), max_retries=self.retries,
-                                       retry_exceptions=False, name=f"trnbench {p.cell.label}"[:100]).remote(
-                        p.cell, store.run_id, p.on, cache, extra_env, keep_warm, self._driver)
-                    pending[ref] = p
-                if pending:
-                    bar.show(next(iter(pending.values())).cell)
-                while pending:
-                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.check_every_s)
-                    if not ready:
-                        self._drop_unplaceable(pending, store.run_id, record)
-                        continue
-                    p = pending.pop(ready[0])
-                    try:
-                        row, samples, extra = ray.get(ready[0])
-                    except ray.exceptions.RayError as exc:
-                        error, detail = _ray_failure(exc, self.retries)
-                        row, samples, extra = self._row_without_node(p, store.run_id, "failed", error), None, []
-                        row["error_detail"] = detail
-                    for extra_row, extra_samples in extra:
-                        record(p, extra_row, extra_samples, main=False)
-                    record(p, row, samples)
-                    if pending:
-                        bar.show(next(iter(pending.values())).cell)
+                runner.run(measurer)
             except BaseException:  # Ctrl-C or a bug: no cell keeps running on the cluster
-                for ref in pending:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(ref, force=True)
+                measurer.cancel()
                 raise
         return store.path
 
-    def _drop_unplaceable(self, pending: dict, run_id: str, record) -> None:
-        """Cells that no live node can take any more (its node died): failed, not waited for."""
+
+class RayMeasurer:
+    """Measures a pass's rounds as Ray tasks, all at once, and hands back each as it ends. A
+    cell's later rounds prefer the node of its first (soft affinity): its row's host facts
+    stay one node's. A task whose process or node died is retried by Ray, then its round is a
+    `failed` result with the reason; a round no live node can take any more fails at once."""
+
+    def __init__(self, executor: RayExecutor, run_id: str, cache: str | None, extra_env: dict[str, str], bar,
+                 nodes: list[dict[str, float]]) -> None:
+        import ray
+
+        self.executor = executor
+        self.run_id = run_id
+        self.cache = cache
+        self.extra_env = extra_env
+        self.bar = bar
+        self.nodes = nodes
+        self.task = ray.remote(_round_task)
+        self.pending: dict[Any, tuple[Unit, int]] = {}
+        self.node_of: dict[tuple[str, str], str] = {}  # each unit's first node
+        self._needs: dict[tuple[str, str], Need] = {}
+
+    def need(self, unit: Unit) -> Need:
+        if unit.key not in self._needs:
+            self._needs[unit.key] = need_for(unit.cell, unit.on, self.nodes)
+        return self._needs[unit.key]
+
+    def measure(self, items: list[tuple[Unit, int]], runner: CellRunner) -> Iterator[tuple[Unit, int, RoundResult]]:
+        import ray
+
+        from bench import targets
+
+        for unit, r in items:
+            if not runner.wanted(unit):
+                continue
+            need = self.need(unit)
+            keep_warm = not need.accelerated and targets.get(unit.cell.target).start_method == "forkserver"
+            ref = self.task.options(**need.options(), **self._where(unit, need), max_retries=self.executor.retries,
+                                    retry_exceptions=False, name=f"trnbench {unit.cell.label} r{r}"[:100]).remote(
+                unit.cell, unit.on, self.cache, self.extra_env, keep_warm, self.executor._driver)
+            self.pending[ref] = (unit, r)
+            self.bar.show(unit.cell, r, planned_rounds(unit.cell))
+        while self.pending:
+            ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=self.executor.check_every_s)
+            if not ready:
+                yield from self._unplaceable()
+                continue
+            unit, r = self.pending.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:
+                error, detail = _ray_failure(exc, self.executor.retries)
+                result = RoundResult({"status": "failed", "error": error, "error_detail": detail}, None,
+                                     environment={"instance_type": unit.on or ""})
+            node = result.row_extra.get("ray_node_id")
+            if node:
+                self.node_of.setdefault(unit.key, node)
+            yield unit, r, result
+
+    def _where(self, unit: Unit, need: Need) -> dict[str, Any]:
+        """Where the round runs: on this node for a server on its loopback; near the unit's
+        first round otherwise (soft: any node with the resources when that one is gone)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        if need.on_driver:
+            return _near_the_server(need)
+        first = self.node_of.get(unit.key)
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(first, soft=True)} if first else {}
+
+    def _unplaceable(self) -> Iterator[tuple[Unit, int, RoundResult]]:
+        """Rounds no live node can take any more (their node died): failed, not waited for."""
         import ray
 
         nodes = _live_nodes()
-        for ref, p in list(pending.items()):
-            if not any(p.need.fits(r) for r in nodes):
-                del pending[ref]
+        for ref, (unit, r) in list(self.pending.items()):
+            need = self.need(unit)
+            if not any(need.fits(node) for node in nodes):
+                del self.pending[ref]
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
-                record(p, self._row_without_node(p, run_id, "failed",
-                                                 f"ray: no live node offers {p.need.describe()} any more "
-                                                 "(its node died or left the cluster)"), None)
+                yield unit, r, RoundResult(
+                    {"status": "failed", "error": f"ray: no live node offers {need.describe()} any more "
+                                                  "(its node died or left the cluster)"}, None,
+                    environment={"instance_type": unit.on or ""})
 
-    @staticmethod
-    def _row_without_node(p: _Placement, run_id: str, status: str, error: str) -> dict[str, Any]:
-        # No node reported its environment: only the instance type asked for is known.
-        return build_row(p.cell, run_id, {"instance_type": p.on or ""}, fields={"status": status, "error": error})
+    def finished(self, unit: Unit) -> None:
+        pass
+
+    def end_round(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        import ray
+
+        for ref in self.pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        self.pending = {}
 
 
-def _near_the_server(cell: Cell) -> dict[str, Any]:
-    """An endpoint cell whose URL is this host's loopback runs on this node (the only one that
-    reaches it); other URLs run wherever the cell's resources are."""
-    from bench.targets.endpoint import is_local
-
-    if cell.endpoint is None or not is_local(cell.endpoint.url):
+def _near_the_server(need: Need) -> dict[str, Any]:
+    """A cell whose target must be reached from this node (an endpoint on this host's loopback)
+    runs on this node; other cells run wherever their resources are."""
+    if not need.on_driver:
         return {}
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -281,18 +307,19 @@ def _near_the_server(cell: Cell) -> dict[str, Any]:
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)}
 
 
-def _why_not(p: _Placement, nodes: list[dict[str, float]]) -> str:
+def _why_not(on: str | None, need: Need, nodes: list[dict[str, float]]) -> str:
     """Why no node can take the cell, and what the nodes of its instance type do have."""
-    msg = f"no node in the Ray cluster offers {p.need.describe()}"
-    if not p.on:
+    msg = f"no node in the Ray cluster offers {need.describe()}"
+    if not on:
         return msg
-    typed = [r for r in nodes if r.get(INSTANCE + p.on, 0) >= 1]
+    typed = [r for r in nodes if r.get(INSTANCE + on, 0) >= 1]
     if not typed:
-        return (f"{msg}: no node advertises {INSTANCE}{p.on} (start one with: ray start "
-                f"--address=HEAD_IP:6379 --resources='{{\"{INSTANCE}{p.on}\": 1}}')")
-    have = ", ".join(f"{r.get('CPU', 0):g} CPU, {r.get('GPU', 0):g} GPU, {r.get(NEURON_CORES, 0):g} {NEURON_CORES}"
-                     for r in typed[:3])
-    return f"{msg}: the {p.on} nodes have {have}"
+        return (f"{msg}: no node advertises {INSTANCE}{on} (start one with: ray start "
+                f"--address=HEAD_IP:6379 --resources='{{\"{INSTANCE}{on}\": 1}}')")
+    asked = sorted(k for k in need.resources if not k.startswith(INSTANCE))
+    have = ", ".join(", ".join([f"{r.get('CPU', 0):g} CPU", f"{r.get('GPU', 0):g} GPU",
+                                *[f"{r.get(k, 0):g} {k}" for k in asked]]) for r in typed[:3])
+    return f"{msg}: the {on} nodes have {have}"
 
 
 def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
@@ -353,7 +380,7 @@ def _ray_failure(exc: BaseException, retries: int) -> tuple[str, str]:
 # -- inside the Ray task (on the node) -------------------------------------------------------------
 
 _node_env: dict[str, Any] | None = None
-_warm: tuple[tuple, Any] | None = None  # (key, WorkerPool) kept between tasks of one Ray worker
+_warm: tuple[tuple, Any, str] | None = None  # (key, WorkerPool, its last cell) kept between tasks of one Ray worker
 
 
 def _environment(on: str | None, driver: dict[str, str]) -> dict[str, Any]:
@@ -383,42 +410,13 @@ def _close_warm() -> None:
 atexit.register(_close_warm)
 
 
-class _OnRayCores:
-    """The neuron target, with each model copy on the NeuronCores Ray assigned to this task.
-
-    Ray sets NEURON_RT_VISIBLE_CORES for the task; two cells sharing a node must not both
-    pick the first free cores, so copy i gets the i-th block of Ray's cores.
-    """
-
-    def __init__(self, target, cores: list[str]):
-        self._target = target
-        self._cores = sorted(cores, key=int)
-
-    def __getattr__(self, name: str):
-        return getattr(self._target, name)
-
-    def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
-        from bench.targets.neuron import CORE_ERROR_ENV
-
-        env = dict(self._target.worker_env(cell, model_index))
-        env.pop(CORE_ERROR_ENV, None)
-        n = max(1, cell.n_models)
-        each = max(1, len(self._cores) // n)
-        block = self._cores[model_index * each:(model_index + 1) * each]
-        if not block:
-            env[CORE_ERROR_ENV] = f"Ray assigned {len(self._cores)} NeuronCore(s) for {n} model copies"
-            return env
-        ids = [int(c) for c in block]
-        contiguous = ids == list(range(ids[0], ids[0] + len(ids)))
-        env["NEURON_RT_VISIBLE_CORES"] = (f"{ids[0]}-{ids[-1]}" if contiguous and len(ids) > 1
-                                          else ",".join(map(str, ids)))
-        return env
-
-
-def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, extra_env: dict[str, str],
-               keep_warm: bool, driver: dict[str, str]) -> tuple[dict[str, Any], dict | None, list]:
-    """One cell on this node, as bench.execute.local runs it: (row, samples, extra rows)."""
+def _round_task(cell: Cell, on: str | None, cache_dir: str | None, extra_env: dict[str, str],
+                keep_warm: bool, driver: dict[str, str]) -> RoundResult:
+    """One round of a cell on this node, as bench.execute.local measures one: its result and
+    the facts of where it ran. A worker pool of the cell's group is kept between tasks of this
+    Ray worker process (`keep_warm`), so a cell's next round here skips start-up."""
     global _warm
+
     import ray
 
     from bench import targets
@@ -430,39 +428,31 @@ def _cell_task(cell: Cell, run_id: str, on: str | None, cache_dir: str | None, e
     target = targets.get(cell.target)
     availability = target.availability()
     if not availability.ok:
-        return build_row(cell, run_id, environment, fields={
-            **node, "status": "skipped",
-            "error": f"target {cell.target} unavailable on {environment.get('hostname')}: {availability.reason}"}), None, []
-    cores = (context.get_accelerator_ids() or {}).get(NEURON_CORES) or []
-    if cores and target_kind(target) == "neuron":
-        target = _OnRayCores(target, cores)
+        return RoundResult({"status": "skipped", "error": f"target {cell.target} unavailable on "
+                                                          f"{environment.get('hostname')}: {availability.reason}"},
+                           None, environment=environment, row_extra=node)
+    ids = (context.get_accelerator_ids() or {}).get(target.ray_resource or "") or []
+    if ids:  # the accelerators Ray assigned this task: the target places its copies on them
+        target = target.on_ray_ids([str(i) for i in ids])
     key = (cell.worker_group(), tuple(sorted(extra_env.items())))
     if _warm is not None and (not keep_warm or _warm[0] != key):
         _close_warm()
-    pool = _warm[1] if _warm is not None else WorkerPool(target, cell.model, extra_env)
+    pool, last = (_warm[1], _warm[2]) if _warm is not None else (WorkerPool(target, cell.model, extra_env), None)
     _warm = None
     root = Path(cache_dir) if cache_dir else default_cache_dir() / "artifacts"
-    extra: list[tuple[dict[str, Any], dict | None]] = []
-
-    def record(c: Cell, fields: dict[str, Any], samples: dict | None) -> None:
-        """A row for an extra measurement a scenario's `execute` made (server: each probe)."""
-        extra.append((build_row(c, run_id, environment, pool.device, {**fields, **node}), samples))
-
-    try:  # the same dispatch as the local executor; a task measures its cell's rounds back to back
-        results: list[tuple[dict[str, Any], dict | None]] = []
-        while not results or wants_more(cell, results):
-            measured = round_cell(cell, "warm" if results else "cold")  # a task's rounds run back to back
-            results.append(measure_round(lambda rec, m=measured: run_cell(pool, m, root, rec), cell, record))
-        fields, samples = combine(cell, results)
-        if planned_rounds(cell) > 1:
-            fields = judge(cell, fields)
+    extras: list[tuple[Cell, dict[str, Any], dict | None]] = []
+    began = time.perf_counter()
+    try:  # the same measurement as the local executor's (its round's share, busy retries)
+        measured = round_cell(cell, "cold" if last != cell.cell_id else "rewarm")
+        fields, samples = measure_round(lambda rec: run_cell(pool, measured, root, rec), cell,
+                                        lambda c, f, s: extras.append((c, f, s)))
     except BaseException:
         pool.kill()
         raise
-    row = build_row(cell, run_id, environment, pool.device, {**fields, **node})
+    result = RoundResult(fields, samples, extras, environment, dict(pool.device), node,
+                         elapsed_s=time.perf_counter() - began)
     if keep_warm:
-        _warm = (key, pool)  # the next cell of this group in this process skips start-up
+        _warm = (key, pool, cell.cell_id)  # the next round of this group in this process skips start-up
     else:
         pool.close()
-    return row, samples, extra
-
+    return result

@@ -82,7 +82,9 @@ def pair_rounds(cell: Cell, rounds: int | None = None) -> int:
     if rounds:
         return rounds
     floor = max(AB_ROUNDS, cell.measure.rounds)
-    if cell.scenario == "latency" and cell.target != "endpoint":  # an LLM request is seconds long
+    from bench.scenarios import requests_of
+
+    if cell.scenario == "latency" and not requests_of(cell).long:  # an LLM request is seconds long
         return max(floor, min(AB_MAX_ROUNDS, math.ceil(cell.measure.min_duration_s / AB_WINDOW_S)))
     return floor
 
@@ -254,7 +256,7 @@ def judge(cell: Cell, fields: dict[str, Any]) -> dict[str, Any]:
     spread = fields.get("round_spread")
     if isinstance(spread, float) and spread > UNSTABLE_ROUND_SPREAD:
         reasons.append(f"rounds differ by {spread:.0%}")
-    pooled = scenarios.of(cell).stability(fields)  # the pooled spread, the CI over rounds
+    pooled = scenarios.of(cell).stability(fields, cell)  # the pooled spread, the CI over rounds
     if pooled:
         reasons.append(pooled)
     fields["stability"] = "; ".join(dict.fromkeys(reasons))

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import targets
 from bench.errors import UsageError
-from bench.execute import endpoints
 from bench.execute.local import LocalExecutor
 from bench.plan.grid import Plan
 from bench.results import env as host_env
@@ -35,9 +35,9 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     `bench.execute.ray.RayExecutor(...)` runs each cell as a Ray task.
     `price_per_hour` (dollars) prices every row's cost_per_1m_inf; without it the instance
     type's price comes from results/reference/instance-prices.csv where it is listed.
-    Endpoint cells: their `--launch` server is started first (ready within `launch_timeout_s`)
-    and stopped at the end, and every server is checked before anything is written
-    (bench.execute.endpoints).
+    Each target's `session` runs around its cells (the endpoint's: a `--launch` server started
+    first, ready within `launch_timeout_s`, every server checked before anything is written,
+    and stopped at the end).
     """
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
     _check_weights(plan)
@@ -50,8 +50,8 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
                          "executor does not do: run it with the local executor")
     run_id = Path(resume).name if resume is not None else new_run_id()
     with contextlib.ExitStack() as stack:
-        plan = stack.enter_context(endpoints.serving(plan, Path(resume).parent if resume is not None else Path(out),
-                                                     run_id, launch_timeout_s))
+        out_dir = Path(resume).parent if resume is not None else Path(out)
+        plan = stack.enter_context(sessions(plan, out_dir, run_id, launch_timeout_s))
         if resume is not None:
             runner.resume_from(read_meta(Path(resume)), resume)  # a run placed per instance type needs Ray
             store = RunStore(Path(resume))
@@ -65,8 +65,24 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
             store = RunStore.create(out, {**plan.to_dict(), **runner.plan_meta()}, environment, run_id=run_id)
             done = set()
             stack.callback(store.lock().close)
-        endpoints.adopt_log(store.path.parent, run_id)
+        for name in sorted({c.target for c in plan.cells}):
+            targets.get(name).adopt(store.path.parent, run_id)
         return runner.run(plan, store, done, environment, cache_dir, progress, on_row, extra_env)
+
+
+@contextlib.contextmanager
+def sessions(plan: Plan, out: Path, run_id: str, timeout_s: float):
+    """Every target's session around its cells (bench.targets.base.Target.session): the plan,
+    its cells as the sessions left them, while they all run."""
+    from dataclasses import replace
+
+    with contextlib.ExitStack() as stack:
+        ready = {}
+        for name in sorted({c.target for c in plan.cells}):
+            mine = [c for c in plan.cells if c.target == name]
+            for before, after in zip(mine, stack.enter_context(targets.get(name).session(mine, out, run_id, timeout_s))):
+                ready[before.cell_id] = after
+        yield replace(plan, cells=[ready.get(c.cell_id, c) for c in plan.cells])
 
 
 def _executor(executor):
@@ -101,5 +117,5 @@ def _check_weights(plan: Plan) -> None:
     from bench import models
 
     for name, weights in sorted({(c.model_name, c.weights) for c in plan.cells
-                                 if c.weights != "random" and c.target != "endpoint"}):
+                                 if c.weights != "random" and targets.get(c.target).needs_card}):
         models.check_weights(models.card(name), weights)

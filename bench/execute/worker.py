@@ -39,6 +39,7 @@ class Worker(WorkerContext):
         # (image_size, dtype) -> module; ("reference", shape...) -> fp32 output; "user_inputs"
         self.modules: dict[Any, Any] = {}
         self.by_cell: dict[str, tuple[Any, PrepareReport]] = {}  # cell_id -> (prepared, its report)
+        self.requests = None  # the verb of the cell at hand (bench.targets.requests.Requests)
         self._described = False
 
     def module(self, cell: Cell, dtype: str = "fp32"):
@@ -264,10 +265,13 @@ def _reference(state: Worker, cell: Cell, module, inputs: tuple, fingerprint: st
 
 
 def _prepare_for_scenario(state: Worker, payload: dict[str, Any]) -> PrepareReport:
-    """The cell's scenario prepares (by default `_prepare`; generate builds a generator)."""
+    """The cell's scenario prepares, through its target's verb (by default `_prepare`; generate
+    builds a generator; an endpoint client builds its prompts)."""
     from bench import scenarios
+    from bench.scenarios import requests_of
 
     cell: Cell = payload["cell"]
+    state.requests = requests_of(cell)
     if cell.cell_id in state.by_cell:  # measured before in this process (rounds, a re-measure)
         state.prepared, report = state.by_cell[cell.cell_id]
         return replace(report, ready_at=None, device=None)
@@ -280,10 +284,12 @@ def _prepare_for_scenario(state: Worker, payload: dict[str, Any]) -> PrepareRepo
 
 def _measure(state: Worker, payload: dict[str, Any]) -> MeasureReport:
     from bench import scenarios
+    from bench.scenarios import requests_of
 
     cell: Cell = payload["cell"]
     if state.prepared is None:
         raise RuntimeError("measure before prepare")
+    state.requests = requests_of(cell)
     faults, cpu = minor_faults(), cpu_seconds()
     arrays = scenarios.of(cell).measure(state, cell, payload["leader"], payload.get("start_ns"))
     # a system under test in processes of its own on this host (a local server) is the cell's, not a neighbour

@@ -145,63 +145,33 @@ class UserModel:
         return f"user:{self.name}"
 
 
-_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len", "slo", "dataset"}  # in the key only when not None
-SLO_METRICS = ("ttft", "tpot", "e2e")
+_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len"}  # in the key only when not None
+# Key columns a target's options fill (the endpoint's SLOs and prompt dataset): named here so
+# that every row has them as columns, set by the options' own `key()`, never stored twice.
+OPTION_KEY_COLUMNS = ("slo", "dataset")
 
 
-def parse_slo(text: str) -> tuple[tuple[str, float], ...]:
-    """'ttft=500ms,tpot=50ms' -> (("tpot", 50.0), ("ttft", 500.0)) (ms; 's' suffix allowed; sorted)."""
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        name, sep, value = part.partition("=")
-        name, value = name.strip().lower(), value.strip().lower()
-        name = "e2e" if name == "e2el" else name
-        scale = 1.0
-        if value.endswith("ms"):
-            value = value[:-2]
-        elif value.endswith("s"):
-            value, scale = value[:-1], 1e3
-        try:
-            ms = float(value) * scale
-        except ValueError:
-            ms = math.nan
-        if not sep or name not in SLO_METRICS or not (0 < ms < math.inf):
-            raise UsageError(f"--slo {text!r}: each part must be METRIC=VALUE with METRIC one of "
-                             f"{', '.join(SLO_METRICS)} and VALUE a positive time (e.g. ttft=500ms,tpot=50ms)")
-        out[name] = ms
-    if not out:
-        raise UsageError(f"--slo {text!r}: no bound given (e.g. ttft=500ms,tpot=50ms)")
-    return tuple(sorted(out.items()))
+class TargetOptions:
+    """What only one target reads (an endpoint's URL, API key variable, SLOs, dataset, launch
+    command), as one typed value in the cell (`Cell.options`; bench.targets.endpoint.Endpoint
+    is one). `key()`: the part of it that belongs to the cell key (columns of
+    OPTION_KEY_COLUMNS, None left out); `to_dict()`: what run.json keeps to resume it."""
 
+    def key(self) -> dict[str, Any]:
+        return {}
 
-def slo_text(slo: tuple[tuple[str, float], ...]) -> str:
-    return ",".join(f"{m}={v:g}ms" for m, v in slo)
+    def to_dict(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where an endpoint cell's server is and how to drive it (not part of the key: the same
-    model behind two URLs is the comparison a user makes). The API key is never here, only
-    the name of the variable that holds it."""
+class KeyOnly(TargetOptions):
+    """Options read back from a row's key (a comparison, a label): their key part alone."""
 
-    url: str
-    tokenizer: str | None = None
-    dataset: str | None = None  # a local JSONL / JSON file of prompts (bench.targets.endpoint.prompts)
-    slo: tuple[tuple[str, float], ...] = ()
-    api_key_env: str | None = None
-    launch: str | None = None  # the command that started the server (recorded), if trnbench did
-    log_path: str | None = None  # that server's log, for the last lines of a server that died
+    values: tuple[tuple[str, Any], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "tokenizer": self.tokenizer, "dataset": self.dataset,
-                "slo": [list(x) for x in self.slo], "api_key_env": self.api_key_env, "launch": self.launch,
-                "log_path": self.log_path}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Endpoint:
-        return cls(url=str(d["url"]), tokenizer=d.get("tokenizer"), dataset=d.get("dataset"),
-                   slo=tuple((str(m), float(v)) for m, v in d.get("slo") or ()), api_key_env=d.get("api_key_env"),
-                   launch=d.get("launch"), log_path=d.get("log_path"))
+    def key(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 @dataclass(frozen=True)
@@ -232,10 +202,6 @@ class Cell:
     p99_bound_ms: float | None = None
     burstiness: float | None = None
     output_len: int | None = None
-    # endpoint: the SLOs a row is judged on ('tpot=50ms,ttft=500ms') and the prompt dataset's
-    # file name; left out of the key while None, like the three above.
-    slo: str | None = None
-    dataset: str | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
     # Not part of the key: why `-t auto` (or a target's default compiler) chose as it did
     # (recorded in the row).
@@ -244,19 +210,24 @@ class Cell:
     # them (neuron trace-dp: the cores DataParallel splits a batch over; nxdi: tp_degree).
     # Planned, so a compile on a host without devices splits as the run will.
     cores_per_model: int | None = field(default=None, compare=False)
-    # Not part of the key: an endpoint cell's server (bench.targets.endpoint).
-    endpoint: Endpoint | None = field(default=None, compare=False)
+    # A target's own options (bench.targets.endpoint.Endpoint: the server and how to drive it);
+    # their `key()` adds the columns of OPTION_KEY_COLUMNS to the cell's key.
+    options: TargetOptions | None = field(default=None, compare=False)
 
     @classmethod
     def key_columns(cls) -> list[str]:
         """The key's column names, in order."""
-        return [f.name for f in fields(cls) if f.compare]
+        return [f.name for f in fields(cls) if f.compare] + list(OPTION_KEY_COLUMNS)
 
     @classmethod
     def from_key(cls, key: dict[str, Any], **extra: Any) -> Cell:
-        """The cell a key (or a result row's key columns) stands for; `extra`: measure etc."""
-        values = {c: norm(key.get(c)) for c in cls.key_columns() if c in key}
+        """The cell a key (or a result row's key columns) stands for; `extra`: measure, options etc."""
+        own = [f.name for f in fields(cls) if f.compare]
+        values = {c: norm(key.get(c)) for c in own if c in key}
         values["compiler_args"] = tuple(str(values.get("compiler_args") or "").split())
+        opts = tuple((c, norm(key[c])) for c in OPTION_KEY_COLUMNS if norm(key.get(c)) is not None)
+        if opts and "options" not in extra:
+            extra = dict(extra, options=KeyOnly(opts))
         return cls(**{k: v for k, v in values.items() if v is not None or k in _KEY_IF_SET}, **extra)
 
     @property
@@ -267,7 +238,7 @@ class Cell:
         """The comparable identity of this cell, as plain JSON-able data."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if not f.compare:  # measure, target_notes
+            if not f.compare:  # measure, target_notes, options
                 continue
             value = getattr(self, f.name)
             if value is None and f.name in _KEY_IF_SET:
@@ -277,6 +248,9 @@ class Cell:
             elif f.name == "compiler_args":
                 value = " ".join(value)
             out[f.name] = value
+        if self.options is not None:
+            found = self.options.key()
+            out.update({c: found[c] for c in OPTION_KEY_COLUMNS if found.get(c) is not None})
         return out
 
     @property

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.errors import UsageError
-from bench.plan.cell import DTYPES, WEIGHTS, Cell, Endpoint, Measure, UserModel, slo_text
+from bench.plan.cell import DTYPES, WEIGHTS, Cell, Measure, TargetOptions, UserModel
 from bench.plan.suite import read_suite, sweeps
+from bench.results.schema import upgrade_plan_entry
 
 
 @dataclass
@@ -58,8 +59,9 @@ class Plan:
         """The control's cell measured beside `cell`: the same target, compiler, dtype,
         scenario, batch size and threads, in the control card's own shape."""
         from bench import scenarios as scenario_registry
+        from bench.scenarios import requests_of
 
-        if cell.target == "endpoint" or not scenario_registry.of(cell).pools_rounds:
+        if requests_of(cell).long or not scenario_registry.of(cell).pools_rounds:
             raise UsageError(f"--control pairs rounds, and {cell.label} is measured once (only latency and "
                              "throughput cells on a local target pool rounds)")
         twin = Plan.from_grid(models=[self.control], targets=[cell.target], compilers=[cell.compiler],
@@ -77,13 +79,15 @@ class Plan:
             "cells": [dict(c.key(), cell_id=c.cell_id, measure=asdict(c.measure),
                            **({"cores_per_model": c.cores_per_model} if c.cores_per_model else {}),
                            **({"target_notes": c.target_notes} if c.target_notes else {}),
-                           **({"endpoint": c.endpoint.to_dict()} if c.endpoint else {}))
+                           **({"options": c.options.to_dict()} if c.options is not None and c.options.to_dict() else {}))
                       for c in self.cells],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run.json") -> Plan:
         """Rebuild a plan written by `to_dict` (resume reads it back from run.json)."""
+        from bench import targets as target_registry
+
         cells = []
         try:
             for entry in data["cells"]:
@@ -93,12 +97,14 @@ class Plan:
                 if str(entry.get("model", "")).startswith("user:"):
                     raise UsageError(f"{source}: a user's model ({entry['model']}) cannot be resumed "
                                      "from the command line; rerun it through the Python API with resume=")
-                endpoint = Endpoint.from_dict(entry.pop("endpoint")) if entry.get("endpoint") else None
+                entry = upgrade_plan_entry(entry)  # a run.json from an older schema
+                stored = entry.pop("options", None)
+                options = target_registry.get(str(entry.get("target"))).options_from_dict(stored) if stored else None
                 unknown = set(entry) - set(Cell.key_columns()) - {"target_notes", "cores_per_model"}
                 if unknown:
                     raise TypeError(f"unknown cell field {sorted(unknown)[0]!r}")
                 cell = Cell.from_key(entry, measure=measure, target_notes=str(entry.get("target_notes") or ""),
-                                     cores_per_model=entry.get("cores_per_model"), endpoint=endpoint)
+                                     cores_per_model=entry.get("cores_per_model"), options=options)
                 if stored_id and cell.cell_id != stored_id:
                     raise UsageError(f"{source}: cell {stored_id} was planned by another trnbench version")
                 cells.append(cell)
@@ -138,7 +144,7 @@ class Plan:
         measure: Measure | None = None,
         name: str = "adhoc",
         description: str = "",
-        endpoint: Endpoint | None = None,
+        options: TargetOptions | None = None,
         concurrencies: Sequence[int | None] = (None,),
     ) -> Plan:
         """Cross product of the given axes, validated against the model cards and targets.
@@ -146,9 +152,9 @@ class Plan:
         `compilers=None` means each target's default compiler (eager on cpu/cuda; trace on
         neuron, or TorchNeuron's native-compile on Trn2/Trn3, where PyTorch/XLA inference
         ends with Neuron 2.34); the target `auto` is the first available of neuron, cuda, cpu.
-        The target `endpoint` (a server over HTTP, described by `endpoint`) takes the served
-        model's name as it is: there is no card; `concurrencies` are its throughput cells'
-        requests in flight (an axis, like `rates`).
+        A target that serves a model by name (`needs_card` False: the endpoint, a server over
+        HTTP described by `options`) takes the model's name as it is: there is no card;
+        `concurrencies` are its throughput cells' requests in flight (an axis, like `rates`).
         """
         from bench import models as model_registry
         from bench import targets as target_registry
@@ -171,20 +177,16 @@ class Plan:
             if not scenario_registry.is_known(name):
                 raise UsageError(f"unknown scenario {name!r} (choose from {', '.join(scenario_registry.names())}, "
                                  "or package.module:attr)")
-        kinds = {(name, t): scenario_registry.get(name, None if t == "auto" else t)
-                 for name in scenarios for t in set(targets)}
+        kinds = {name: scenario_registry.get(name) for name in scenarios}
         for r in rates:
             if r is not None and (not isinstance(r, (int, float)) or r <= 0):
                 raise UsageError(f"rate must be a positive number, got {r!r}")
         # a scenario with a rate (server): fixed rates and/or a max-rate search (rate None)
         server_rates = [r for r in rates if r is not None] + ([None] if find_max_rate else [])
-        only_endpoint = set(targets) == {"endpoint"}
-        search_bound = "--slo" if only_endpoint else "--p99-bound MS"
         if any("rate_qps" in k.uses for k in kinds.values()) and not server_rates:
-            raise UsageError(f"the server scenario needs --rate R (queries/s), or --find-max-rate with {search_bound}")
-        if find_max_rate and p99_bound_ms is None and not (only_endpoint and endpoint and endpoint.slo):
-            raise UsageError("--find-max-rate needs --p99-bound MS (the p99 latency the rate must keep)"
-                             if not only_endpoint else "--find-max-rate on -t endpoint needs --slo (e.g. ttft=500ms)")
+            bounds = sorted({_search_bound(t, k) for t in set(targets) for k in kinds.values() if "rate_qps" in k.uses})
+            raise UsageError(f"the server scenario needs --rate R (queries/s), or --find-max-rate with "
+                             f"{' or '.join(bounds)}")
         for what, v in (("p99 bound (ms)", p99_bound_ms), ("burstiness", burstiness)):
             if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < math.inf):
                 raise UsageError(f"{what} must be a positive number, got {v!r}")
@@ -197,12 +199,12 @@ class Plan:
         cells: list[Cell] = []
         for model in models:
             for target_name in targets:
-                served = target_name == "endpoint"  # a served model's name, not a card
-                card = None if isinstance(model, UserModel) or served else model_registry.card(model)
                 notes = ""
                 if target_name == "auto":
                     target_name, notes = target_registry.pick_auto()
                 target = target_registry.get(target_name)
+                named = not target.needs_card  # the name the system under test serves, not a card
+                card = None if isinstance(model, UserModel) or named else model_registry.card(model)
                 chosen, why = (list(compilers), "") if compilers else target.default_compiler()
                 notes = "; ".join(n for n in (notes, why) if n)
                 for compiler in chosen:
@@ -215,15 +217,14 @@ class Plan:
                         concurrencies,
                     ):
                         shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
-                        kind = scenario_registry.get(scenario, target_name)
+                        kind = kinds[scenario]
+                        verb = target.requests(target.verb_for(kind))  # a verb it lacks: one line, from it
+                        uses = set(kind.uses) | set(verb.uses)
                         fields = {"rate_qps": rate, "p99_bound_ms": p99_bound_ms, "burstiness": burstiness,
-                                  "output_len": out_len,
-                                  "slo": slo_text(endpoint.slo) if served and endpoint and endpoint.slo else None,
-                                  "dataset": os.path.basename(endpoint.dataset) if served and endpoint and endpoint.dataset
-                                  else None}
+                                  "output_len": out_len}
                         cell = Cell(
-                            **{k: (v if k in kind.uses else None) for k, v in fields.items()},
-                            model=model if isinstance(model, UserModel) else (str(model) if served else card.name),
+                            **{k: (v if k in uses else None) for k, v in fields.items()},
+                            model=model if isinstance(model, UserModel) else (str(model) if named else card.name),
                             target=target_name,
                             compiler=compiler,
                             dtype=dtype,
@@ -236,10 +237,11 @@ class Plan:
                             threads_per_worker=threads_per_worker,
                             measure=measure,
                             target_notes=notes,
-                            endpoint=endpoint if served else None,
+                            options=options if target.options_type and isinstance(options, target.options_type) else None,
                             **shape,
                         )
-                        cell = target.resolve(kind.plan(cell))  # the scenario fixes, the target fills
+                        # the scenario fixes its shape, the verb its own, the target fills the rest
+                        cell = target.resolve(verb.plan(kind.plan(cell), kind.profile))
                         kind.check(cell)
                         cells.append(cell)
         if not cells:
@@ -260,6 +262,16 @@ class Plan:
             cells.extend(cls.from_grid(measure=measure, **kwargs).cells)
         return cls(name=name, cells=_dedupe(cells), description=description)
 
+
+
+def _search_bound(target: str, kind) -> str:
+    """The flag that bounds a max-rate search on `target`'s verb under `kind` ('--p99-bound MS')."""
+    from bench import targets as target_registry
+
+    if target == "auto":
+        target = target_registry.pick_auto()[0]
+    t = target_registry.get(target)
+    return t.requests(t.verb_for(kind)).search_bound
 
 
 def _check_choice(what: str, values: Iterable[str], allowed: Sequence[str], allow_path: bool = False) -> None:

@@ -35,27 +35,33 @@ def _value_text(value: Any, digits: int | None) -> str:
 
 
 def scenario_columns(name: str, target: str | None = None) -> list[tuple[str, Any]]:
-    """The summary columns a scenario adds (bench.scenarios.base.Scenario.columns)."""
-    from bench import scenarios
+    """The summary columns a scenario adds, and those of the verb its target times it with
+    (bench.scenarios.base.Scenario.columns, bench.targets.requests.Requests.columns)."""
+    from bench import scenarios, targets
     from bench.errors import UsageError
 
     try:
-        scenario = scenarios.get(str(name), target)
-    except UsageError:  # a plug-in scenario that is not importable here: its rows still print
+        scenario = scenarios.get(str(name))
+        found = list(scenario.columns)
+        if target:
+            t = targets.get(str(target))
+            found += [c for c in t.requests(t.verb_for(scenario)).columns if c not in found]
+    except UsageError:  # a plug-in that is not importable here: its rows still print
         return []
     return [(c.header, c.column if callable(c.column)
-             else (lambda r, col=c.column, d=c.digits: _value_text(r.get(col), d))) for c in scenario.columns]
+             else (lambda r, col=c.column, d=c.digits: _value_text(r.get(col), d))) for c in found]
 
 
 def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     from bench import scenarios
 
     order = {name: i for i, name in enumerate(scenarios.names())}
-    def kind(r: dict[str, Any]) -> tuple[str, str | None]:  # a target with scenarios of its own
-        return str(r.get("scenario")), ("endpoint" if r.get("target") == "endpoint" else None)
+
+    def kind(r: dict[str, Any]) -> tuple[str, str]:
+        return str(r.get("scenario")), str(r.get("target") or "")
 
     present = sorted(dict.fromkeys(kind(r) for r in rows if r.get("scenario")),
-                     key=lambda k: (order.get(k[0], len(order)), k[1] or ""))
+                     key=lambda k: (order.get(k[0], len(order)), k[1]))
     columns = SUMMARY + list({c[0]: c for k in present for c in scenario_columns(*k)}.values())
     headers = [h for h, _ in columns]
     body = []

@@ -3,7 +3,7 @@ it pools over a cell's rounds, and what it means.
 
 The schema (`bench.results.schema.COLUMNS`), the typed export (`bench.results.table`), the
 rounds' pooling (`bench.execute.rounds.combine`), the formatters and the generated docs page
-(`docs/reference/results.md`, `python -m bench.results.metrics`) all read these declarations.
+(`docs/reference/results.md`, `python -m bench.results.schema`) all read these declarations.
 
 Kinds: `text`, `count` (an integer), `flag` (true/false), `number` (a float); the `key`
 group is the cell key (two rows compare when their keys match). Pooling over rounds:
@@ -273,31 +273,3 @@ def declared(name: str) -> Metric | None:
 def pooled_by(pool: str) -> tuple[str, ...]:
     """The columns that pool over rounds by `pool`."""
     return tuple(m.name for m in DECLARED if m.pool == pool)
-
-
-def markdown() -> str:
-    """The results schema as a Markdown page (docs/reference/results.md is this text)."""
-    out = ["# Results schema", "",
-           "Every column of a result row, generated from the declarations in `bench/results/metrics.py`",
-           "(`python -m bench.results.metrics > docs/reference/results.md`; a test keeps the page in step).",
-           "Kinds: text, count, flag, number. *Better*: which direction is an improvement.",
-           "*Pools*: how the column combines a cell's rounds into its row (`requests`: recomputed",
-           "from every round's requests; `rounds`: over the rounds' own values; `first`: the first",
-           "round's, paid once; `last`: the last round's; `sum`, `max` (the worst round), `mean`).", ""]
-    from bench.results.schema import HISTORY, SCHEMA_VERSION
-
-    out += [f"Schema version {SCHEMA_VERSION}. History:", ""]
-    out += [f"- **{v}**: {what}" for v, what in sorted(HISTORY.items())]
-    out.append("")
-    for group, about in GROUPS:
-        out += [f"## {group}", "", about[0].upper() + about[1:] + ".", "",
-                "| column | kind | unit | better | pools | meaning |", "|---|---|---|---|---|---|"]
-        for m in DECLARED:
-            if m.group == group:
-                out.append(f"| `{m.name}` | {m.kind} | {m.unit} | {m.better or ''} | {m.pool} | {m.doc} |")
-        out.append("")
-    return "\n".join(out)
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

@@ -8,7 +8,7 @@ same (`throughput_avg`, `latency_ms_p50`, `n_models`, `workers_per_model`, `batc
 from __future__ import annotations
 
 from bench.plan.cell import Cell
-from bench.results.metrics import DECLARED
+from bench.results.metrics import DECLARED, GROUPS
 
 # The schema's version history (as pyperf's _bench.py keeps its format's): a run directory
 # records the version it was written with (run.json, every row); a newer one is refused with a
@@ -33,3 +33,38 @@ def upgrade(row: dict, version: int) -> dict:
     """A row written under an older schema, as today's code reads it. Version 1 rows need no
     change: version 2 only added columns (a v1 row simply lacks them)."""
     return row
+
+
+def upgrade_plan_entry(entry: dict) -> dict:
+    """A cell of run.json's plan, as today's code reads it: until version 2 a cell's target
+    options were stored under the endpoint target's own name, "endpoint"."""
+    if "endpoint" in entry and "options" not in entry:
+        entry = dict(entry)
+        entry["options"] = entry.pop("endpoint")
+    return entry
+
+
+def markdown() -> str:
+    """The results schema as a Markdown page (docs/reference/results.md is this text)."""
+    out = ["# Results schema", "",
+           "Every column of a result row, generated from the declarations in `bench/results/metrics.py`",
+           "(`python -m bench.results.schema > docs/reference/results.md`; a test keeps the page in step).",
+           "Kinds: text, count, flag, number. *Better*: which direction is an improvement.",
+           "*Pools*: how the column combines a cell's rounds into its row (`requests`: recomputed",
+           "from every round's requests; `rounds`: over the rounds' own values; `first`: the first",
+           "round's, paid once; `last`: the last round's; `sum`, `max` (the worst round), `mean`).", ""]
+    out += [f"Schema version {SCHEMA_VERSION}. History:", ""]
+    out += [f"- **{v}**: {what}" for v, what in sorted(HISTORY.items())]
+    out.append("")
+    for group, about in GROUPS:
+        out += [f"## {group}", "", about[0].upper() + about[1:] + ".", "",
+                "| column | kind | unit | better | pools | meaning |", "|---|---|---|---|---|---|"]
+        for m in DECLARED:
+            if m.group == group:
+                out.append(f"| `{m.name}` | {m.kind} | {m.unit} | {m.better or ''} | {m.pool} | {m.doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

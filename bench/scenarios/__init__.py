@@ -1,7 +1,10 @@
-"""Scenario registry: name -> Scenario. Adding a scenario is one module and one line here.
+"""Scenario registry: name -> Scenario, the same for every target. Adding a scenario is one
+module and one line here.
 
-A plug-in scenario (a user's own way of applying load) is named "package.module:attr",
-where attr is a `bench.scenarios.base.Scenario` instance or subclass.
+A scenario is a load profile (bench.scenarios.base); what a request is belongs to the target
+(its verbs, bench.targets.requests), so every scenario runs on every target whose verbs it
+accepts. A plug-in scenario (a user's own way of applying load) is named
+"package.module:attr", where attr is a `bench.scenarios.base.Scenario` instance or subclass.
 
 Names follow MLPerf LoadGen: `latency` is SingleStream, `throughput` is Offline, `server`
 is Server; `generate` measures LLM decoding with vLLM's definitions.
@@ -13,24 +16,17 @@ from functools import cache
 
 from bench.errors import UsageError
 from bench.plugins import load
+from bench.scenarios import base
 from bench.scenarios.base import Column, MeasureReport, PrepareReport, Scenario, WorkerContext
 
-__all__ = ["Column", "MeasureReport", "PrepareReport", "Scenario", "WorkerContext", "get", "names", "of"]
+__all__ = ["Column", "MeasureReport", "PrepareReport", "Scenario", "WorkerContext", "get", "names", "of",
+           "requests_of"]
 
 _BUILTIN = {
     "latency": "bench.scenarios.latency:SCENARIO",
     "throughput": "bench.scenarios.throughput:SCENARIO",
     "server": "bench.scenarios.server:SCENARIO",
     "generate": "bench.scenarios.generate:SCENARIO",
-}
-
-
-# A target whose system under test is not a model in a worker (the endpoint target: a server
-# over HTTP) has its own implementation of a scenario name.
-_FOR_TARGET = {
-    ("endpoint", "latency"): "bench.scenarios.endpoint:LATENCY",
-    ("endpoint", "throughput"): "bench.scenarios.endpoint:THROUGHPUT",
-    ("endpoint", "server"): "bench.scenarios.endpoint:SERVER",
 }
 
 
@@ -44,12 +40,8 @@ def is_known(name: str) -> bool:
 
 
 @cache
-def get(name: str, target: str | None = None) -> Scenario:
-    """The scenario `name`, as `target` runs it (its own implementation where it has one)."""
-    if target is not None and (target, name) in _FOR_TARGET:
-        return load("scenario", _FOR_TARGET[(target, name)], {}, "")
-    if target == "endpoint" and name in _BUILTIN:
-        raise UsageError(f"-t endpoint runs the latency, throughput and server scenarios, not {name}")
+def get(name: str) -> Scenario:
+    """The scenario `name` (a built-in, or a plug-in "package.module:attr")."""
     scenario = load("scenario", name, _BUILTIN, f"{', '.join(_BUILTIN)}, or package.module:attr")
     if not isinstance(scenario, Scenario):
         raise UsageError(f"scenario {name!r} is a {type(scenario).__name__}, not a bench.scenarios.base.Scenario")
@@ -57,5 +49,10 @@ def get(name: str, target: str | None = None) -> Scenario:
 
 
 def of(cell) -> Scenario:
-    """The scenario that runs `cell` (its name, on its target)."""
-    return get(cell.scenario, cell.target)
+    """The scenario that runs `cell`."""
+    return get(cell.scenario)
+
+
+def requests_of(cell):
+    """The verb `cell`'s target times under `cell`'s scenario (bench.targets.requests.Requests)."""
+    return base.requests_of(cell, of(cell))

@@ -1,15 +1,21 @@
-"""The scenario protocol: how load is applied to a prepared model, and what a row says about it.
+"""The scenario protocol: a load profile, applied through a target's verb, and what a row says about it.
 
-A scenario has three sides:
+A scenario is how load is applied (MLPerf's names): one request in flight, a closed loop at a
+concurrency, arrivals at a rate, a search over rates. What a request *is* belongs to the
+target (its verbs, bench.targets.requests): a call into the worker's model, a streamed HTTP
+request, an LLM generation. So every scenario runs on every target whose verbs it accepts,
+and adding either is one module.
+
+Three sides:
 - plan time (orchestrator, no torch): `plan` fills the cell fields the scenario fixes
-  (latency: one copy, one request in flight; generate: an output length), `check` refuses
-  a cell it cannot run (UsageError);
-- worker side (inside each model copy's process): `prepare` readies the model (by default
-  the worker's own preparation: build, compile or load, accuracy, first call) and `measure`
-  issues the requests, returning raw numpy arrays;
-- orchestrator side: `summarise` turns every copy's arrays into row columns and raw samples,
-  `stability` says in words why the figure is shaky, and `execute` may run several
-  measurements for one cell (server: the max-rate search), recording each.
+  (latency: one copy, one request in flight), `check` refuses a cell it cannot run;
+- worker side (inside each model copy's process): `prepare` readies the cell (by default the
+  verb's preparation) and `measure` applies the load through `ctx.requests`, returning raw
+  numpy arrays;
+- orchestrator side: `summarise` turns every copy's arrays into row columns and raw samples
+  (by default the verb's summary under this profile), `stability` says in words why the
+  figure is shaky, and `execute` may run several measurements for one cell (server: the
+  max-rate search), recording each.
 
 A scenario is an instance of a `Scenario` subclass; a plug-in is named "package.module:attr"
 (bench.scenarios.get). It sees the worker through `WorkerContext` only.
@@ -18,14 +24,17 @@ A scenario is an instance of a `Scenario` subclass; a plug-in is named "package.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.plan.cell import Cell
-from bench.targets.base import Prepared, Target
+from bench.targets.requests import Column, PrepareReport, Requests, WorkerContext
+
+__all__ = ["Column", "MeasureFn", "MeasureReport", "PrepareReport", "RecordFn", "Scenario", "WorkerContext",
+           "requests_of"]
 
 # record(cell, row fields, raw samples): writes an extra row (a server probe)
 RecordFn = Callable[[Cell, dict[str, Any], "dict[str, np.ndarray] | None"], None]
@@ -34,82 +43,31 @@ MeasureFn = Callable[[Cell], "tuple[dict[str, Any], dict[str, np.ndarray] | None
 
 
 @dataclass
-class PrepareReport:
-    """What a worker says after preparing a cell (the leader's accuracy and device facts too)."""
-
-    build_s: float | None = None
-    compile_s: float | None = None
-    load_s: float | None = None
-    first_call_ms: float | None = None
-    cache_hit: bool | None = None
-    artifact: str | None = None
-    max_abs_err: float | None = None
-    cosine: float | None = None
-    accuracy_ok: bool = True
-    accuracy_error: str = ""
-    reference_source: str | None = None
-    model_fingerprint: str | None = None
-    ready_at: float | None = None  # perf_counter when the process was ready (first cell only)
-    device: dict[str, Any] | None = None  # accelerator facts (first cell only)
-    extra: dict[str, Any] | None = None  # a scenario's own per-cell columns (endpoint: what the server honoured)
-
-    def row_fields(self) -> dict[str, Any]:
-        """The columns this report puts in the row (timings, cache, accuracy figures)."""
-        skip = {"accuracy_ok", "accuracy_error", "ready_at", "device", "extra"}
-        fields = {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
-        return {**fields, **(self.extra or {})}
-
-
-@dataclass
 class MeasureReport:
-    """One model copy's raw measurement: arrays named by the scenario, and its page faults."""
+    """One model copy's raw measurement: arrays named by the verb, and its page faults."""
 
     arrays: dict[str, np.ndarray]
     minor_faults: int | None = None
     cpu_s: float | None = None  # this process's CPU time (user + system) while measuring
 
 
-class WorkerContext:
-    """What a scenario sees inside a worker process; bench.execute.worker implements it.
+def requests_of(cell: Cell, scenario: Scenario) -> Requests:
+    """The verb `cell`'s target times under `scenario` (orchestrator or worker side)."""
+    from bench import targets
 
-    `index` is the model copy this process is, `target` the target (worker side), `stop_event`
-    the event the leader sets to stop every copy of the cell, `prepared` the model ready to call
-    (set by `prepare`; a scenario may replace it).
-    """
-
-    index: int
-    target: Target
-    stop_event: Any
-    prepared: Prepared | None
-
-    def prepare(self, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
-        """The standard preparation: build, compile or load, accuracy vs eager fp32, first call."""
-        raise NotImplementedError
-
-    def module(self, cell: Cell, dtype: str = "fp32"):
-        """The card's eager module in `dtype` (built once per process and image size)."""
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, Any] | None:
-        """The target's device facts the first time this process is asked, else None."""
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column a scenario adds to the summary table: its header, and the results column (a
-    number, shown with `digits` decimals or 3 significant figures) or a function of the row
-    (text)."""
-
-    header: str
-    column: str | Callable[[dict[str, Any]], str]
-    digits: int | None = None
+    target = targets.get(cell.target)
+    return target.requests(target.verb_for(scenario))
 
 
 class Scenario:
     """Base class of every scenario (see the module docstring)."""
 
     name: str = ""
+    # The verbs (bench.targets.requests.VERBS) whose requests this profile can apply load to;
+    # a target offers the first of them it has, or refuses the cell in one line.
+    verbs: ClassVar[tuple[str, ...]] = ("infer", "stream")
+    # single | closed | open: the shape of the load, which the verb summarises by
+    profile: ClassVar[str] = "single"
     # Cell fields this scenario reads beyond the common key; planning leaves the others None.
     uses: ClassVar[tuple[str, ...]] = ()
     columns: ClassVar[tuple[Column, ...]] = ()
@@ -124,12 +82,13 @@ class Scenario:
         return cell
 
     def check(self, cell: Cell) -> None:
-        """Refuse a cell this scenario cannot run (raise UsageError)."""
+        """Refuse a cell this scenario cannot run (raise UsageError); by default the verb's check."""
+        requests_of(cell, self).check(cell, self.profile)
 
     # -- worker side ----------------------------------------------------------------------------
 
     def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
-        return ctx.prepare(cell, leader, cache_root)
+        return ctx.requests.prepare(ctx, cell, leader, cache_root)
 
     def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
         raise NotImplementedError(f"scenario {self.name} measures nothing")
@@ -137,13 +96,15 @@ class Scenario:
     # -- orchestrator side ------------------------------------------------------------------------
 
     def summarise(self, parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        raise NotImplementedError(f"scenario {self.name} summarises nothing")
+        return requests_of(cell, self).summarise(parts, cell, self.profile)
 
-    def stability(self, summary: dict[str, Any]) -> str:
-        """A sentence saying why the figure is shaky, or ''. Default: the latency-spread rules."""
-        from bench.stats.stability import instability
+    def stability(self, summary: dict[str, Any], cell: Cell | None = None) -> str:
+        """A sentence saying why the figure is shaky, or ''. Default: the verb's rules for this profile."""
+        if cell is None:
+            from bench.stats.stability import instability
 
-        return instability(summary, "latency")
+            return instability(summary, "latency")
+        return requests_of(cell, self).stability(summary, self.profile)
 
     def execute(self, measure: MeasureFn, cell: Cell, record: RecordFn | None) -> tuple[dict[str, Any], dict | None]:
         """One cell on its worker pool: by default one measurement. `measure(cell)` runs one."""

@@ -40,19 +40,17 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.errors import UsageError
 from bench.plan.cell import Cell, UserModel
-from bench.scenarios.base import Column, PrepareReport, Scenario, WorkerContext
+from bench.scenarios.base import Column, Scenario, WorkerContext
+from bench.stats.summary import distribution
 
 DEFAULT_OUTPUT_LEN = 128
 NXDI = "nxdi"
-DIST_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 
 
 # -- metrics (pure) -------------------------------------------------------------------------
@@ -67,17 +65,6 @@ def request_metrics(start_ns: int, token_ns: Sequence[int]) -> dict[str, Any]:
     e2e = int(t[-1] - start_ns)
     tpot = (e2e - ttft) / (t.size - 1) if t.size > 1 else float("nan")
     return {"ttft_ns": ttft, "e2e_ns": e2e, "tpot_ns": tpot, "itl_ns": np.diff(t), "output_tokens": int(t.size)}
-
-
-def distribution(prefix: str, values_ns: np.ndarray, out: dict[str, float]) -> None:
-    """`<prefix>_ms_p50/p90/p99/mean` of ns values into `out` (NaNs left out; nothing when empty)."""
-    x = np.asarray(values_ns, dtype=np.float64)
-    x = x[np.isfinite(x)] / 1e6
-    if x.size == 0:
-        return
-    for name, value in zip(DIST_PERCENTILES, np.percentile(x, list(DIST_PERCENTILES.values()))):
-        out[f"{prefix}_ms_{name}"] = float(value)
-    out[f"{prefix}_ms_mean"] = float(x.mean())
 
 
 def generate_metrics(start_ns: Sequence[int], token_ns: Sequence[Sequence[int]],
@@ -127,109 +114,12 @@ def check(cell: Cell) -> None:
     if limit is not None and (cell.seq_len or 0) + out > int(limit):
         raise UsageError(f"{card.name}: {cell.seq_len} input + {out} output tokens is beyond its limit of "
                          f"{limit} tokens")
-    if cell.compiler == NXDI:
-        pass  # NxD Inference (bench.targets.neuron.nxdi)
-    elif cell.target == "neuron":
-        raise UsageError("generate on neuron runs through NxD Inference: use compiler nxdi (-c nxdi)")
-    elif cell.compiler != "eager":
-        raise UsageError(f"generate on {cell.target} runs transformers' generate() with a KV cache: "
-                         f"use compiler eager, not {cell.compiler}")
     if cell.workers_per_model > 1:
         raise UsageError("generate runs one request at a time per model copy: use --n-models for concurrent "
                          "requests and -b to batch prompts")
 
 
 # -- worker side ----------------------------------------------------------------------------
-
-
-@cache
-def _timer_class():
-    """A transformers streamer that timestamps every generated step (defined on first use)."""
-    from transformers.generation.streamers import BaseStreamer
-
-    class TokenTimer(BaseStreamer):
-        def __init__(self, on_token: Callable[[], None], sync: Callable[[], None]):
-            self.on_token = on_token
-            self.sync = sync
-            self.prompt_seen = False
-
-        def put(self, value) -> None:
-            if not self.prompt_seen:  # generate() first hands over the prompt
-                self.prompt_seen = True
-                return
-            self.sync()
-            self.on_token()
-
-        def end(self) -> None:
-            pass
-
-    return TokenTimer
-
-
-class HfGenerator:
-    """One request = transformers' greedy `generate` with exactly `output_len` new tokens."""
-
-    def __init__(self, model, input_ids, attention_mask, output_len: int, sync: Callable[[], None]):
-        self.model = model
-        self.input_ids = input_ids
-        self.sync = sync
-        self.output_len = output_len
-        eos = model.generation_config.eos_token_id
-        if eos is None:
-            eos = getattr(model.config, "eos_token_id", None)
-        pad = model.generation_config.pad_token_id
-        if pad is None:
-            pad = (eos[0] if isinstance(eos, (list, tuple)) and eos else eos) or 0
-        self.kwargs = {"attention_mask": attention_mask, "max_new_tokens": output_len,
-                       "min_new_tokens": output_len, "do_sample": False, "use_cache": True,
-                       "num_beams": 1, "pad_token_id": pad}
-
-    def __call__(self, on_token: Callable[[], None]) -> int:
-        timer = _timer_class()(on_token, self.sync)
-        out = self.model.generate(self.input_ids, streamer=timer, **self.kwargs)
-        return int(out.shape[-1] - self.input_ids.shape[-1])
-
-
-def prepare_hf(ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
-    """cpu / cuda: the usual preparation, then a generator over the HF model inside the wrapper."""
-    report = ctx.prepare(cell, leader, cache_root)  # build, place, accuracy of the forward, first call
-    prepared = ctx.prepared
-    model = getattr(prepared.fn, "model", None)
-    if model is None or not hasattr(model, "generate"):
-        raise RuntimeError(f"generate needs the transformers model behind compiler {cell.compiler}; "
-                           f"got {type(prepared.fn).__name__}")
-    input_ids, attention_mask = prepared.inputs[:2]
-    generator = HfGenerator(model, input_ids, attention_mask, cell.output_len, ctx.target.sync)
-    # the first (cold) call of a generate cell is a whole request: it also sizes the cell timeout
-    with ctx.target.thread_context():
-        t0 = time.perf_counter_ns()
-        generator(lambda: None)
-        report.first_call_ms = (time.perf_counter_ns() - t0) / 1e6
-    ctx.prepared = replace(prepared, fn=generator)
-    return report
-
-
-def prepare_nxdi(ctx: WorkerContext, cell: Cell, cache_root: Path) -> PrepareReport:
-    """neuron (compiler nxdi): build or load the NxD Inference model, then one cold request."""
-    from bench import models
-    from bench.targets.base import Prepared
-    from bench.targets.neuron import nxdi
-
-    ctx.target.configure_cell(cell)
-    card = models.card(str(cell.model))
-    ctx.prepared = None
-    t0 = time.perf_counter()
-    built = nxdi.build(card, cell, lambda: ctx.module(cell, "fp32").model, cache_root)
-    generator = built["generator"]
-    t1 = time.perf_counter_ns()
-    generator(lambda: None)
-    first_call_ms = (time.perf_counter_ns() - t1) / 1e6
-    ctx.prepared = Prepared(fn=generator, inputs=built["inputs"], compile_s=built["compile_s"],
-                            load_s=built["load_s"], cache_hit=built["cache_hit"], artifact=built["artifact"])
-    build_s = time.perf_counter() - t0 - (built["compile_s"] or 0.0) - built["load_s"] - first_call_ms / 1e3
-    return PrepareReport(build_s=build_s, compile_s=built["compile_s"], load_s=built["load_s"],
-                         first_call_ms=first_call_ms, cache_hit=built["cache_hit"], artifact=built["artifact"],
-                         device=ctx.describe())
 
 
 def run_requests(generate: Callable[[Callable[[], None]], int], cell: Cell, *, stop_event=None,
@@ -332,8 +222,11 @@ def _in_out(row: dict[str, Any]) -> str:
 
 
 class GenerateScenario(Scenario):
-    """LLM decoding, one request (a batch of prompts) at a time per model copy."""
+    """LLM decoding, one request (a batch of prompts) at a time per model copy, on the target's
+    `generate` verb (transformers' generate on cpu/cuda, NxD Inference on neuron)."""
 
+    verbs = ("generate",)
+    profile = "single"
     uses = ("output_len",)
     columns = (Column("in/out", _in_out), Column("TTFT ms", "ttft_ms_p50"), Column("TPOT ms", "tpot_ms_p50"),
                Column("tokens/s", "output_tokens_per_s", 1))
@@ -344,11 +237,7 @@ class GenerateScenario(Scenario):
 
     def check(self, cell: Cell) -> None:
         check(cell)
-
-    def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
-        if cell.compiler == NXDI:
-            return prepare_nxdi(ctx, cell, cache_root)
-        return prepare_hf(ctx, cell, leader, cache_root)
+        super().check(cell)  # the target's generate verb: the compiler it generates with
 
     def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
         if ctx.prepared is None:
@@ -358,6 +247,11 @@ class GenerateScenario(Scenario):
 
     def summarise(self, parts, cell):
         return summarise(parts, cell)
+
+    def stability(self, summary, cell=None) -> str:
+        from bench.stats.stability import instability
+
+        return instability(summary, "latency")
 
 
 SCENARIO = GenerateScenario()

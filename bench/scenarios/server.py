@@ -40,235 +40,20 @@ id); the search's own row (`search_role = result`) carries `max_rate_qps`, `capa
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from bench.plan.cell import Cell, Measure
-from bench.scenarios import arrivals
-from bench.scenarios.base import Column, MeasureFn, RecordFn, Scenario, WorkerContext
+from bench.plan.cell import Cell
+from bench.scenarios.base import Column, MeasureFn, RecordFn, Scenario, WorkerContext, requests_of
 
-SPIN_NS = 80_000  # the last 80 us before a send time are spun rather than slept
-MAX_SLEEP_S = 0.05  # a waiting thread looks for a stop request at least this often
-LOCAL_LEAD_NS = 20_000_000  # start offset when no common start time was given
-OVER_FRACTION = 0.01  # p99: more than 1 % of the requests over the bound puts p99 over it
-MIN_DRAIN_S = 1.0
-KEEP_UP = 0.9  # achieved / scheduled rate under this is INVALID even without a bound
 MAX_PROBES = 8
 REL_TOL = 0.05  # search precision: (lowest INVALID - highest VALID) / lowest INVALID
 _OK = ("ok", "unstable")
-
-
-def build_schedule(m: Measure, rate_qps: float, burstiness: float | None = None) -> tuple[np.ndarray, float]:
-    """(arrival offsets in ns, measured window in s) of a cell: the warm-up, then arrivals
-    until both `min_duration_s` has passed and `min_samples` requests were scheduled (the
-    minimums hold as in MLPerf: a low rate gets a longer window, never fewer requests)."""
-    warm_ns = int(m.warmup_s * 1e9)
-    horizon = m.warmup_s + max(m.min_duration_s, 1.5 * m.min_samples / rate_qps) + 1.0
-    while True:  # the stream is seeded and drawn in fixed chunks: a longer horizon extends it
-        offsets = arrivals.schedule_ns(rate_qps, horizon, burstiness or 1.0)
-        measured = offsets[offsets >= warm_ns]
-        if len(measured) >= m.min_samples:
-            break
-        horizon *= 2
-    end = max(warm_ns + int(m.min_duration_s * 1e9), int(measured[m.min_samples - 1]) + 1)
-    return offsets[offsets < end], (end - warm_ns) / 1e9
-
-
-def drain_s(m: Measure, window_s: float) -> float:
-    return max(MIN_DRAIN_S, m.max_s - window_s)
-
-
-def over_limit(n_measured: int) -> int:
-    """Requests over the bound from which p99 is certainly over it (numpy's interpolation)."""
-    return math.ceil(OVER_FRACTION * n_measured) + 2
-
-
-# -- worker side ----------------------------------------------------------------------------
-
-
-def _wait_until(due: int, stopped: Callable[[], bool]) -> bool:
-    """Sleep until `due` (perf_counter_ns), spinning only the last SPIN_NS; False if stopped."""
-    pc = time.perf_counter_ns
-    while True:
-        remaining = due - pc()
-        if remaining <= SPIN_NS:
-            break
-        if stopped():
-            return False
-        time.sleep(min((remaining - SPIN_NS) / 1e9, MAX_SLEEP_S))
-    while pc() < due:
-        pass
-    return True
-
-
-def run_open_loop(call: Callable[[], Any], sync: Callable[[], None], context: Callable[[], Any], cell: Cell,
-                  *, share: int = 0, n_shares: int = 1, start_ns: int | None = None,
-                  stop_event=None) -> dict[str, np.ndarray]:
-    """Serve share `share` of `n_shares` of the cell's arrival schedule; raw per-request times."""
-    if cell.rate_qps is None:
-        raise ValueError("a server cell without a rate is a max-rate search: run it with bench.execute.cell.execute")
-    m = cell.measure
-    offsets, window = build_schedule(m, float(cell.rate_qps), cell.burstiness)
-    warm_ns = int(m.warmup_s * 1e9)
-    n_measured_total = int(np.count_nonzero(offsets >= warm_ns))
-    if start_ns is None:
-        start_ns = time.perf_counter_ns() + LOCAL_LEAD_NS
-    sched: list[int] = (start_ns + offsets[share::n_shares]).tolist()
-    n = len(sched)
-    first_measured = bisect.bisect_left(sched, start_ns + warm_ns)
-    claim, begin, end = [-1] * n, [-1] * n, [-1] * n
-    bound_ns = int(cell.p99_bound_ms * 1e6) if cell.p99_bound_ms else None
-    too_many_over = over_limit(n_measured_total)
-    deadline = start_ns + int((m.warmup_s + window + drain_s(m, window)) * 1e9)
-    lock = threading.Lock()
-    counters = {"next": 0, "over": 0}
-    stop = threading.Event()
-    reason: list[str] = []
-    errors: list[BaseException] = []
-
-    def halt(why: str) -> None:
-        with lock:
-            if not reason:
-                reason.append(why)
-        stop.set()
-        if stop_event is not None:
-            stop_event.set()
-
-    def stopped() -> bool:
-        return stop.is_set() or (stop_event is not None and stop_event.is_set())
-
-    def serve() -> None:
-        pc = time.perf_counter_ns
-        try:
-            with context():
-                while True:
-                    with lock:
-                        i = counters["next"]
-                        if i >= n:
-                            return
-                        counters["next"] = i + 1
-                    t_claim = pc()
-                    due = sched[i]
-                    if t_claim < due and not _wait_until(due, stopped):
-                        return
-                    if stopped():
-                        return
-                    t0 = pc()
-                    call()
-                    sync()
-                    t1 = pc()
-                    claim[i], begin[i], end[i] = t_claim, t0, t1
-                    if t1 >= deadline:
-                        halt("deadline")
-                        return
-                    if bound_ns is None:
-                        continue
-                    late_before = t1 - bound_ns  # requests due before this are over the bound
-                    with lock:
-                        if i >= first_measured and t1 - due > bound_ns:
-                            counters["over"] += 1
-                        over, waiting_from = counters["over"], max(counters["next"], first_measured)
-                    waiting_over = max(0, bisect.bisect_left(sched, late_before) - waiting_from)
-                    if over + waiting_over >= too_many_over:
-                        halt("bound")
-                        return
-        except BaseException as exc:  # reported to the orchestrator as the cell's error
-            errors.append(exc)
-            halt("error")
-
-    threads = [threading.Thread(target=serve, daemon=True, name=f"server-{k}")
-               for k in range(max(1, cell.workers_per_model))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return {
-        "scheduled_ns": np.asarray(sched, dtype=np.int64),
-        "claim_ns": np.asarray(claim, dtype=np.int64),
-        "start_ns": np.asarray(begin, dtype=np.int64),
-        "end_ns": np.asarray(end, dtype=np.int64),
-        "warmup": np.arange(n) < first_measured,
-        "stop_reason": np.asarray(reason[0] if reason else ""),
-        "measured_total": np.asarray(n_measured_total),
-    }
-
-
-# -- orchestrator side ----------------------------------------------------------------------
-
-
-def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from bench.stats.summary import latency_summary
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([np.asarray(p[name]) for p in parts])
-
-    sched, claim, start, end, warm = (cat(k) for k in ("scheduled_ns", "claim_ns", "start_ns", "end_ns", "warmup"))
-    reasons = {str(p["stop_reason"]) for p in parts} - {""}
-    measured = ~warm
-    served = measured & (end >= 0)
-    order = np.argsort(sched[served], kind="stable")
-    s, c, b, e = (x[served][order] for x in (sched, claim, start, end))
-    latency, queue, service = e - s, b - s, e - b
-    n_measured = int(measured.sum())
-    m = cell.measure
-    row: dict[str, Any] = {
-        "samples": int(latency.size), "warmup_samples": int((warm & (end >= 0)).sum()),
-        "offered_rate_qps": cell.rate_qps,
-        "scheduled_rate_qps": n_measured / build_schedule(m, cell.rate_qps, cell.burstiness)[1] if cell.rate_qps else None,
-        "requests_unserved": n_measured - int(latency.size),
-    }
-    if latency.size:
-        duration = (int(e.max()) - int(sched[measured].min())) / 1e9
-        row["duration_s"] = duration
-        row["achieved_rate_qps"] = latency.size / duration if duration > 0 else float("nan")
-        row["throughput_avg"] = row["achieved_rate_qps"] * cell.batch_size
-        row.update(latency_summary(latency))
-        row["queue_ms_p50"], row["queue_ms_p99"] = (float(v) for v in np.percentile(queue / 1e6, [50, 99]))
-        row["service_ms_p50"], row["service_ms_p99"] = (float(v) for v in np.percentile(service / 1e6, [50, 99]))
-        waited = c < s  # a thread was already waiting: any lateness is the harness's
-        if waited.any():
-            row["sched_lag_ms_p99"] = float(np.percentile((b - s)[waited] / 1e6, 99))
-    row["validity"], row["validity_reason"] = validity(row, cell, reasons)
-    # Open-loop latency is wide by nature (queueing): the verdict is `validity`, not the
-    # spread, so a server row is never `unstable` on the latency-spread rules.
-    row["stability"] = ""
-    samples = {"latency_ns": latency, "start_ns": s, "queue_ns": queue, "service_ns": service}
-    return row, samples
-
-
-def validity(row: dict[str, Any], cell: Cell, stop_reasons: set[str]) -> tuple[str, str]:
-    """('VALID' | 'INVALID', reason): MLPerf's verdict on a server run."""
-    reasons = []
-    bound = cell.p99_bound_ms
-    unserved = row.get("requests_unserved", 0)
-    if "bound" in stop_reasons:
-        reasons.append(f"stopped early: more than {OVER_FRACTION:.0%} of the requests exceeded the "
-                       f"{bound:g} ms bound (overload)")
-    elif unserved:
-        reasons.append(f"{unserved} of {unserved + row['samples']} requests not served by the end of the run "
-                       f"(overload)")
-    elif "error" in stop_reasons:
-        reasons.append("stopped by an error in another model process")
-    p99 = row.get("latency_ms_p99")
-    if bound is not None and p99 is not None and p99 > bound:
-        reasons.append(f"p99 {p99:.3g} ms > bound {bound:g} ms")
-    achieved, scheduled = row.get("achieved_rate_qps"), row.get("scheduled_rate_qps")
-    if not reasons and achieved and scheduled and achieved < KEEP_UP * scheduled:
-        reasons.append(f"achieved {achieved:.4g} qps is under {KEEP_UP:.0%} of the scheduled {scheduled:.4g} qps "
-                       f"(the system does not keep up)")
-    if row["samples"] < cell.measure.min_samples and not reasons:
-        reasons.append(f"only {row['samples']} requests measured (min_samples {cell.measure.min_samples})")
-    return ("INVALID", "; ".join(reasons)) if reasons else ("VALID", "")
 
 
 # -- max-rate search (orchestrator) ---------------------------------------------------------
@@ -346,11 +131,9 @@ def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cel
 
 
 def check(cell: Cell) -> None:
-    """Plan-time validation: a server cell needs a rate, or a bound to search under."""
+    """Plan-time validation of the profile's own numbers (the verb checks that it has a rate or a bound)."""
     from bench.errors import UsageError
 
-    if cell.rate_qps is None and cell.p99_bound_ms is None:
-        raise UsageError("the server scenario needs --rate R (queries/s), or --find-max-rate with --p99-bound MS")
     for name in ("p99_bound_ms", "burstiness"):
         value = getattr(cell, name)
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
@@ -361,6 +144,7 @@ def check(cell: Cell) -> None:
 class ServerScenario(Scenario):
     """Open-loop arrivals at `rate_qps` (or the max-rate search when it is None)."""
 
+    profile = "open"
     uses = ("rate_qps", "p99_bound_ms", "burstiness")
     columns = (Column("rate q/s", lambda r: _rate_text(r)), Column("validity", "validity"),
                Column("max rate q/s", "max_rate_qps", 1))
@@ -372,28 +156,18 @@ class ServerScenario(Scenario):
 
     def check(self, cell: Cell) -> None:
         check(cell)
+        super().check(cell)  # the verb's own: a bound to search under (p99, or an endpoint's SLOs)
 
     def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
         """This copy's share of the schedule; every copy starts at the orchestrator's `start_ns`."""
-        prepared, target = ctx.prepared, ctx.target
-        if prepared is None:
-            raise RuntimeError("measure before prepare")
-        fn, inputs = prepared.fn, prepared.inputs
-        return run_open_loop(lambda: fn(*inputs), target.sync, target.thread_context, cell,
-                             share=ctx.index, n_shares=cell.n_models, start_ns=start_ns, stop_event=ctx.stop_event)
-
-    def summarise(self, parts, cell):
-        return summarise(parts, cell)
-
-    def stability(self, summary: dict[str, Any]) -> str:
-        # open-loop latency is wide by nature (queueing): the verdict is `validity`
-        return ""
+        return ctx.requests.open(ctx, cell, start_ns)
 
     def execute(self, measure: MeasureFn, cell: Cell, record: RecordFn | None):
-        """One cell at its rate, or (rate None) the max-rate search on the same pool."""
+        """One cell at its rate, or (rate None) the max-rate search on the same pool, from the
+        capacity of the verb's closed loop."""
         if cell.rate_qps is not None:
             return measure(cell)
-        return find_max_rate(measure, cell, record)
+        return find_max_rate(measure, cell, record, calibrate=requests_of(cell, self).calibration(cell))
 
 
 def _rate_text(row: dict[str, Any]) -> str:

@@ -80,3 +80,17 @@ def round_spread(values) -> float:
     k = int(len(v) // 10)
     kept = v[k:len(v) - k]
     return float((kept.max() - kept.min()) / np.median(v))
+
+
+DIST_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+
+
+def distribution(prefix: str, values_ns: np.ndarray, out: dict[str, float]) -> None:
+    """`<prefix>_ms_p50/p90/p99/mean` of ns values into `out` (NaNs left out; nothing when empty)."""
+    x = np.asarray(values_ns, dtype=np.float64)
+    x = x[np.isfinite(x)] / 1e6
+    if x.size == 0:
+        return
+    for name, value in zip(DIST_PERCENTILES, np.percentile(x, list(DIST_PERCENTILES.values()))):
+        out[f"{prefix}_ms_{name}"] = float(value)
+    out[f"{prefix}_ms_mean"] = float(x.mean())

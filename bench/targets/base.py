@@ -1,10 +1,16 @@
-"""The target protocol: what every backend (cpu, cuda, neuron) implements.
+"""The target protocol: what every backend (cpu, cuda, neuron, endpoint, a plug-in) implements.
+
+A target declares what it can time (`verbs`: an inference call, LLM generation, a streamed
+HTTP request, a training step; bench.targets.requests), its accelerator `kind`, and what a
+cell needs on Ray (`ray_need`). A verb it lacks is refused by the target itself, in one line
+(`verb_for`); nothing elsewhere branches on a target's name.
 
 Two sides:
 - orchestrator side (no torch import): `availability`, `check_compiler`, `resolve`,
-  `worker_env`, `start_method`;
+  `worker_env`, `start_method`, `session` (what must run around a plan's cells: a server);
 - worker side (inside a worker process): `setup_process`, `describe`, `configure_cell`,
-  `prepare` (compile or load from the cache, returns a callable), `sync`, `thread_context`.
+  `prepare` (compile or load from the cache, returns a callable), `sync`, `thread_context`,
+  `requests(verb)` (how a request of that verb is issued and summarised).
 
 A compiler listed in `saved_compilers` produces an on-disk artifact: `compile_artifact`
 writes it into a fresh directory, `load_artifact` loads it; the base class caches it
@@ -14,16 +20,20 @@ callable in `wrap` (eager, torch.compile).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.errors import UsageError
 from bench.plan.cell import Cell
 from bench.targets.cache import get_or_build
+from bench.targets.requests import VERBS
+
+INSTANCE = "instance:"  # Ray custom resource prefix: a node advertises "instance:<type>"
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,55 @@ class Prepared:
     artifact: str | None = None
 
 
+@dataclass(frozen=True)
+class Need:
+    """What a cell asks Ray for: CPUs, GPUs, other resources (NeuronCores, an instance type,
+    a plug-in accelerator's own), and whether it must run on the driver's node (a server
+    on the driver's loopback)."""
+
+    num_cpus: float
+    num_gpus: float = 0
+    resources: dict[str, float] = field(default_factory=dict)
+    on_driver: bool = False
+
+    @property
+    def accelerated(self) -> bool:
+        return self.num_gpus > 0 or any(not k.startswith(INSTANCE) for k in self.resources)
+
+    def options(self) -> dict[str, Any]:
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}
+
+    def fits(self, node: dict[str, float]) -> bool:
+        return (node.get("CPU", 0) >= self.num_cpus and node.get("GPU", 0) >= self.num_gpus
+                and all(node.get(k, 0) >= v for k, v in self.resources.items()))
+
+    def describe(self) -> str:
+        parts = [f"{self.num_cpus:g} CPU"]
+        if self.num_gpus:
+            parts.append(f"{self.num_gpus:g} GPU")
+        parts += [f"{v:g} {k}" for k, v in sorted(self.resources.items())]
+        return ", ".join(parts)
+
+
 class Target:
     name: ClassVar[str] = ""
+    # what it can time (bench.targets.requests.VERBS), and the accelerator it runs on (cpu,
+    # cuda, neuron, http for a server, or a plug-in's own kind)
+    verbs: ClassVar[tuple[str, ...]] = ("infer",)
+    kind: ClassVar[str] = "cpu"
+    # Ray: the resource one model copy takes (GPU, neuron_cores, a plug-in accelerator's custom
+    # resource; None: CPUs only) and how many threads of the host each request thread uses
+    ray_resource: ClassVar[str | None] = None
+    # the model is a card (built here); False: a name the system under test serves
+    needs_card: ClassVar[bool] = True
+    # the type of the options only this target reads (Cell.options), if it has any
+    options_type: ClassVar[type | None] = None
+    # its `sync` is the base's no-op (set for every subclass): a timed loop skips the call
+    sync_is_noop: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.sync_is_noop = cls.sync is Target.sync
     compilers: ClassVar[tuple[str, ...]] = ()
     saved_compilers: ClassVar[tuple[str, ...]] = ()
     # compilers that compile on the first call (torch.compile): prepare makes that call and
@@ -81,6 +138,68 @@ class Target:
             raise UsageError(f"target {self.name} does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
         # what the scenario left open (0): one copy, one request in flight each
         return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
+
+    def verb_for(self, scenario) -> str:
+        """The verb this target times under `scenario` (the first of the scenario's verbs it
+        has); UsageError in one line when it has none of them."""
+        for verb in scenario.verbs:
+            if verb in self.verbs:
+                return verb
+        wanted = " or ".join(VERBS.get(v, v) for v in scenario.verbs)
+        offers = ", ".join(VERBS.get(v, v) for v in self.verbs)
+        raise UsageError(f"target {self.name} cannot time {wanted} (the {scenario.name} scenario's load): "
+                         f"it times {offers}")
+
+    def requests(self, verb: str):
+        """How a request of `verb` is issued and summarised (bench.targets.requests.Requests)."""
+        if verb == "infer":
+            from bench.targets.infer import INFER
+
+            return INFER
+        if verb == "generate" and verb in self.verbs:  # transformers' generate on the worker's model
+            from bench.targets.generate import GENERATE
+
+            return GENERATE
+        raise UsageError(f"target {self.name} has no requests of kind {verb!r}")
+
+    def ray_need(self, cell: Cell, on: str | None, nodes: list[dict[str, float]]) -> Need:
+        """What the cell asks Ray for, given the live nodes' totals: one unit of
+        `ray_resource` per model copy (up to what a node has), and all the CPUs of the smallest
+        node that can take it (and has at least the CPUs its threads use), so a node measures
+        one cell at a time, as the local executor does; `on` adds one unit of `instance:<on>`
+        (capacity 1 per node: exclusive again)."""
+        n, w = max(1, cell.n_models), max(1, cell.workers_per_model)
+        eligible = [r for r in nodes if not on or r.get(INSTANCE + on, 0) >= 1]
+        resources: dict[str, float] = {INSTANCE + on: 1} if on else {}
+        gpus = 0
+        if self.ray_resource == "GPU":
+            most = max((int(r.get("GPU", 0)) for r in eligible), default=0)
+            gpus = max(1, min(n, most))
+        elif self.ray_resource:
+            resources[self.ray_resource] = n
+        host = n * w * (cell.threads_per_worker or 1) if self.ray_resource is None else n * w
+        sizes = sorted(int(r.get("CPU", 0)) for r in eligible if Need(1, gpus, resources).fits(r))
+        big_enough = [n_cpus for n_cpus in sizes if n_cpus >= host]
+        cpus = big_enough[0] if big_enough else (sizes[-1] if sizes else host)  # no node: skipped anyway
+        return Need(max(1, cpus), gpus, resources)
+
+    def on_ray_ids(self, ids: list[str]) -> Target:
+        """This target in a Ray task that was assigned these accelerators (of `ray_resource`):
+        by default as it is (Ray sets the visible devices itself, e.g. CUDA_VISIBLE_DEVICES)."""
+        return self
+
+    @contextlib.contextmanager
+    def session(self, cells: list[Cell], out: Path, run_id: str, timeout_s: float) -> Iterator[list[Cell]]:
+        """Around a plan's cells of this target, before anything is written: start what they
+        need and check it answers (a server), yielding the cells as they then are."""
+        yield cells
+
+    def adopt(self, out: Path, run_id: str) -> None:
+        """Once the run directory exists: move in what `session` kept beside it (a server's log)."""
+
+    def options_from_dict(self, data: dict[str, Any]):
+        """This target's options (Cell.options) from run.json's record of them."""
+        return None
 
     def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
         """Environment set in the worker before any SDK import."""

@@ -32,6 +32,8 @@ def default_threads(in_flight: int, cpus: int | None = None) -> int:
 
 class CpuTarget(Target):
     name = "cpu"
+    verbs = ("infer", "generate")
+    kind = "cpu"
     compilers = ("eager", "jit", "inductor")
     lazy_compilers = ("inductor",)
     saved_compilers = ("jit",)

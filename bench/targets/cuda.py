@@ -38,6 +38,9 @@ def _driver_version() -> str:
 
 class CudaTarget(Target):
     name = "cuda"
+    verbs = ("infer", "generate")
+    kind = "cuda"
+    ray_resource = "GPU"  # one GPU per model copy, up to what a node has
     compilers = ("eager", "inductor", "cudagraphs")
     lazy_compilers = ("inductor", "cudagraphs")
     dtypes = ("fp32", "bf16", "fp16")

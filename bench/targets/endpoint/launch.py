@@ -60,7 +60,7 @@ class LaunchedServer:
         import httpx
 
         t0 = time.monotonic()
-        from bench.targets.endpoint import root_url
+        from bench.targets.endpoint.http import root_url
 
         urls = (root_url(self.base_url) + "/health", self.base_url + "/models")
         with httpx.Client(timeout=2.0) as client:

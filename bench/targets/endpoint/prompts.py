@@ -129,7 +129,7 @@ class ServerTokenizer:
     """
 
     def __init__(self, url: str, model: str, headers: dict[str, str] | None = None, kind: str = "vLLM"):
-        from bench.targets.endpoint import root_url
+        from bench.targets.endpoint.http import root_url
 
         self.root, self.model, self.headers, self.kind = root_url(url), model, dict(headers or {}), kind
         self.decodes = kind == "vLLM"

@@ -55,6 +55,7 @@ from bench.targets.neuron import inventory, monitor, sdk
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
 NXDI = "nxdi"  # NxD Inference, generate scenario (bench.targets.neuron.nxdi)
+NEURON_CORES = "neuron_cores"  # Ray's built-in resource name for AWS NeuronCores
 COMPILE_ONLY_ENV = "TRNBENCH_COMPILE_ONLY"  # set by `trnbench compile`: build, do not load
 CORE_ERROR_ENV = "TRNBENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
 PLATFORM_ENV = "NEURON_PLATFORM_TARGET_OVERRIDE"
@@ -75,6 +76,9 @@ def _not_loaded(*_args):
 
 class NeuronTarget(Target):
     name = "neuron"
+    verbs = ("infer", "generate")
+    kind = "neuron"
+    ray_resource = NEURON_CORES
     compilers = ("trace", "trace-dp", "native-eager", "native-compile", NXDI)
     lazy_compilers = ("native-compile",)
     saved_compilers = TRACE
@@ -427,6 +431,29 @@ class NeuronTarget(Target):
             model = torch_neuronx.DataParallel(model, dim=0, set_dynamic_batching=False)
         return model
 
+    def requests(self, verb: str):
+        if verb == "generate":
+            from bench.targets.neuron.generate import NXDI_GENERATE
+
+            return NXDI_GENERATE
+        return super().requests(verb)
+
+    def on_ray_ids(self, ids: list[str]):
+        """Each model copy on its block of the NeuronCores Ray assigned (OnRayCores)."""
+        return OnRayCores(self, ids)
+
+    def ray_need(self, cell: Cell, on: str | None, nodes: list[dict[str, float]]):
+        """One NeuronCore per model copy; trace-dp all the cores of the smallest eligible node
+        (as it uses all free cores locally); then the CPUs, as every target's."""
+        from dataclasses import replace as copy
+
+        need = super().ray_need(cell, on, nodes)
+        if cell.compiler != "trace-dp":
+            return need
+        eligible = [r for r in nodes if not on or r.get("instance:" + on, 0) >= 1]
+        cores = [int(r.get(NEURON_CORES, 0)) for r in eligible if r.get(NEURON_CORES, 0) >= 1]
+        return copy(need, resources={**need.resources, NEURON_CORES: min(cores) if cores else max(1, cell.n_models)})
+
 
 def _count_cores(visible: str) -> int:
     """'0-3' -> 4, '0,2' -> 2, '' -> 0."""
@@ -456,3 +483,33 @@ def _remove_workdir_copies(compiler_dir: Path) -> dict[str, int]:
 
 
 _ALL_FAMILIES = {f for fams in ncc.TARGET_FAMILIES.values() for f in fams}
+
+
+class OnRayCores:
+    """The neuron target, with each model copy on the NeuronCores Ray assigned to this task.
+
+    Ray sets NEURON_RT_VISIBLE_CORES for the task; two cells sharing a node must not both
+    pick the first free cores, so copy i gets the i-th block of Ray's cores.
+    """
+
+    def __init__(self, target, cores: list[str]):
+        self._target = target
+        self._cores = sorted(cores, key=int)
+
+    def __getattr__(self, name: str):
+        return getattr(self._target, name)
+
+    def worker_env(self, cell: Cell, model_index: int) -> dict[str, str]:
+        env = dict(self._target.worker_env(cell, model_index))
+        env.pop(CORE_ERROR_ENV, None)
+        n = max(1, cell.n_models)
+        each = max(1, len(self._cores) // n)
+        block = self._cores[model_index * each:(model_index + 1) * each]
+        if not block:
+            env[CORE_ERROR_ENV] = f"Ray assigned {len(self._cores)} NeuronCore(s) for {n} model copies"
+            return env
+        ids = [int(c) for c in block]
+        contiguous = ids == list(range(ids[0], ids[0] + len(ids)))
+        env["NEURON_RT_VISIBLE_CORES"] = (f"{ids[0]}-{ids[-1]}" if contiguous and len(ids) > 1
+                                          else ",".join(map(str, ids)))
+        return env

@@ -1,17 +1,18 @@
-"""The `latency`, `throughput` and `server` scenarios against an OpenAI-compatible endpoint.
+"""The endpoint's verb, `stream`: a request is one streamed HTTP request to an OpenAI-compatible
+server, under every load profile (bench.scenarios: latency, throughput, server, the search).
 
 The system under test is a server reached over HTTP (`-t endpoint --url ... -m SERVED_NAME`);
 the "model copy" processes are load-generating clients, each one asyncio event loop with one
 httpx connection pool (bench.targets.endpoint.client streams and times the requests).
 
-- `latency`: one request in flight (MLPerf SingleStream).
-- `throughput`: a closed loop at `--concurrency` N (`workers_per_model`), split over the
-  client processes (`n_models`).
-- `server`: open-loop arrivals at `--rate` on the seeded schedule of the `server` scenario
-  (bench.scenarios.server.build_schedule: Poisson, or gamma with `burstiness`), split
-  round-robin over the client processes, so each process draws distinct gaps from one
-  stream. TTFT and e2e count from the scheduled send time (no coordinated omission);
-  `sched_lag_ms_p99` is how late the client sent, the client's own timing error.
+- `single` (the latency scenario): one request in flight (MLPerf SingleStream).
+- `closed` (throughput): a closed loop at `--concurrency` N (`workers_per_model`), split over
+  the client processes (`n_models`).
+- `open` (server): arrivals at `--rate` on the seeded schedule of bench.targets.loops
+  (`build_schedule`: Poisson, or gamma with `burstiness`), split round-robin over the client
+  processes, so each process draws distinct gaps from one stream. TTFT and e2e count from the
+  scheduled send time (no coordinated omission); `sched_lag_ms_p99` is how late the client
+  sent, the client's own timing error.
 
 Metrics, per request, with vLLM's definitions (vllm/benchmarks/serve.py, calculate_metrics):
 TTFT = first text chunk - start; e2e = last chunk - start; ITL = every gap between text
@@ -41,10 +42,10 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.plan.cell import Cell
-from bench.scenarios import server as open_loop
-from bench.scenarios.base import Column, MeasureFn, PrepareReport, RecordFn, Scenario, WorkerContext
-from bench.scenarios.generate import distribution
+from bench.stats.summary import distribution
+from bench.targets import loops as open_loop
 from bench.targets.base import Prepared
+from bench.targets.requests import Column, PrepareReport, Requests, WorkerContext
 
 CLIENT_LAG_MS = 10.0  # p99 lateness of the client beyond which its figures are the client's
 LAG_TICK_S = 0.005  # the event-loop lag probe's period
@@ -74,7 +75,7 @@ def _headers(spec) -> dict[str, str]:
 def _prompts(cell: Cell):
     from bench.targets.endpoint import prompts
 
-    spec = cell.endpoint
+    spec = cell.options
     key = _prompts_key(cell)
     if key not in _PROMPTS:
         tok, _PROMPT_TOKENIZER[key] = prompts.resolve(spec, cell.model_name)  # local, else the server's /tokenize
@@ -86,7 +87,7 @@ def _prompts(cell: Cell):
 
 
 def _prompts_key(cell: Cell) -> tuple:
-    spec = cell.endpoint
+    spec = cell.options
     return (spec.tokenizer or cell.model_name, spec.url, spec.dataset, cell.seq_len, cell.output_len)
 
 
@@ -101,7 +102,7 @@ def prepare(cell: Cell) -> PrepareReport:
     """Prompts, and one request that finds what the server honours to force the output length."""
     from bench.targets.endpoint import client as http
 
-    spec = cell.endpoint
+    spec = cell.options
     report = PrepareReport(ready_at=time.perf_counter())
     t_prompts = time.perf_counter()
     plist = _prompts(cell)
@@ -113,7 +114,7 @@ def prepare(cell: Cell) -> PrepareReport:
     async def probe() -> tuple[http.Outcome, tuple[str, ...], str]:
         import httpx
 
-        from bench.targets.endpoint import server_facts
+        from bench.targets.endpoint.http import server_facts
 
         async with httpx.AsyncClient(timeout=_timeout(cell)) as c:
             facts.update({k: v for k, v in (await server_facts(c, spec.url, _headers(spec))).items() if v})
@@ -151,7 +152,7 @@ def _log_tail(cell: Cell) -> str:
     """The launched server's last log lines, when there is one (a server that died)."""
     from bench.targets.endpoint.launch import log_tail
 
-    spec = cell.endpoint
+    spec = cell.options
     tail = log_tail(spec.log_path, 5) if spec and spec.log_path else ""
     return f"; server log: {tail}" if tail else ""
 
@@ -165,13 +166,16 @@ async def _lag_probe(stop: asyncio.Event, lags: list[int]) -> None:
         lags.append(max(0, pc() - due))
 
 
-async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, stop_event) -> dict[str, np.ndarray]:
+async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, stop_event,
+                in_flight: int | None) -> dict[str, np.ndarray]:
+    """This client process's share of the load: `in_flight` requests kept in flight between
+    the processes (a closed loop), or (None) the arrival schedule (the open loop)."""
     import httpx
 
     from bench.targets.endpoint import client as http
     from bench.targets.endpoint import server_metrics
 
-    spec = cell.endpoint
+    spec = cell.options
     plist = _prompts(cell)
     forcing = _FORCING.get((spec.url, cell.model_name, cell.compiler), http.FORCING_FIELDS)
     headers = _headers(spec)
@@ -198,10 +202,10 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
         t0 = start_ns if start_ns is not None else pc() + open_loop.LOCAL_LEAD_NS
         await _sleep_until(t0)
         warm_end = t0 + int(m.warmup_s * 1e9)
-        if cell.scenario == "server":
+        if in_flight is None:
             await _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, results, stop_event, delay_s)
         else:
-            slots = max(1, cell.workers_per_model // n_shares + (share < cell.workers_per_model % n_shares))
+            slots = max(1, in_flight // n_shares + (share < in_flight % n_shares))
             need = math.ceil(m.min_samples / n_shares)
             min_end, max_end = warm_end + int(m.min_duration_s * 1e9), warm_end + int(m.max_s * 1e9)
 
@@ -286,7 +290,8 @@ async def _sleep_until(due_ns: int) -> None:
 
 async def _scrape(c, base_url: str) -> dict[str, float] | None:
     """The server's Prometheus metrics (at the URL's root), or None where it has none."""
-    from bench.targets.endpoint import root_url, server_metrics
+    from bench.targets.endpoint import server_metrics
+    from bench.targets.endpoint.http import root_url
 
     try:
         resp = await c.get(root_url(base_url) + "/metrics", timeout=5.0)
@@ -318,7 +323,7 @@ def _arrays(results, lags: list[int], server: dict[str, Any]) -> dict[str, np.nd
     }
 
 
-def measure(ctx: WorkerContext, cell: Cell, start_ns: int | None) -> dict[str, np.ndarray]:
+def measure(ctx: WorkerContext, cell: Cell, start_ns: int | None, in_flight: int | None) -> dict[str, np.ndarray]:
     """One cell's load from this client process. The garbage collector is off while it runs (as
     vLLM's benchmark freezes its heap, vllm/benchmarks/serve.py): a collection stops the event
     loop for milliseconds, which would show as the server's latency."""
@@ -328,7 +333,7 @@ def measure(ctx: WorkerContext, cell: Cell, start_ns: int | None) -> dict[str, n
     gc.freeze()
     gc.disable()
     try:
-        return asyncio.run(_load(cell, ctx.index, cell.n_models, start_ns, ctx.stop_event))
+        return asyncio.run(_load(cell, ctx.index, cell.n_models, start_ns, ctx.stop_event, in_flight))
     finally:
         gc.enable()
         gc.unfreeze()
@@ -386,10 +391,11 @@ def good(req: dict[str, np.ndarray], slo: tuple[tuple[str, float], ...]) -> np.n
     return keep
 
 
-def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def summarise(parts: list[dict[str, np.ndarray]], cell: Cell,
+              profile: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from bench.stats.summary import latency_summary
 
-    is_server = cell.scenario == "server"
+    is_server = profile == "open"
     req = request_table(parts, from_schedule=is_server)
     ok = req["ok"].astype(bool)
     n = int(ok.size)
@@ -447,7 +453,7 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str,
         asked = req["asked"][ok]
         row["requests_short"] = int((tokens < asked).sum())
         row["output_len_achieved_mean"] = float(tokens.mean())
-        slo = cell.endpoint.slo if cell.endpoint else ()
+        slo = cell.options.slo if cell.options else ()
         if slo:
             met = good(req, slo)
             row["slo_attainment"] = float(met.sum() / max(n, 1))
@@ -515,66 +521,61 @@ def validity(row: dict[str, Any], cell: Cell, n: int) -> tuple[str, str]:
 
 
 def _slo_text(cell: Cell) -> str:
-    return ",".join(f"{m}={v:g}ms" for m, v in (cell.endpoint.slo if cell.endpoint else ()))
+    return ",".join(f"{m}={v:g}ms" for m, v in (cell.options.slo if cell.options else ()))
 
 
 # -- plan time ------------------------------------------------------------------------------
 
 
-def check(cell: Cell) -> None:
-    if cell.endpoint is None:
+def check(cell: Cell, profile: str) -> None:
+    if cell.options is None:
         raise UsageError(f"the {cell.scenario} scenario on -t endpoint needs --url")
-    if not cell.endpoint.dataset and cell.seq_len is None:
+    if not cell.options.dataset and cell.seq_len is None:
         raise UsageError("-t endpoint needs --seq-len N (prompt tokens) or --dataset FILE")
-    if cell.output_len is None and not cell.endpoint.dataset:
+    if cell.output_len is None and not cell.options.dataset:
         raise UsageError("-t endpoint needs --output-len N (tokens asked for)")
-    if cell.scenario == "server" and cell.rate_qps is None and not cell.endpoint.slo:
-        raise UsageError("--find-max-rate on -t endpoint needs --slo (e.g. ttft=500ms,tpot=50ms)")
-    if cell.scenario == "server":
-        open_loop.check(replace(cell, p99_bound_ms=cell.p99_bound_ms or (1.0 if cell.rate_qps is None else None)))
+    if profile == "open" and cell.rate_qps is None and not cell.options.slo:
+        raise UsageError("--find-max-rate on -t endpoint needs --slo (e.g. ttft=500ms)")
 
 
-class EndpointScenario(Scenario):
-    """One of latency / throughput / server, against an endpoint (see the module docstring)."""
+class StreamRequests(Requests):
+    """A streamed HTTP request to the endpoint (see the module docstring)."""
 
+    verb = "stream"
+    uses = ("output_len",)
+    search_bound = "--slo"
+    long = True  # an LLM request is seconds long
     columns = (Column("in/out", lambda r: _in_out(r)), Column("TTFT ms", "ttft_ms_p50"), Column("ITL ms", "itl_ms_p50"),
                Column("tokens/s", "output_tokens_per_s", 1), Column("goodput r/s", "goodput_rps", 2))
 
-    def __init__(self, name: str):
-        self.name = name
-        self.uses = ("output_len", "slo", "dataset") + (("rate_qps", "burstiness") if name == "server" else ())
-
-    def plan(self, cell: Cell) -> Cell:
-        if self.name == "latency":
-            return replace(cell, n_models=1, workers_per_model=1)
-        if self.name == "server":
-            return replace(cell, n_models=cell.n_models or 1, workers_per_model=1,
-                           burstiness=None if cell.burstiness == 1 else cell.burstiness)
+    def plan(self, cell: Cell, profile: str) -> Cell:
+        if profile == "open":  # the client sends on the schedule: no slots to fill
+            return replace(cell, n_models=cell.n_models or 1, workers_per_model=1)
         return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
 
-    def check(self, cell: Cell) -> None:
-        check(cell)
+    def check(self, cell: Cell, profile: str) -> None:
+        check(cell, profile)
+
+    def calibration(self, cell: Cell) -> Cell:
+        return replace(cell, scenario="throughput", rate_qps=None, burstiness=None,
+                       workers_per_model=SEARCH_CONCURRENCY)
 
     def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root) -> PrepareReport:
         report = prepare(cell)
         ctx.prepared = Prepared(fn=lambda: None, inputs=())  # nothing to call here: the server is the model
         return report
 
-    def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
-        return measure(ctx, cell, start_ns)
+    def closed(self, ctx: WorkerContext, cell: Cell, in_flight: int, leader: bool) -> dict[str, np.ndarray]:
+        return measure(ctx, cell, None, in_flight)
 
-    def summarise(self, parts, cell):
-        return summarise(parts, cell)
+    def open(self, ctx: WorkerContext, cell: Cell, start_ns: int | None) -> dict[str, np.ndarray]:
+        return measure(ctx, cell, start_ns, None)
 
-    def stability(self, summary: dict[str, Any]) -> str:
+    def summarise(self, parts, cell: Cell, profile: str):
+        return summarise(parts, cell, profile)
+
+    def stability(self, summary: dict[str, Any], profile: str) -> str:
         return summary.get("stability", "")
-
-    def execute(self, measure_fn: MeasureFn, cell: Cell, record: RecordFn | None):
-        if self.name != "server" or cell.rate_qps is not None:
-            return measure_fn(cell)
-        calibrate = replace(cell, scenario="throughput", rate_qps=None, burstiness=None,
-                            workers_per_model=SEARCH_CONCURRENCY)
-        return open_loop.find_max_rate(measure_fn, cell, record, calibrate=calibrate)
 
 
 def _in_out(row: dict[str, Any]) -> str:
@@ -584,6 +585,4 @@ def _in_out(row: dict[str, Any]) -> str:
     return f"{row.get('input_len') or row.get('seq_len')}/{int(out)}"
 
 
-LATENCY = EndpointScenario("latency")
-THROUGHPUT = EndpointScenario("throughput")
-SERVER = EndpointScenario("server")
+STREAM = StreamRequests()

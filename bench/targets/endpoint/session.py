@@ -1,4 +1,4 @@
-"""Endpoint cells before a run: start the `--launch` server, check every server answers and
+"""Endpoint cells around a run (EndpointTarget.session): start the `--launch` server, check every server answers and
 serves its model, and keep the server's log in the run directory.
 
 Nothing is written before the checks pass (a URL that does not answer, a model the server
@@ -15,21 +15,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from bench.plan.grid import Plan
+from bench.plan.cell import Cell
 
 LOG_NAME = "server.log"
 
 
 @contextlib.contextmanager
-def serving(plan: Plan, out: Path, run_id: str, launch_timeout_s: float = 600.0) -> Iterator[Plan]:
-    """The plan (its cells knowing where the server's log will be) while the server runs; the
-    launched server is stopped, its whole process group, on the way out."""
-    from bench.targets.endpoint import launch, preflight, prompts
+def serving(cells: list[Cell], out: Path, run_id: str, launch_timeout_s: float = 600.0) -> Iterator[list[Cell]]:
+    """The cells (knowing where the server's log will be) while the server runs; the launched
+    server is stopped, its whole process group, on the way out."""
+    from bench.targets.endpoint import launch, prompts
+    from bench.targets.endpoint.http import preflight
 
-    specs = {c.endpoint for c in plan.cells if c.endpoint is not None}
+    specs = {c.options for c in cells if c.options is not None}
     with contextlib.ExitStack() as stack:
         if not specs:
-            yield plan
+            yield cells
             return
         final_log = Path(out) / run_id / LOG_NAME
         for command in sorted({s.launch for s in specs if s.launch}):
@@ -42,13 +43,12 @@ def serving(plan: Plan, out: Path, run_id: str, launch_timeout_s: float = 600.0)
                 early.unlink(missing_ok=True)
                 raise
             stack.callback(_adopt, early, final_log)
-        for spec, model in sorted({(c.endpoint, c.model_name) for c in plan.cells if c.endpoint},
+        for spec, model in sorted({(c.options, c.model_name) for c in cells if c.options},
                                   key=lambda x: (x[0].url, x[1])):
             preflight(spec.url, model, spec.api_key_env)
             prompts.resolve(spec, model)  # local or the server's /tokenize: else one line and exit 2 now
-        cells = [replace(c, endpoint=replace(c.endpoint, log_path=str(final_log))) if c.endpoint and c.endpoint.launch
-                 else c for c in plan.cells]
-        yield replace(plan, cells=cells)
+        yield [replace(c, options=replace(c.options, log_path=str(final_log))) if c.options and c.options.launch
+               else c for c in cells]
 
 
 def adopt_log(out: Path, run_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Open-loop arrival schedules for the `server` scenario (pure numpy, no torch).
+"""Open-loop arrival schedules (the `server` scenario's load; pure numpy, no torch).
 
 Inter-arrival times are gamma-distributed with shape `burstiness` and mean 1 / rate, as in
 vLLM's `benchmark_serving.py` (`np.random.gamma(shape=burstiness, scale=1 / (rate *
