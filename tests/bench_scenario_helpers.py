@@ -88,3 +88,10 @@ class NxdiOnCpu(CpuTarget):
         if NXDI_STAND_IN not in sys.path:
             sys.path.insert(0, NXDI_STAND_IN)
         super().setup_process(model_index)
+
+    def requests(self, verb: str):
+        if verb == "generate":  # NxD Inference's generation, as the neuron target's
+            from bench.targets.neuron.generate import NXDI_GENERATE
+
+            return NXDI_GENERATE
+        return super().requests(verb)

@@ -21,6 +21,7 @@ GAP_S = 0.005  # idle between bursts
 
 
 class BurstScenario(Scenario):
+    verbs = ("infer",)  # it calls the worker's model itself (see plugin_sweep for one on every target)
     columns = (Column("bursts", "bursts", 0), Column("burst ms p50", "burst_ms_p50"))
 
     def plan(self, cell):

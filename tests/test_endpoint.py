@@ -257,7 +257,7 @@ def test_a_late_client_makes_the_row_invalid_and_says_so(standin, tok, tmp_path,
     loop with it), as on a slow vCPU, so each request is sent at least 30 ms after it was due.
     The open-loop row is INVALID, the closed-loop one unstable, each saying the client ran late
     and its p99; nothing here depends on how fast this machine is."""
-    from bench.scenarios import endpoint as scenario
+    from bench.targets.endpoint import requests as scenario
 
     delay_ms = 30.0
     monkeypatch.setenv(scenario.SEND_DELAY_ENV, str(delay_ms))  # read in the forked (or spawned) client
@@ -401,7 +401,7 @@ def test_an_api_key_comes_from_its_variable_reaches_the_server_and_is_written_no
 
 
 def test_plain_http_to_another_host_warns_in_one_line(standin, monkeypatch, capsys):
-    from bench.targets import endpoint
+    from bench.targets.endpoint import http as endpoint
 
     s = standin()
     with monkeypatch.context() as m:

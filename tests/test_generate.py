@@ -14,6 +14,7 @@ from bench.plan.cell import Cell, Measure
 from bench.results.schema import COLUMNS
 from bench.results.store import load_samples
 from bench.scenarios import generate
+from bench.targets.generate import HfGenerator
 
 MS = 1_000_000
 QUICK = Measure(warmup_s=0.1, min_duration_s=0.3, max_duration_s=0.6, min_samples=3, target_ci=0.0)
@@ -123,7 +124,7 @@ def test_hf_generator_never_stops_early_at_eos():
         first = model.generate(ids, attention_mask=mask, max_new_tokens=1, do_sample=False)[0, -1].item()
         model.generation_config.eos_token_id = first  # the model's very next token is now EOS
         ticks = []
-        produced = generate.HfGenerator(model, ids, mask, 9, lambda: None)(lambda: ticks.append(1))
+        produced = HfGenerator(model, ids, mask, 9, lambda: None)(lambda: ticks.append(1))
         stopped = model.generate(ids[:1], attention_mask=mask[:1], max_new_tokens=9, do_sample=False,
                                  pad_token_id=0)
     assert stopped.shape[-1] - ids.shape[-1] < 9  # plain generate would stop at EOS...

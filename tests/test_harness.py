@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench import Plan, UserModel, load, run_plan
-from bench.results.schema import COLUMNS
+from bench.results.schema import COLUMNS, SCHEMA_VERSION
 from bench.results.store import load_samples
 
 
@@ -41,7 +41,7 @@ def test_smoke_suite_runs_end_to_end_and_loads_back(tmp_path):
     assert len(samples["latency_ns"]) == row["samples"]
     assert np.median(samples["latency_ns"]) / 1e6 == pytest.approx(row["latency_ms_p50"])
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["schema_version"] == 1 and len(meta["plan"]["cells"]) == len(plan.cells)
+    assert meta["schema_version"] == SCHEMA_VERSION and len(meta["plan"]["cells"]) == len(plan.cells)
     # a folder of runs loads too
     assert len(load(tmp_path)) == len(plan.cells)
 

@@ -14,7 +14,7 @@ hits its boundary exactly, whatever the machine's speed. The boundaries:
 - `row`: after a whole row (between cells; in a max-rate search, after a probe).
 
 Locally every boundary of a cell with rounds is its own run + resume. A max-rate search, and
-a run on Ray (where the driver writes rows only; a cell's rounds run inside its task), are
+a run on Ray (the same cell runner: the driver keeps each round as its task returns it), are
 killed and resumed again and again, one boundary each time, until a resume runs through.
 """
 
@@ -165,16 +165,21 @@ def test_a_kill_during_a_max_rate_search_then_resume_keeps_each_probe_once(tmp_p
 @pytest.mark.slow
 def test_on_ray_a_kill_at_each_boundary_then_resume_records_every_cell_once(tmp_path):
     """One run through the CLI's own local Ray instance, killed at a boundary, then resumed
-    and killed at the next, ...: every boundary the Ray driver writes at, each followed by a
-    resume; the last resume runs through."""
+    and killed at the next, ...: the Ray driver keeps every round as it comes back (the one
+    cell runner, bench.execute.runner), so a resume takes the kept rounds back exactly as a
+    local one does (the first run's lines stay, none measured twice); the last resume runs
+    through."""
     pytest.importorskip("ray")
     ray_args = [*ROUNDS_ARGS, "-b", "1,2,4", "--executor", "ray"]
-    _killed(_cli(["run", *ray_args, "--out", str(tmp_path)], kill="row:1"))
+    _killed(_cli(["run", *ray_args, "--out", str(tmp_path)], kill="round-line:2"))
     run_dir = _run_dir(tmp_path)
+    first = (run_dir / "rounds.jsonl").read_text()
     resume = ["resume", str(run_dir), "--no-progress", "--format", "json", "--executor", "ray"]
-    for kill in ("row-samples:1", "mid-row:1"):
+    for kill in ("round-samples:2", "mid-round:2", "round-line:3", "mid-row:1", "row:1"):
         _killed(_cli(resume, kill=kill))
     done = _cli(resume)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = assert_every_cell_once(run_dir)
     assert len(rows) == 3 and all(r["rounds"] == 3 for r in rows)
+    lines = (run_dir / "rounds.jsonl").read_text()
+    assert lines.startswith(first) and len(lines.splitlines()) == 9  # kept, then the rest once each

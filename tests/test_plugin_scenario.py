@@ -34,3 +34,56 @@ def test_a_plugin_that_is_not_a_scenario_is_one_clear_error():
         Plan.from_grid(models=["tiny-bert"], scenarios=["plugin_scenario:__dict__"])
     with pytest.raises(UsageError, match="cannot load scenario"):
         Plan.from_grid(models=["tiny-bert"], scenarios=["no_such_module:X"])
+
+
+# -- a plug-in load profile on two targets: in-process (cpu) and a server over HTTP ---------------
+
+SWEEP = "plugin_sweep:SWEEP"
+
+
+def _sweep_rows(rows):
+    result = [r for r in rows if r.get("search_role") == "result"]
+    probes = [r for r in rows if r.get("search_role") == "probe"]
+    return result, probes
+
+
+def test_a_plugin_scenario_runs_on_the_cpu_target(tmp_path):
+    plan = Plan.from_grid(models=["tiny-bert"], scenarios=[SWEEP], seq_lens=[16], threads_per_worker=1,
+                          measure=Measure(rounds=1, warmup_s=0.02, min_duration_s=0.15, min_samples=10))
+    rows = load(run_plan(plan, out=tmp_path, progress=False)).to_dict("records")
+    (result,), probes = _sweep_rows(rows)
+    assert sorted(p["workers_per_model"] for p in probes) == [1, 2, 4]
+    assert result["status"] in ("ok", "unstable") and result["best_concurrency"] in (1, 2, 4)
+    assert result["cosine"] > 0.9999  # the infer verb's preparation ran (accuracy)
+
+
+def test_the_same_plugin_scenario_runs_on_the_endpoint_target(tmp_path):
+    """The stand-in server (tests/llm_standin.py): the sweep's closed loops are its streamed requests."""
+    from endpoint_helpers import run_endpoint, train_tokenizer
+    from test_endpoint import StandinProcess
+
+    tok = train_tokenizer(tmp_path / "tok")
+    server = StandinProcess(first_ms=5.0, gap_ms=1.0)
+    try:
+        rows = run_endpoint(server.url, tok, tmp_path / "out", scenarios=(SWEEP,),
+                            measure=Measure(rounds=1, warmup_s=0.05, min_duration_s=0.3, min_samples=8))
+    finally:
+        server.stop()
+    (result,), probes = _sweep_rows(rows)
+    assert sorted(p["workers_per_model"] for p in probes) == [1, 2, 4]
+    assert result["status"] in ("ok", "unstable"), result["error"]
+    assert result["ttft_ms_p50"] >= 5.0 and result["output_tokens_per_s"] > 0  # the stream verb's columns
+    assert result["best_concurrency"] in (1, 2, 4)
+
+
+def test_a_scenario_the_target_cannot_time_is_refused_by_the_target():
+    with pytest.raises(UsageError, match="target cpu cannot time a streamed HTTP request"):
+        from bench.scenarios.base import Scenario
+
+        class StreamOnly(Scenario):
+            name = "stream-only"
+            verbs = ("stream",)
+
+        from bench import targets
+
+        targets.get("cpu").verb_for(StreamOnly())

@@ -51,7 +51,7 @@ def cluster(tmp_path_factory):
         ray.shutdown()
     c = Cluster(initialize_head=True, connect=True,
                 head_node_args={"num_cpus": 2, "include_dashboard": False,
-                                "resources": {"instance:test-a": 1, "instance:test-b": 1},
+                                "resources": {"instance:test-a": 1, "instance:test-b": 1, "fake_accel": 2},
                                 # notice a dead node within ~2 s (Ray's default is tens of seconds)
                                 "_system_config": {"health_check_period_ms": 500,
                                                    "health_check_timeout_ms": 500,
@@ -310,3 +310,36 @@ def test_ray_flags_need_the_ray_executor():
 
     assert main(["run", "-m", "tiny-bert", "--on", "inf2.xlarge", "--dry-run"]) == 0  # a dry run runs nothing
     assert main(["run", "-m", "tiny-bert", "--retries", "2"]) == 2
+
+
+# -- one cell runner: the same rounds as the local executor, a plug-in accelerator's resource -------
+
+
+def test_the_same_plan_local_and_on_ray_keeps_the_same_rounds(cluster, tmp_path):
+    """rounds.jsonl holds the same (cell, round) structure whichever executor measured it."""
+    plan = Plan.from_grid(models=["tiny-bert"], scenarios=["latency", "throughput"], seq_lens=[16],
+                          threads_per_worker=1, measure=Measure(rounds=3, max_rounds=3, warmup_s=0.02,
+                                                                min_duration_s=0.15, min_samples=9))
+
+    def structure(run_dir):
+        lines = read_rows(run_dir, "rounds.jsonl")
+        return sorted((r["cell_id"], r["round"]) for r in lines), [r["round"] for r in lines]
+
+    local = run_plan(plan, out=tmp_path / "local", progress=False)
+    on_ray = run_plan(plan, out=tmp_path / "ray", progress=False, executor=RayExecutor())
+    assert structure(local)[0] == structure(on_ray)[0] and len(structure(local)[0]) == 6
+    assert structure(local)[1] == structure(on_ray)[1] == [0, 0, 1, 1, 2, 2]  # pass by pass, spread over the run
+    assert all(r["ray_node_id"] for r in read_rows(on_ray)) and all(r["rounds"] == 3 for r in read_rows(on_ray))
+
+
+def test_a_plugin_accelerator_runs_on_the_ray_node_that_offers_it(cluster, tmp_path):
+    """One unit of `fake_accel` per model copy (the node offers 2): one copy runs, three are
+    skipped with what no node offers."""
+    rows = {}
+    for n in (1, 3):
+        plan = Plan.from_grid(models=["tiny-bert"], targets=["plugin_accelerator:FakeAccelerator"],
+                              scenarios=["throughput"], n_models=n, seq_lens=[16], threads_per_worker=1, measure=TINY)
+        (rows[n],) = read_rows(run_plan(plan, out=tmp_path / str(n), progress=False, executor=RayExecutor()))
+    assert rows[1]["status"] in MEASURED, rows[1]["error"]
+    assert rows[1]["accelerator"] == "fake-accel" and rows[1]["ray_node_id"]
+    assert rows[3]["status"] == "skipped" and "3 fake_accel" in rows[3]["error"]

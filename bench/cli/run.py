@@ -56,11 +56,12 @@ def _control(args: argparse.Namespace) -> str | None:
 
 
 def run_plan(args: argparse.Namespace, plan) -> int:
+    from bench.render.formats import is_export
     from bench.render.tables import print_rows
 
     if args.dry_run:
         cells = [c.key() for c in plan.ordered()]
-        shown = cells if args.format in ("csv", "json") or len(cells) <= DRY_RUN_ROWS else cells[:DRY_RUN_ROWS]
+        shown = cells if is_export(args.format) or len(cells) <= DRY_RUN_ROWS else cells[:DRY_RUN_ROWS]
         print_rows(shown, args.format, columns=DRY_RUN_COLUMNS)
         more = f" (first {len(shown)} shown; --format csv lists all)" if len(shown) < len(cells) else ""
         print(f"{len(cells)} cells{more}", file=sys.stderr)
@@ -83,14 +84,15 @@ def run_plan(args: argparse.Namespace, plan) -> int:
 
 def machine_line(run_dir, rows: list[dict], fmt: str) -> list[str]:
     """The machine's own movement between the run's rounds: the line above the table (on
-    stderr, and none above it, when stdout is machine-readable)."""
+    stderr when stdout is for a machine)."""
     from bench.analysis.noise import machine_noise
+    from bench.render.formats import is_export
     from bench.results.store import read_rows
 
     noise = machine_noise(rows, read_rows(run_dir, "rounds.jsonl"))
     if noise is None:
         return []
-    if fmt != "table":
+    if is_export(fmt):
         print(noise.line(), file=sys.stderr)
         return []
     return [noise.line()]

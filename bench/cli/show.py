@@ -26,7 +26,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for d in dirs:
         read_meta(d)
         rows.extend(read_rows(d))
-    before = machine_line(dirs[0], rows, args.format) if len(dirs) == 1 and args.format != "parquet" else []
+    before = machine_line(dirs[0], rows, args.format) if len(dirs) == 1 else []
     print_rows(rows, args.format, columns=args.columns.split(",") if args.columns else None, output=args.output,
                before=before)
     return 0

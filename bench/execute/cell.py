@@ -26,6 +26,7 @@ from bench.execute.pool import (
 from bench.plan.cell import Cell
 from bench.results import prices
 from bench.results.schema import SCHEMA_VERSION
+from bench.results.status import decide
 from bench.scenarios.base import MeasureReport, RecordFn
 
 
@@ -81,10 +82,10 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
             if watcher is not None:
                 row.update(watcher.stop())
     except WorkerError as exc:
-        return dict(row, status="failed", error=str(exc), error_detail=exc.detail[-4000:]), None
+        return decide(dict(row, error_detail=exc.detail[-4000:]), failed=str(exc)), None
     except (WorkerDied, WorkerTimeout) as exc:
         pool.kill()  # a dead or hung worker takes its siblings with it; the next cell restarts
-        return dict(row, status="failed", error=str(exc)), None
+        return decide(row, failed=str(exc)), None
     row.update(window.finish(sum(r.cpu_s or 0.0 for r in measured)))
     row["page_faults_per_request"] = _faults_per_request(measured)
     summary, samples = scenario.summarise([r.arrays for r in measured], cell)
@@ -95,16 +96,9 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
         # what the host adds to the device's own execution time (a device monitor's figure)
         row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
-    if row.get("device_error"):  # the device reported hardware or numerical errors
-        row.update(status="failed", error=row["device_error"])
-    elif not accuracy_ok:
-        row.update(status="inaccurate", error=accuracy_error)
-    elif not summary.get("samples"):
-        row.update(status="failed", error=summary.get("failure") or "no samples were measured")
-    elif row["stability"]:
-        row.update(status="unstable", error=row["stability"])
-    else:
-        row.update(status="ok", error="")
+    failure = (row.get("device_error")  # the device reported hardware or numerical errors
+               or (None if summary.get("samples") else summary.get("failure") or "no samples were measured"))
+    row = decide(row, failed=failure, inaccurate=None if accuracy_ok else accuracy_error)
     return row, samples
 
 

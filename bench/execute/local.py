@@ -26,6 +26,7 @@ from bench.execute.runner import CellRunner, RoundResult, Unit
 from bench.paths import cache_dir as default_cache_dir
 from bench.plan.cell import Cell
 from bench.plan.grid import Plan
+from bench.results.status import decide
 from bench.results.store import RunStore
 
 
@@ -154,7 +155,7 @@ class LocalMeasurer:
         pool = self._pool(unit)
         if pool is None:
             reason = self._availability[cell.target].reason
-            return RoundResult({"status": "skipped", "error": f"target {cell.target} unavailable: {reason}"}, None,
+            return RoundResult(decide({}, skipped=f"target {cell.target} unavailable: {reason}"), None,
                                environment=environment)
         extras: list[tuple[Cell, dict[str, Any], dict | None]] = []
         began = time.perf_counter()

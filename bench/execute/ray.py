@@ -53,6 +53,7 @@ from bench.execute.rounds import measure_round, planned_rounds, round_cell
 from bench.execute.runner import CellRunner, RoundResult, Unit
 from bench.plan.cell import Cell
 from bench.plan.grid import Plan
+from bench.results.status import decide
 
 RAY_EXTRA = "pip install 'trnbench[ray]'"
 DEFAULT_RETRIES = 1
@@ -187,7 +188,7 @@ class RayExecutor:
             for unit in units:  # no live node can take it: a row that says so, nothing measured
                 if unit.key not in runner.done and not any(measurer.need(unit).fits(r) for r in nodes):
                     runner.record(unit, 0, RoundResult(
-                        {"status": "skipped", "error": _why_not(unit.on, measurer.need(unit), nodes)}, None,
+                        decide({}, skipped=_why_not(unit.on, measurer.need(unit), nodes)), None,
                         environment={"instance_type": unit.on or ""}))
             try:
                 runner.run(measurer)
@@ -248,7 +249,7 @@ class RayMeasurer:
                 result = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
                 error, detail = _ray_failure(exc, self.executor.retries)
-                result = RoundResult({"status": "failed", "error": error, "error_detail": detail}, None,
+                result = RoundResult(decide({"error_detail": detail}, failed=error), None,
                                      environment={"instance_type": unit.on or ""})
             node = result.row_extra.get("ray_node_id")
             if node:
@@ -277,8 +278,8 @@ class RayMeasurer:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
                 yield unit, r, RoundResult(
-                    {"status": "failed", "error": f"ray: no live node offers {need.describe()} any more "
-                                                  "(its node died or left the cluster)"}, None,
+                    decide({}, failed=f"ray: no live node offers {need.describe()} any more "
+                                      "(its node died or left the cluster)"), None,
                     environment={"instance_type": unit.on or ""})
 
     def finished(self, unit: Unit) -> None:
@@ -428,8 +429,8 @@ def _round_task(cell: Cell, on: str | None, cache_dir: str | None, extra_env: di
     target = targets.get(cell.target)
     availability = target.availability()
     if not availability.ok:
-        return RoundResult({"status": "skipped", "error": f"target {cell.target} unavailable on "
-                                                          f"{environment.get('hostname')}: {availability.reason}"},
+        return RoundResult(decide({}, skipped=f"target {cell.target} unavailable on "
+                                              f"{environment.get('hostname')}: {availability.reason}"),
                            None, environment=environment, row_extra=node)
     ids = (context.get_accelerator_ids() or {}).get(target.ray_resource or "") or []
     if ids:  # the accelerators Ray assigned this task: the target places its copies on them

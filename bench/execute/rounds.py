@@ -28,6 +28,7 @@ import numpy as np
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
 from bench.results.metrics import pooled_by
+from bench.results.status import decide
 from bench.stats import intervals
 from bench.stats.intervals import paired_logs
 from bench.stats.stability import UNSTABLE_ROUND_SPREAD
@@ -260,8 +261,4 @@ def judge(cell: Cell, fields: dict[str, Any]) -> dict[str, Any]:
     if pooled:
         reasons.append(pooled)
     fields["stability"] = "; ".join(dict.fromkeys(reasons))
-    if fields["stability"]:
-        fields.update(status="unstable", error=fields["stability"])
-    else:
-        fields.update(status="ok", error="")
-    return fields
+    return decide(fields)

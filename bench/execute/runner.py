@@ -34,6 +34,7 @@ from bench.execute.rounds import (
     wants_more,
 )
 from bench.plan.cell import Cell
+from bench.results.status import decide
 from bench.results.store import RunStore
 
 
@@ -125,13 +126,12 @@ class CellRunner:
         for r in range(max((most_rounds(u.cell) for u in self.units), default=0)):
             order: list[Unit] = []
             for u in self.units:
-                if r >= planned_rounds(u.cell) or not self._due(u, r):
-                    continue
-                if u.key not in self.partner:
+                if u.key in self.partner:  # a pair at its first's place, each side that is due
+                    if u.key in self.leads:
+                        pair = (u, self.partner[u.key]) if r % 2 == 0 else (self.partner[u.key], u)
+                        order += [x for x in pair if r < planned_rounds(x.cell) and self._due(x, r)]
+                elif r < planned_rounds(u.cell) and self._due(u, r):
                     order.append(u)
-                elif u.key in self.leads:  # the second of a pair goes with its first
-                    pair = (u, self.partner[u.key]) if r % 2 == 0 else (self.partner[u.key], u)
-                    order += [x for x in pair if self._due(x, r)]
             if order:
                 self._measure(measurer, [(u, r) for u in order])
             extra = [u for u in self.units if r >= planned_rounds(u.cell) and u.key not in self.partner
@@ -212,7 +212,7 @@ class CellRunner:
             return
         fields, samples = combine(cell_unit.cell, mine)
         fields = judge(cell_unit.cell, fields) if planned_rounds(cell_unit.cell) > 1 else fields
-        control = combine(twin_unit.cell, theirs) if theirs else ({"status": "failed", "error": "not measured"}, None)
+        control = combine(twin_unit.cell, theirs) if theirs else (decide({}, failed="not measured"), None)
         fields, samples = beside_control(cell_unit.cell, fields, samples, twin_unit.cell, *control)
         self._write(cell_unit, fields, samples, self.last.get(cell_unit.key))
         self.done.add(twin_unit.key)

@@ -12,7 +12,7 @@ from bench.analysis.reference import RefRow
 from bench.analysis.samples import to_float
 from bench.plan.cell import cell_label, shape_label
 from bench.render.format import fmt_ci, fmt_p, fmt_ratio, fmt_value
-from bench.render.formats import emit
+from bench.render.formats import emit, is_export
 from bench.render.tabular import Bullets, Tabular
 from bench.results.schema import KEY_COLUMNS
 
@@ -137,11 +137,9 @@ def pivot_tables(pivots: list[Pivot]) -> list[Tabular]:
 
 def render_pivot(pivots: list[Pivot], fmt: str = "table") -> None:
     tables = pivot_tables(pivots)
-    if fmt in ("json", "csv", "parquet"):  # every metric's records in one export
+    if is_export(fmt):  # every metric's records in one export
         records = [rec for t in tables for rec in t.records]
         emit(Tabular([], [], records=records, columns=list(records[0]) if records else None), fmt)
         return
     for tab in tables:
-        if fmt == "md":
-            tab.before, tab.title = [f"**{tab.title}**"], None
         emit(tab, fmt)

@@ -95,10 +95,7 @@ def print_rows(rows: list[dict[str, Any]], fmt: str = "table", columns: list[str
     """Print rows: the compact summary (table/md) or every column (csv/json/parquet)."""
     from bench.render.formats import emit
 
-    tab = rows_table(rows, columns, title, before)
-    if fmt == "md":  # the title and error notes are the terminal's
-        tab.title, tab.after = None, []
-    emit(tab, fmt, output)
+    emit(rows_table(rows, columns, title, before), fmt, output)
 
 
 def _clean(row: dict[str, Any], columns: list[str] | None) -> dict[str, Any]:

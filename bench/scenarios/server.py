@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from bench.plan.cell import Cell
+from bench.results.status import decide
 from bench.scenarios.base import Column, MeasureFn, RecordFn, Scenario, WorkerContext, requests_of
 
 MAX_PROBES = 8
@@ -77,8 +78,7 @@ def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cel
     cal_row, _ = run(calibration)
     if cal_row.get("status") not in _OK or not cal_row.get("throughput_avg"):
         error = cal_row.get("error") or "no throughput measured"
-        return dict(cal_row, status="failed", error=f"capacity probe (closed loop) failed: {error}",
-                    search_role="result"), None
+        return decide(dict(cal_row, search_role="result"), failed=f"capacity probe (closed loop) failed: {error}"), None
     capacity = float(cal_row["throughput_avg"]) / cell.batch_size
     tried: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any], dict | None] | None = None
@@ -99,8 +99,8 @@ def find_max_rate(run: Callable[[Cell], tuple[dict[str, Any], dict | None]], cel
         tried.append({"rate_qps": rate, "p99_ms": fields.get("latency_ms_p99"),
                       "validity": fields.get("validity"), "status": fields.get("status")})
         if fields.get("status") not in _OK:
-            return dict(fields, status="failed", search_role="result", rates_tried=json.dumps(tried),
-                        error=f"probe at {rate:g} qps failed: {fields.get('error', '')}"), None
+            return decide(dict(fields, search_role="result", rates_tried=json.dumps(tried)),
+                          failed=f"probe at {rate:g} qps failed: {fields.get('error', '')}"), None
         if fields.get("validity") == "VALID":
             if best is None or rate > best[0]:
                 best = (rate, fields, samples)

@@ -10,8 +10,14 @@ from bench.render.tabular import Tabular
 
 # name -> module; `writes_file`: the format needs --output (a binary file, not stdout)
 FORMATS = {"table": "table", "csv": "csv", "md": "md", "json": "json", "parquet": "parquet"}
-TEXT = ("table", "csv", "md", "json")  # what prints to stdout
 WRITES_FILE = ("parquet",)
+
+
+def is_export(fmt: str) -> bool:
+    """Whether `fmt` is for a machine (every record, nothing but them on stdout) rather than a person."""
+    if fmt not in FORMATS:
+        return False
+    return bool(import_module(f"bench.render.formats.{FORMATS[fmt]}").EXPORT)
 
 
 def emit(tab: Tabular, fmt: str = "table", output: str | None = None) -> None:

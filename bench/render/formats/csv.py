@@ -7,6 +7,8 @@ import sys
 from bench.render.format import missing
 from bench.render.tabular import Tabular
 
+EXPORT = True  # every record, for a machine: no prose on stdout
+
 
 def write(tab: Tabular, output: str | None = None) -> None:
     import csv

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bench.render.tabular import Bullets, Tabular
 
+EXPORT = False  # for a person: the lines around the table too
+
 
 def markdown(headers: list[str], body: list[list[str]]) -> str:
     def esc(s: str) -> str:

@@ -6,6 +6,8 @@ import sys
 
 from bench.render.tabular import Tabular
 
+EXPORT = True  # every record, for a machine: no prose on stdout
+
 
 def write(tab: Tabular, output: str | None = None) -> None:
     from bench.results.table import write_parquet

@@ -8,6 +8,9 @@ from bench.render.tabular import Bullets, Tabular
 WRAP_AFTER = 40  # a text column wider than this may wrap in the terminal table
 
 
+EXPORT = False  # for a person: the lines around the table too
+
+
 def lines(items: list) -> None:
     for item in items:
         if isinstance(item, Bullets):
