@@ -8,7 +8,7 @@ The public API fits on one screen:
     df = load(run_dir)
 
 A user's own model: ``bench.UserModel(factory)`` where ``factory()`` returns
-``(nn.Module, example_inputs)``; see README.
+``(nn.Module, example_inputs)``; see docs/extending.md.
 """
 
 from bench.errors import UsageError

@@ -1,4 +1,4 @@
-"""The endpoint target measured against a minimal reference client (README, "LLM servers over HTTP").
+"""The endpoint target measured against a minimal reference client (docs/targets.md, "LLM servers over HTTP").
 
     .venv/bin/python benchmarks/endpoint.py agreement     # trnbench vs a bare httpx client, interleaved
     .venv/bin/python benchmarks/endpoint.py startup       # trnbench's own start-up per command
@@ -13,7 +13,7 @@ load generators on core 1, with taskset) and measures TTFT, ITL, TPOT and e2e at
 reference client round by round; it prints the medians and the ratios trnbench / reference.
 The reference is the smallest correct client: one asyncio loop, httpx, perf_counter_ns at
 each text chunk, vLLM's definitions. `max-rate` offers rising Poisson rates to the stand-in
-server (tests/llm_standin.py: first token 20 ms, a token every 5 ms, 8 tokens) and prints the
+server (tests/support/llm_standin.py: first token 20 ms, a token every 5 ms, 8 tokens) and prints the
 highest one whose requests were sent on time (sched_lag_ms_p99 under 10 ms) and served; at
 each rate, how much TTFT p50 grew over one request in flight (the `latency` scenario, first)
 and how far the gaps between the server's arrivals were from the schedule's (p90).
@@ -38,7 +38,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 CLI = [sys.executable, "-m", "bench.cli"]
 SERVER_CORE, CLIENT_CORE = "0", "1"
 
@@ -156,11 +155,11 @@ def reference(url, model, tok_dir, seq_len, output_len, concurrency, rate, warmu
 
 
 def standin_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
-    from endpoint_helpers import train_tokenizer
+    from tests.support.endpoint import train_tokenizer
 
     tok = train_tokenizer(tmp / "tok")
     port = free_port()
-    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "llm_standin.py"),
+    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "support" / "llm_standin.py"),
                              "--port", str(port), "--lifetime", "1200"], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     proc.stdout.readline()
@@ -168,7 +167,7 @@ def standin_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
 
 
 def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str, str, str]:
-    from endpoint_helpers import tiny_llama, train_tokenizer
+    from tests.support.endpoint import tiny_llama, train_tokenizer
 
     tok = train_tokenizer(tmp / "tok")
     model = tiny_llama(tmp / "llama", tok)
@@ -236,8 +235,8 @@ def agreement(rounds: int, server: str) -> dict:
 
 
 def startup(repeats: int) -> dict:
-    from endpoint_helpers import train_tokenizer
-    from llm_standin import Standin
+    from tests.support.endpoint import train_tokenizer
+    from tests.support.llm_standin import Standin
 
     walls, parts = [], []
     with tempfile.TemporaryDirectory() as tmp_s, Standin(lifetime_s=300) as s:
@@ -266,10 +265,10 @@ def startup(repeats: int) -> dict:
 
 
 def max_rate(rates: list[float]) -> dict:
-    from endpoint_helpers import train_tokenizer
+    from tests.support.endpoint import train_tokenizer
 
     port = free_port()
-    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "llm_standin.py"),
+    proc = subprocess.Popen([*taskset(SERVER_CORE), sys.executable, str(ROOT / "tests" / "support" / "llm_standin.py"),
                              "--port", str(port), "--lifetime", "600"], stdout=subprocess.PIPE, text=True)
     proc.stdout.readline()
     url = f"http://127.0.0.1:{port}/v1"
@@ -358,7 +357,7 @@ def _guidellm(exe: str, url: str, hf_home: str, tok_dir: str, conc: int, rate: f
 def _peer_files(tmp: Path, tok: str) -> tuple[Path, Path]:
     """A model folder (config.json beside the tokenizer) for GuideLLM, and a scratch Hugging
     Face cache holding it as `local/tiny` for AIPerf (which resolves tokenizers by hub name)."""
-    from endpoint_helpers import tiny_llama
+    from tests.support.endpoint import tiny_llama
 
     llama = tiny_llama(tmp / "llama", Path(tok))
     hf = tmp / "hf"

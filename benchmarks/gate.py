@@ -1,4 +1,4 @@
-"""A benchmark of the comparison gate itself (README, "Comparisons on a shared machine").
+"""A benchmark of the comparison gate itself (docs/comparing.md; figures in docs/validation.md).
 
     .venv/bin/python benchmarks/gate.py aa-runs      # 10 smoke runs, 9 consecutive pairs compared
     .venv/bin/python benchmarks/gate.py aa-ab        # 5 x `trnbench ab --suite smoke` (A/A)

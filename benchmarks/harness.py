@@ -1,4 +1,4 @@
-"""Benchmarks of trnbench itself (figures for the README; not unit tests).
+"""Benchmarks of trnbench itself (figures for docs/validation.md; not unit tests).
 
     .venv/bin/python benchmarks/harness.py overhead   # identity model: harness vs bare loop
     .venv/bin/python benchmarks/harness.py agreement  # p50 vs torch.utils.benchmark and a bare loop

@@ -5,7 +5,7 @@ card's default shape and batch 1, the eager fp32 output on them, the weights' fi
     python scripts/make_seeds.py tiny-bert gpt2  # these
 
 Run it when a card changes, or to re-check after a torch/transformers upgrade:
-tests/test_seeds.py fails when a tiny card no longer builds what seeds/ holds.
+tests/e2e/test_seeds.py fails when a tiny card no longer builds what seeds/ holds.
 """
 
 from __future__ import annotations

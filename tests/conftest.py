@@ -71,10 +71,9 @@ def quick():
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
-    """A fake Neuron host (tests/neuron_helpers.py): stand-in SDK, tools and devices."""
-    from neuron_helpers import Host
-
+    """A fake Neuron host (tests/support/neuron.py): stand-in SDK, tools and devices."""
     from bench.targets.neuron import inventory
+    from tests.support.neuron import Host
 
     h = Host(tmp_path, monkeypatch)
     yield h

@@ -13,8 +13,9 @@ residual is the log of its figure (p50 latency; 1 / rate for other scenarios, so
 is up) minus its cell's mean over its rounds. The machine's movement is the part of those
 residuals that back-to-back rounds of *different* cells share: the square root of their
 covariance, a standard deviation on the log scale (0.05 = rounds moved about 5 %). A cell is
-unstable "for that reason" when, with each of its rounds corrected by the shared part of its
-neighbours' residuals (their mean, shrunk by the correlation), its interval over the rounds
+unstable "for that reason" (never when the shared movement is under half of what a typical
+cell's rounds moved: the rounds then moved on their own) when, with each of its rounds
+corrected by the shared part of its neighbours' residuals (their mean, shrunk by the correlation), its interval over the rounds
 and their spread would pass the rules -- or its rounds moved no more than twice as much as the
 run's typical cell's did -- and nothing else (a busy host, a wide spread inside its rounds)
 flagged it.
@@ -98,6 +99,8 @@ def machine_noise(rows: list[dict[str, Any]], rounds: list[dict[str, Any]]) -> M
         if isinstance(r.get("latency_iqr_ratio"), (int, float)):
             inside.setdefault(str(r.get("cell_id")), []).append(float(r["latency_iqr_ratio"]))
     unstable = [r for r in rows if r.get("status") == "unstable" and r.get("search_role") != "probe"]
+    if moved < typical / 2:  # the rounds moved mostly on their own: nothing is the machine's to explain
+        return MachineNoise(moved, corr, len(pairs), len(unstable), 0)
     explained = sum(1 for r in unstable if _only_the_machine(
         r, corrected.get(str(r.get("cell_id"))), own.get(str(r.get("cell_id"))), typical,
         float(np.median(inside[str(r.get("cell_id"))])) if inside.get(str(r.get("cell_id"))) else math.inf))

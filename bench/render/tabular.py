@@ -42,3 +42,18 @@ class Bullets:
 
     title: str
     items: list[str]
+
+
+def print_lines(items: list[str | Bullets], bullet: str = "  ", gap: bool = False) -> None:
+    """The lines around a table: text as it is, a Bullets list as its title and one item a line
+    (`bullet` before each; `gap`: a blank line after the list, as Markdown needs)."""
+    for item in items:
+        if isinstance(item, Bullets):
+            if item.items:
+                print(f"{item.title}:")
+                for x in item.items:
+                    print(f"{bullet}{x}")
+                if gap:
+                    print()
+        else:
+            print(item)

@@ -9,7 +9,7 @@ interval over the log of those values: mean ± t(G-1) · sd / √G. The spread o
 holds both the within-group sampling noise and the between-group variance, which is the
 point; on the log scale a ratio of two sides is a difference (Welch's interval). Measured
 coverage of the 95 % interval of a median, lognormal requests with a 5 % between-round
-shift, 1000 trials: 95.7 % for 3, 5 and 10 rounds (tests/test_stats.py repeats this); a
+shift, 1000 trials: 95.7 % for 3, 5 and 10 rounds (tests/unit/test_stats.py repeats this); a
 two-stage bootstrap over so few groups covered only ~82 % at 5 rounds, which is why it is
 not used.
 

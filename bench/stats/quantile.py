@@ -16,7 +16,7 @@ def binom_ppf(p: float, n: int, q: float) -> int:
     stopping rule) and by the orchestrator before its first row. The CDF is summed only
     within 12 standard deviations of the mean (the mass outside is under 1e-30), from the
     log pmf at the window's start (math.lgamma) and the ratio pmf(k+1)/pmf(k) =
-    (n-k)/(k+1) * q/(1-q); tests/test_stats.py checks it against scipy over a grid (at the
+    (n-k)/(k+1) * q/(1-q); tests/unit/test_stats.py checks it against scipy over a grid (at the
     tails the intervals use; at an exact tie such as p = q = 0.5 and n odd the two may differ by
     one, which rounding decides)."""
     if n <= 0 or q <= 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.render.tabular import Bullets, Tabular
+from bench.render.tabular import Tabular, print_lines
 
 EXPORT = False  # for a person: the lines around the table too
 
@@ -16,20 +16,8 @@ def markdown(headers: list[str], body: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _lines(items: list) -> None:
-    for item in items:
-        if isinstance(item, Bullets):
-            if item.items:
-                print(f"{item.title}:")
-                for x in item.items:
-                    print(f"  - {x}")
-                print()
-        else:
-            print(item)
-
-
 def write(tab: Tabular, output: str | None = None) -> None:
-    _lines(tab.before)
+    print_lines(tab.before, bullet="  - ", gap=True)
     if tab.before:
         print()
     if tab.title:
@@ -38,4 +26,4 @@ def write(tab: Tabular, output: str | None = None) -> None:
         print(markdown(tab.headers, tab.cells))
     if tab.after:
         print()
-    _lines(tab.after)
+    print_lines(tab.after, bullet="  - ", gap=True)

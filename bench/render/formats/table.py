@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.render.format import is_numeric
-from bench.render.tabular import Bullets, Tabular
+from bench.render.tabular import Tabular, print_lines
 
 WRAP_AFTER = 40  # a text column wider than this may wrap in the terminal table
 
@@ -11,22 +11,11 @@ WRAP_AFTER = 40  # a text column wider than this may wrap in the terminal table
 EXPORT = False  # for a person: the lines around the table too
 
 
-def lines(items: list) -> None:
-    for item in items:
-        if isinstance(item, Bullets):
-            if item.items:
-                print(f"{item.title}:")
-                for x in item.items:
-                    print(f"  {x}")
-        else:
-            print(item)
-
-
 def write(tab: Tabular, output: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    lines(tab.before)
+    print_lines(tab.before)
     if tab.cells or tab.show_empty:
         table = Table(title=tab.title, header_style="bold", show_lines=False)
         for i, h in enumerate(tab.headers):
@@ -43,4 +32,4 @@ def write(tab: Tabular, output: str | None = None) -> None:
             natural = sum(max([len(h)] + [len(b[i]) for b in tab.cells]) + 3 for i, h in enumerate(tab.headers))
             console = Console(width=400 if tab.wrap else max(120, min(natural, 250)))
         console.print(table)
-    lines(tab.after)
+    print_lines(tab.after)

@@ -17,7 +17,7 @@ https://awsdocs-neuron.readthedocs-hosted.com/en/latest/tools/neuron-sys-tools/n
 
 Reports cover whole periods, so the device latency of a cell pools its warm-up too; the
 per-period percentiles are averaged weighted by each period's completed executions (an
-approximation of the cell's percentile, stated as such in the README).
+approximation of the cell's percentile, stated as such in docs/targets.md).
 """
 
 from __future__ import annotations

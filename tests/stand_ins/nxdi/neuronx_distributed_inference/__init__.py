@@ -2,7 +2,7 @@
 
 It runs the checkpoint's transformers model on CPU, so that CI can check that
 `bench.targets.neuron.nxdi` drives NxD Inference the way its documentation says
-(tests/test_generate.py):
+(tests/e2e/test_generate.py):
 
 - `NeuronConfig(**kwargs)` keeps the keyword arguments it knows and only logs a warning for
   others, as the real one does (models/config.py);

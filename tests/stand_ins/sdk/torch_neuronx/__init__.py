@@ -1,7 +1,7 @@
 """TEST STAND-IN for `torch_neuronx`. It is NOT the Neuron SDK and compiles nothing.
 
 It exists only so that CI, which has no Neuron device or SDK, can check that trnbench
-calls the SDK the way its documentation says (contract tests, tests/test_neuron_contract.py):
+calls the SDK the way its documentation says (contract tests, tests/e2e/test_neuron_contract.py):
 
 - `trace` has the documented signature
   `trace(func, example_inputs, *_, input_output_aliases={}, compiler_workdir=None,

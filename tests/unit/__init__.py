@@ -1,0 +1,1 @@
+"""Unit tests: functions and parsers, no worker process, no server."""
