@@ -397,13 +397,15 @@ def test_plain_http_to_another_host_warns_in_one_line(standin, monkeypatch, caps
     assert capsys.readouterr().err == ""  # 127.0.0.1: no warning
 
 
-def _launched_standin(tok: Path, out: Path, lifetime_s: float, duration_s: float):
+def _launched_standin(tok: Path, out: Path, lifetime_s: float, duration_s: float, stop_after: int = 0,
+                      *run_args: str):
     """`trnbench run --launch` of the stand-in: (exit status, its one row, the port, the command)."""
     port = free_port()
     launch = f"{sys.executable} {LLM_STANDIN} --port {port} --lifetime {lifetime_s}"
+    launch += f" --stop-after {stop_after}" if stop_after else ""
     res = _cli("run", "-t", "endpoint", "--url", f"http://127.0.0.1:{port}/v1", "-m", "standin", "--tokenizer",
                str(tok), "--seq-len", "16", "--output-len", "8", "--duration", str(duration_s), "--launch", launch,
-               "--out", str(out), "--no-progress", "--format", "json")
+               "--out", str(out), "--no-progress", "--format", "json", *run_args)
     assert res.stdout, res.stderr
     (row,) = json.loads(res.stdout)
     return res.returncode, row, port, launch
@@ -456,9 +458,12 @@ def _live_members(group: int) -> list[int]:
 
 
 def test_a_launched_server_that_dies_mid_cell_gives_a_failed_row_with_its_log(tok, tmp_path):
-    code, row, _, _ = _launched_standin(tok, tmp_path, lifetime_s=2.5, duration_s=4)
+    """The stand-in exits on its 41st completion request: inside the one 4 s window (a warm-up of
+    0.2 s is ~4 requests of ~55 ms), whatever the machine's speed."""
+    code, row, _, _ = _launched_standin(tok, tmp_path, 60, 4, 40, "--rounds", "1", "--warmup", "0.2")
     assert code == 1
-    assert row["status"] == "failed" and "stopped answering" in row["error"] and "lifetime over" in row["error"]
+    assert row["status"] == "failed" and "stopped answering" in row["error"], row["error"]
+    assert "served 40 requests, stopped" in row["error"]  # the server's log tail
 
 
 # -- the real server: transformers serve ------------------------------------------------------

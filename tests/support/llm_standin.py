@@ -22,7 +22,9 @@ Faults, for the harness's failure paths (`mode`):
 - `strict`: rejects `ignore_eos` / `min_tokens` with HTTP 422 (as transformers serve does);
 - `packed`: every 2 tokens in one chunk (so usage and the chunk count disagree), no [DONE].
 
-It stops by itself after `lifetime_s` or `max_requests`, whichever comes first.
+It stops by itself after `lifetime_s` or `max_requests`, whichever comes first; with
+`stop_after` N it stops (the process exits) on the N+1th completion request: a server that
+dies mid-cell at a known request, however slow the machine.
 
     python tests/support/llm_standin.py --port 0 --first-ms 20 --gap-ms 5     # prints the port
 """
@@ -40,11 +42,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Standin:
     def __init__(self, first_ms: float = 20.0, gap_ms: float = 5.0, model: str = "standin", mode: str = "ok",
                  lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0, api_key: str = "",
-                 tokenizer: str = ""):
+                 tokenizer: str = "", stop_after: int = 0):
         self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
         # as vLLM's --api-key: every /v1 route wants "Authorization: Bearer KEY", else 401 (/health does not)
         self.api_key = api_key
         self.max_requests = max_requests
+        self.stop_after = stop_after
+        self.stopped_by = "lifetime over"
         self.requests = 0
         self.arrivals: list[int] = []
         self.last_body: dict = {}  # perf_counter_ns of each completion request's arrival
@@ -106,6 +110,11 @@ class Standin:
                     standin.requests += 1
                     standin.arrivals.append(arrived)
                     standin.last_body = body
+                    if standin.stop_after and standin.requests > standin.stop_after:
+                        standin.stopped_by = f"served {standin.stop_after} requests"
+                        threading.Thread(target=standin.stop, daemon=True).start()
+                        self.close_connection = True
+                        return None  # no answer: the connection closes, the next ones are refused
                     if standin.requests > standin.max_requests:
                         return self._send(503, b'{"error": "request budget spent"}')
                 chat = self.path.endswith("/chat/completions")
@@ -278,14 +287,15 @@ def main() -> None:
     p.add_argument("--mode", default="ok")
     p.add_argument("--lifetime", type=float, default=300.0)
     p.add_argument("--max-requests", type=int, default=20000)
+    p.add_argument("--stop-after", type=int, default=0, help="stop on the completion request after this many")
     p.add_argument("--api-key", default="")
     p.add_argument("--tokenizer", default="", help="serve /tokenize and /detokenize with this tokenizer")
     args = p.parse_args()
     s = Standin(args.first_ms, args.gap_ms, args.model, args.mode, args.lifetime, args.max_requests,
-                port=args.port, api_key=args.api_key, tokenizer=args.tokenizer).start()
+                port=args.port, api_key=args.api_key, tokenizer=args.tokenizer, stop_after=args.stop_after).start()
     print(s.port, flush=True)
     s.thread.join()
-    print("stand-in: lifetime over, stopped", flush=True)
+    print(f"stand-in: {s.stopped_by}, stopped", flush=True)
 
 
 if __name__ == "__main__":
