@@ -11,4 +11,4 @@ site=$(mktemp -d) && trap 'rm -rf "$site"' EXIT
 "$("$PY" -c 'import sys, os; print(os.path.join(os.path.dirname(sys.executable), "lint-imports"))')" --no-cache \
     || { echo "test: the layering contract is broken (pyproject.toml [tool.importlinter])" >&2; exit 1; }
 # coverage per module, with the lines and branches no test reaches (pyproject.toml [tool.coverage])
-"$PY" -m pytest -q --cov --cov-report=term "$@"
+"$PY" -m pytest -q --cov --cov-report=term --durations=15 "$@"

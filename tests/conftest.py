@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# hypothesis keeps its example database and a unicode cache in .hypothesis/ of the working
+# directory: the tests keep none in the checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(tempfile.gettempdir(), f"trnbench-hypothesis-{os.getuid()}"))
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("trnbench", database=None)
+    _hypothesis_settings.load_profile("trnbench")
+except ImportError:  # the fuzz tests skip themselves without it
+    pass
 
 
 def _has_neuron() -> bool:
