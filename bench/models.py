@@ -25,8 +25,20 @@ TASKS = {
     "causal-lm": "AutoModelForCausalLM",
     "base": "AutoModel",
 }
+# The training task each card task trains on, and its labels (bench.targets.train): a class
+# index per sequence or image, or the inputs themselves for a causal LM (transformers shifts
+# them). A card of task `base` has no head and no loss: it cannot train.
+TRAIN_TASKS = {
+    "sequence-classification": "sequence classification (a class label per sequence)",
+    "image-classification": "image classification (a class label per image)",
+    "causal-lm": "causal LM (next-token labels: the inputs, shifted by transformers)",
+    "masked-lm": "masked LM (15 % of the tokens masked, seeded; BERT's pre-training objective without NSP)",
+}
+# A card may train on another head than it serves (`train = "masked-lm"`: BERT pre-training).
+TRAIN_CLASSES = {"masked-lm": "AutoModelForMaskedLM"}
+MASK_FRACTION = 0.15
 _CARD_KEYS = {"name", "family", "model_type", "task", "input", "pretrained", "params", "description",
-              "tiny", "shape", "config"}
+              "tiny", "shape", "config", "train"}
 _SHAPE_KEYS = {"seq_len", "max_seq_len", "image_size", "channels"}
 
 
@@ -45,10 +57,16 @@ class ModelCard:
     tiny: bool = False
     source: str = ""
     digest: str = ""  # hash of the card file: part of the compile-cache key
+    train: str | None = None  # the training task, when not the serving task's (TRAIN_TASKS)
 
     @property
     def is_decoder(self) -> bool:
         return self.task == "causal-lm"
+
+    @property
+    def train_task(self) -> str | None:
+        """What a training step of this card optimises (TRAIN_TASKS), None when it cannot train."""
+        return self.train or (self.task if self.task in TRAIN_TASKS else None)
 
     def resolve_shape(self, seq_len: int | None, image_size: int | None) -> dict[str, int | None]:
         """Fill in default shapes and check them against the card's limits."""
@@ -86,9 +104,11 @@ def _parse_card(path: Path) -> ModelCard:
     params = data.get("params")
     if params is not None and (not isinstance(params, int) or isinstance(params, bool)):
         raise UsageError(f"{path}: params must be an integer, got {params!r}")
-    for key in ("name", "family", "pretrained", "description"):
+    for key in ("name", "family", "pretrained", "description", "train"):
         if key in data and not isinstance(data[key], str):
             raise UsageError(f"{path}: {key} must be a string, got {data[key]!r}")
+    if "train" in data and data["train"] not in TRAIN_TASKS:
+        raise UsageError(f"{path}: unknown train task {data['train']!r} (choose from {', '.join(TRAIN_TASKS)})")
     return ModelCard(
         name=data.get("name", path.stem),
         family=data.get("family", data["model_type"]),
@@ -101,6 +121,7 @@ def _parse_card(path: Path) -> ModelCard:
         params=params,
         description=data.get("description", ""),
         tiny=bool(data.get("tiny", False)),
+        train=data.get("train"),
         source=str(path),
         digest=hashlib.sha1(path.read_bytes()).hexdigest()[:16],
     )
@@ -173,6 +194,59 @@ def build(c: ModelCard, weights: str = "random", *, image_size: int | None = Non
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"cannot load pretrained weights {source!r} for {c.name}: {first}") from None
     return wrap_tensors_only(model.eval(), input_names(c), decoder=c.is_decoder)
+
+
+def build_for_training(c: ModelCard, weights: str = "random", *, image_size: int | None = None, seed: int = 0):
+    """The card's transformers model with its task head, in train mode, fp32, dropout off.
+
+    Dropout is off so that a step's loss depends on the weights and the batch alone: the
+    numerics check then compares devices whose random streams differ. Every float config
+    field named like a dropout (hidden_dropout_prob, attention_probs_dropout_prob,
+    attention_dropout, resid_pdrop, ...) is set to 0 before the model is built."""
+    import torch
+
+    _quiet_transformers()
+    if c.train_task is None:  # pragma: no cover - plan time refuses it first
+        raise UsageError(f"{c.name} (task {c.task}) has no training task (choose a card of task "
+                         f"{', '.join(TRAIN_TASKS)})")
+    config = hf_config(c, image_size)
+    for name, value in list(vars(config).items()):
+        if isinstance(value, float) and ("dropout" in name or name.endswith("pdrop")):
+            setattr(config, name, 0.0)
+    import transformers
+
+    cls = getattr(transformers, TRAIN_CLASSES[c.train]) if c.train in TRAIN_CLASSES else _auto_class(c)
+    if weights == "random":
+        torch.manual_seed(seed)
+        model = cls.from_config(config)
+    else:
+        source = c.pretrained if weights == "pretrained" else weights
+        model = cls.from_pretrained(source, config=config)
+    return model.train()
+
+
+def training_batches(c: ModelCard, micro_batches: int, batch_size: int, seq_len: int | None,
+                     image_size: int | None, seed: int = 0) -> list[dict]:
+    """`micro_batches` fixed-seed batches with labels, as keyword arguments of the model."""
+    import torch
+
+    out = []
+    for i in range(micro_batches):
+        inputs = make_inputs(c, batch_size, seq_len, image_size, seed=seed + i)
+        gen = torch.Generator().manual_seed(10_000 + seed + i)
+        if c.input == "image":
+            labels = torch.randint(0, int(hf_config(c).num_labels), (batch_size,), generator=gen)
+            out.append({"pixel_values": inputs[0], "labels": labels})
+        elif c.is_decoder:
+            out.append({"input_ids": inputs[0], "attention_mask": inputs[1], "labels": inputs[0].clone()})
+        elif c.train_task == "masked-lm":  # the loss over the masked positions only (-100 elsewhere)
+            masked = torch.rand(inputs[0].shape, generator=gen) < MASK_FRACTION
+            labels = torch.where(masked, inputs[0], torch.full_like(inputs[0], -100))
+            out.append({"input_ids": inputs[0], "attention_mask": inputs[1], "labels": labels})
+        else:
+            labels = torch.randint(0, int(hf_config(c).num_labels), (batch_size,), generator=gen)
+            out.append({"input_ids": inputs[0], "attention_mask": inputs[1], "labels": labels})
+    return out
 
 
 def check_weights(c: ModelCard, weights: str) -> None:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.published_train import is_training_file, training_row
 from bench.analysis.reference import (
     canonical_columns,
     float_or_nan,
@@ -102,6 +103,9 @@ def import_published(path: str | Path, *, data_file: str | None = None,
     what = "Neuron published data file"
     header, records = read_table(path, what)
     columns = set(canonical_columns(header).values())
+    if is_training_file(columns):  # trn1's training figures (bench.analysis.published_train)
+        return _import_rows(records, lambda rec: training_row(rec, card_names(), data_file or _data_file(path),
+                                                              source_url or ""))
     for need, spelled in (("batch_size", "Batch Size"), ("throughput", "Throughput (inference/second)")):
         if need not in columns:
             raise UsageError(f"{path}: a {what} needs a {spelled!r} column (has: {', '.join(header)})")
@@ -109,6 +113,10 @@ def import_published(path: str | Path, *, data_file: str | None = None,
     folder = data_file.split("/")[-2] if "/" in data_file else ""
     source_url = source_url if source_url is not None else PAGES.get(folder, "")
     names = card_names()
+    return _import_rows(records, lambda rec: _row(rec, names, data_file, source_url))
+
+
+def _import_rows(records, convert) -> PublishedRows:
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for line, rec in records:
@@ -116,11 +124,9 @@ def import_published(path: str | Path, *, data_file: str | None = None,
         if not published:
             continue
         try:
-            row = _row(rec, names, data_file, source_url)
+            rows.append(convert(rec))
         except ValueError as exc:
             skipped.append({"line": line, "model": published, "reason": str(exc)})
-            continue
-        rows.append(row)
     return PublishedRows(rows, skipped)
 
 

@@ -38,7 +38,8 @@ REFERENCE_ALIASES: dict[str, tuple[str, ...]] = {
     "throughput": ("throughput", "throughput_avg", "samples_per_s", "samples_s", "throughput_samples_s",
                    "inf_s", "throughput_inf_s", "throughput_seq_s", "throughput_img_s",
                    "throughput_inference_second", "throughput_inference_sec", "throughput_inference_s",
-                   "throughput_inferences_second", "throughput_inferences_sec", "throughput_inf_sec"),
+                   "throughput_inferences_second", "throughput_inferences_sec", "throughput_inf_sec",
+                   "performance_seq_sec"),
     "p50": ("p50", "p50_ms", "latency_p50", "latency_ms_p50", "latency_p50_ms", "p50_latency_ms"),
     "p99": ("p99", "p99_ms", "latency_p99", "latency_ms_p99", "latency_p99_ms", "p99_latency_ms"),
     "sdk_version": ("sdk_version", "sdk", "neuron_sdk", "neuron_sdk_version", "neuron_version"),
@@ -187,7 +188,10 @@ def _model_name(name: Any) -> str:
 
 
 def precision_label(row: dict[str, Any]) -> str:
-    """The effective precision of a run row: 'matmult-bf16' when neuronx-cc auto-casts, else dtype."""
+    """The effective precision of a run row: 'matmult-bf16' when neuronx-cc auto-casts, a train
+    row's precision (amp-bf16 ...), else dtype."""
+    if row.get("precision") and str(row["precision"]) != "auto-cast":
+        return str(row["precision"]).lower()
     args = str(row.get("compiler_args") or "")
     mode = re.search(r"--auto-cast[= ](\w+)", args)
     kind = re.search(r"--auto-cast-type[= ](\w+)", args)
@@ -282,6 +286,11 @@ def _mismatches(key: dict[str, Any], row: dict[str, Any], ref: dict[str, Any]) -
     for col, what in (("seq_len", "seq"), ("image_size", "image")):
         if ref.get(col) is not None and ref.get(col) != key.get(col):
             out.append(f"{what} {key.get(col)} vs published {ref.get(col)}")
+    for col in ("grad_accum", "dp"):  # a training figure: its steps' shape
+        if _int_or_none(ref.get(col)) is not None and _int_or_none(ref.get(col)) != _int_or_none(row.get(col)):
+            out.append(f"{col} {row.get(col)} vs published {ref.get(col)}")
+    if ref.get("optimizer") and str(ref["optimizer"]).lower() != str(row.get("optimizer") or "").lower():
+        out.append(f"optimizer {row.get('optimizer')} vs published {ref['optimizer']}")
     if ref.get("precision"):
         pub = norm_precision(ref["precision"])
         if pub != norm_precision(key["precision"]):

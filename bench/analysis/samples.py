@@ -183,7 +183,7 @@ class Samples:
                     continue
                 counts, _ = np.histogram(inside, bins=k, range=(t0, t1))
                 width_s = (t1 - t0) / 1e9 / k
-                out.append(((row["_run_dir"], label), counts * float(row.get("batch_size") or 1) / width_s))
+                out.append(((row["_run_dir"], label), counts * _per_request(row) / width_s))
         return out
 
     def rates(self) -> np.ndarray | None:
@@ -192,6 +192,16 @@ class Samples:
             groups = self.rate_groups()
             self._rates = np.concatenate(groups) if groups else None
         return self._rates  # type: ignore[return-value]
+
+
+def _per_request(row: dict[str, Any]) -> float:
+    """Samples one recorded request stands for: its batch, or a training step's global batch
+    (batch x grad_accum x dp: rank 0's steps are every rank's)."""
+    out = 1.0
+    for col in ("batch_size", "grad_accum", "dp"):
+        v = to_float(row.get(col))
+        out *= v if v == v and v > 0 else 1.0
+    return out
 
 
 def to_float(v: Any) -> float:

@@ -64,7 +64,7 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
                         "(default: the target's first: eager, or trace on neuron)")
     g.add_argument("-d", "--dtype", type=names_of, help="fp32, bf16, fp16 (default fp32)")
     g.add_argument("-s", "--scenario", type=names_of,
-                   help="latency, throughput, server, generate (default latency)")
+                   help="latency, throughput, server, generate, train (default latency)")
     g.add_argument("-b", "--batch-size", type=csv_of(int, "batch size"), help="e.g. 1,8")
     g.add_argument("--seq-len", type=csv_of(int, "sequence length"), help="token models: e.g. 128")
     g.add_argument("--image-size", type=csv_of(int, "image size"), help="vision models: e.g. 224")
@@ -84,6 +84,15 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
                    help="server: gamma shape of the arrivals (1 = Poisson, default; <1 burstier)")
     s.add_argument("--output-len", type=csv_of(int, "output length"),
                    help="generate: new tokens per request, e.g. 128 (input length is --seq-len)")
+    t = p.add_argument_group("train scenario (-s train: whole optimizer steps)")
+    t.add_argument("--grad-accum", type=csv_of(int, "--grad-accum"), metavar="K",
+                   help="micro-batches per optimizer step (default 1); samples are counted per step")
+    t.add_argument("--optimizer", type=names_of, help="adamw (default) or sgd")
+    t.add_argument("--precision", type=names_of,
+                   help="fp32 (default), amp-bf16 (bf16 autocast, fp32 master weights), bf16 (pure), "
+                        "auto-cast (the Neuron compiler's)")
+    t.add_argument("--dp", type=csv_of(int, "--dp"), metavar="N",
+                   help="data-parallel ranks through torch's elastic launcher, e.g. 1,2 (default 1)")
     e = p.add_argument_group("an LLM server over HTTP (-t endpoint: any OpenAI-compatible API)")
     e.add_argument("--url", help="the API's base URL, e.g. http://127.0.0.1:8000/v1 (implies -t endpoint)")
     e.add_argument("--api", choices=("completions", "chat"), help="the API to drive (default completions)")

@@ -34,7 +34,9 @@ def build_plan(args: argparse.Namespace):
             "n_models": _first(args.n_models), "workers_per_model": _first(args.workers_per_model),
             "threads_per_worker": _first(args.threads),
             "rates": args.rate, "find_max_rate": True if args.find_max_rate else None,
-            "p99_bound_ms": args.p99_bound, "burstiness": args.burstiness, "output_lens": args.output_len}
+            "p99_bound_ms": args.p99_bound, "burstiness": args.burstiness, "output_lens": args.output_len,
+            "grad_accums": args.grad_accum, "optimizers": args.optimizer, "precisions": args.precision,
+            "dps": args.dp}
     axes.update(_endpoint_axes(args, axes))
     if args.suite and args.url:
         raise UsageError("--url runs a grid of endpoint cells: give -m SERVED_MODEL and its flags, not --suite")

@@ -62,7 +62,9 @@ def run_plan(args: argparse.Namespace, plan) -> int:
     if args.dry_run:
         cells = [c.key() for c in plan.ordered()]
         shown = cells if is_export(args.format) or len(cells) <= DRY_RUN_ROWS else cells[:DRY_RUN_ROWS]
-        print_rows(shown, args.format, columns=DRY_RUN_COLUMNS)
+        # the key columns some cells have (a train cell's precision, grad_accum, dp ...)
+        extra = [c for c in ("output_len", "precision", "optimizer", "grad_accum", "dp") if any(c in k for k in cells)]
+        print_rows(shown, args.format, columns=DRY_RUN_COLUMNS + extra)
         more = f" (first {len(shown)} shown; --format csv lists all)" if len(shown) < len(cells) else ""
         print(f"{len(cells)} cells{more}", file=sys.stderr)
         return 0

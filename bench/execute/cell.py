@@ -89,7 +89,7 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     row.update(window.finish(sum(r.cpu_s or 0.0 for r in measured)))
     row["page_faults_per_request"] = _faults_per_request(measured)
     summary, samples = scenario.summarise([r.arrays for r in measured], cell)
-    row.update(summary)
+    row = scenario.finish({**row, **summary}, cell)
     spread = summary["stability"] if "stability" in summary else scenario.stability(summary, cell)
     row["host_busy"] = busy_reason(row)
     row["stability"] = "; ".join(r for r in (row["host_busy"], spread) if r)
@@ -97,8 +97,10 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
         # what the host adds to the device's own execution time (a device monitor's figure)
         row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
     failure = (row.get("device_error")  # the device reported hardware or numerical errors
+               or row.pop("fatal", None)  # measured, but it cannot stand (a training loss not finite)
                or (None if summary.get("samples") else summary.get("failure") or "no samples were measured"))
-    row = decide(row, failed=failure, inaccurate=None if accuracy_ok else accuracy_error)
+    inaccurate = row.pop("inaccurate", None) or (None if accuracy_ok else accuracy_error)
+    row = decide(row, failed=failure, inaccurate=inaccurate)
     return row, samples
 
 

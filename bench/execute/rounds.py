@@ -197,7 +197,9 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
     worst = busy_reason(out) or (busy[0] if busy else "")
     out["host_busy"] = f"{worst} (the worst of {len(busy)} busy rounds of {len(rows)})" if busy else ""
     samples = _stack([s for _, s in results])
-    return out, samples
+    from bench import scenarios
+
+    return scenarios.of(cell).finish(out, cell), samples
 
 
 def _stack(parts: list[dict | None]) -> dict[str, np.ndarray] | None:

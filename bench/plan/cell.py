@@ -145,7 +145,8 @@ class UserModel:
         return f"user:{self.name}"
 
 
-_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len"}  # in the key only when not None
+# in the key only when not None (so adding them changed no existing cell_id)
+_KEY_IF_SET = {"p99_bound_ms", "burstiness", "output_len", "grad_accum", "optimizer", "precision", "dp"}
 # Key columns a target's options fill (the endpoint's SLOs and prompt dataset): named here so
 # that every row has them as columns, set by the options' own `key()`, never stored twice.
 OPTION_KEY_COLUMNS = ("slo", "dataset")
@@ -202,6 +203,13 @@ class Cell:
     p99_bound_ms: float | None = None
     burstiness: float | None = None
     output_len: int | None = None
+    # train: micro-batches per optimizer step, the optimizer, the training precision (fp32,
+    # amp-bf16: bf16 autocast over fp32 master weights, bf16: pure bf16, auto-cast: the
+    # Neuron compiler's), and data-parallel ranks (bench.targets.train)
+    grad_accum: int | None = None
+    optimizer: str | None = None
+    precision: str | None = None
+    dp: int | None = None
     measure: Measure = field(default_factory=Measure, compare=False)
     # Not part of the key: why `-t auto` (or a target's default compiler) chose as it did
     # (recorded in the row).
@@ -285,6 +293,13 @@ def cell_label(key: dict[str, Any]) -> str:
         parts.append(f"{n}x{w}")
     if k.get("output_len"):
         parts.append(f"out{k['output_len']}")
+    if k.get("precision"):
+        parts.append(k["precision"] if k["precision"] != k.get("dtype") else "")
+        parts.append(k.get("optimizer"))
+        if (k.get("grad_accum") or 1) > 1:
+            parts.append(f"accum{k['grad_accum']}")
+        if (k.get("dp") or 1) > 1:
+            parts.append(f"dp{k['dp']}")
     if k.get("rate_qps"):
         parts.append(f"{float(k['rate_qps']):g}qps")
     elif k.get("p99_bound_ms") and k.get("scenario") == "server":

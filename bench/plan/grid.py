@@ -141,6 +141,10 @@ class Plan:
         p99_bound_ms: float | None = None,
         burstiness: float | None = None,
         output_lens: Sequence[int | None] = (None,),
+        grad_accums: Sequence[int | None] = (None,),
+        optimizers: Sequence[str | None] = (None,),
+        precisions: Sequence[str | None] = (None,),
+        dps: Sequence[int | None] = (None,),
         measure: Measure | None = None,
         name: str = "adhoc",
         description: str = "",
@@ -193,9 +197,10 @@ class Plan:
         for v in output_lens:
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise UsageError(f"output length must be a positive integer, got {v!r}")
-        for v in concurrencies:
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise UsageError(f"concurrency must be a positive integer, got {v!r}")
+        for axis, values in (("concurrency", concurrencies), ("--grad-accum", grad_accums), ("--dp", dps)):
+            for v in values:
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                    raise UsageError(f"{axis} must be a positive integer, got {v!r}")
         cells: list[Cell] = []
         for model in models:
             for target_name in targets:
@@ -212,16 +217,18 @@ class Plan:
                         target.check_compiler(compiler)
                     except UsageError as exc:
                         raise UsageError(f"{exc} [{notes}]" if notes else str(exc)) from None
-                    for dtype, scenario, batch, seq, img, rate, out_len, conc in itertools.product(
+                    for (dtype, scenario, batch, seq, img, rate, out_len, conc, accum, optimizer, precision,
+                         dp) in itertools.product(
                         dtypes, scenarios, batch_sizes, seq_lens, image_sizes, server_rates or [None], output_lens,
-                        concurrencies,
+                        concurrencies, grad_accums, optimizers, precisions, dps,
                     ):
                         shape = card.resolve_shape(seq, img) if card else {"seq_len": seq, "image_size": img}
                         kind = kinds[scenario]
                         verb = target.requests(target.verb_for(kind))  # a verb it lacks: one line, from it
                         uses = set(kind.uses) | set(verb.uses)
                         fields = {"rate_qps": rate, "p99_bound_ms": p99_bound_ms, "burstiness": burstiness,
-                                  "output_len": out_len}
+                                  "output_len": out_len, "grad_accum": accum, "optimizer": optimizer,
+                                  "precision": precision, "dp": dp}
                         cell = Cell(
                             **{k: (v if k in uses else None) for k, v in fields.items()},
                             model=model if isinstance(model, UserModel) else (str(model) if named else card.name),

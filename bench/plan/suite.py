@@ -73,6 +73,10 @@ SWEEP_KEYS: dict[str, tuple[str, str]] = {
     "p99_bound_ms": ("p99_bound_ms", "float"),
     "burstiness": ("burstiness", "float"),
     "output_lens": ("output_lens", "list[int]"),
+    "grad_accums": ("grad_accums", "list[int]"),
+    "optimizers": ("optimizers", "list[str]"),
+    "precisions": ("precisions", "list[str]"),
+    "dps": ("dps", "list[int]"),
 }
 
 

@@ -76,8 +76,9 @@ def build(paths: Any, title: str | None = None, plots: bool = True, by: str = "t
         report.history = report_views.history(runs, by, plots=plots)
     if plots:
         from bench.render import plots as p
+        from bench.render.plots_train import training
 
-        report.plots = p.all_plots(report.usable)
+        report.plots = p.all_plots(report.usable) + training(report.usable)
     return report
 
 

@@ -20,6 +20,9 @@ HISTORY = {
        "extreme tenth of 10 or more rounds; every column declared once with its kind, unit, direction and "
        "pooling (bench.results.metrics), the executors' own columns (on_instance, ray_node_id) among them "
        "(2026-12)",
+    3: "training steps (-s train): the key's grad_accum, optimizer, precision and dp (left out while unset, so no "
+       "earlier cell_id changed), and the train group: step_ms_*, samples_per_s, tokens_per_s, losses, memory, "
+       "FLOPs, MFU, recompiles (2026-12)",
 }
 SCHEMA_VERSION = max(HISTORY)
 
@@ -30,8 +33,8 @@ COLUMNS = [m.name for m in DECLARED]
 
 
 def upgrade(row: dict, version: int) -> dict:
-    """A row written under an older schema, as today's code reads it. Version 1 rows need no
-    change: version 2 only added columns (a v1 row simply lacks them)."""
+    """A row written under an older schema, as today's code reads it. Version 1 and 2 rows need
+    no change: versions 2 and 3 only added columns (an older row simply lacks them)."""
     return row
 
 

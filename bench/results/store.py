@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import UsageError
+from bench.results.scaling import add_scaling
 from bench.results.schema import COLUMNS, SCHEMA_VERSION
 
 KILL_POINTS = ("round-samples", "mid-round", "round-line", "row-samples", "mid-row", "row")
@@ -251,7 +252,9 @@ def read_rows(run_dir: Path, name: str = "cells.jsonl") -> list[dict[str, Any]]:
     """Rows of cells.jsonl in the plan's order (or rounds.jsonl, as written); a torn last line
     (a killed run) is skipped with a warning."""
     rows = _read_lines(Path(run_dir) / name)
-    return in_plan_order(run_dir, rows) if name == "cells.jsonl" else rows
+    if name != "cells.jsonl":
+        return rows
+    return add_scaling(in_plan_order(run_dir, rows))
 
 
 def plan_positions(run_dir: str | Path) -> dict[str, int]:

@@ -27,6 +27,7 @@ _BUILTIN = {
     "throughput": "bench.scenarios.throughput:SCENARIO",
     "server": "bench.scenarios.server:SCENARIO",
     "generate": "bench.scenarios.generate:SCENARIO",
+    "train": "bench.scenarios.train:SCENARIO",
 }
 
 

@@ -98,6 +98,11 @@ class Scenario:
     def summarise(self, parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return requests_of(cell, self).summarise(parts, cell, self.profile)
 
+    def finish(self, row: dict[str, Any], cell: Cell) -> dict[str, Any]:
+        """The columns that follow from a row's pooled figures (after one round, and again after
+        the rounds are combined); by default none."""
+        return row
+
     def stability(self, summary: dict[str, Any], cell: Cell | None = None) -> str:
         """A sentence saying why the figure is shaky, or ''. Default: the verb's rules for this profile."""
         if cell is None:

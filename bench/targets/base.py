@@ -104,6 +104,8 @@ class Target:
         super().__init_subclass__(**kwargs)
         cls.sync_is_noop = cls.sync is Target.sync
     compilers: ClassVar[tuple[str, ...]] = ()
+    # train verb: the compilers a training step runs under
+    train_compilers: ClassVar[tuple[str, ...]] = ()
     saved_compilers: ClassVar[tuple[str, ...]] = ()
     # compilers that compile on the first call (torch.compile): prepare makes that call and
     # records it as compile_s, so first_call_ms is the first call of the compiled model
@@ -136,6 +138,8 @@ class Target:
         """Fill defaults (n_models, workers, threads) and validate the cell for this target."""
         if cell.dtype not in self.dtypes:
             raise UsageError(f"target {self.name} does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
+        if cell.dp is not None:  # a training cell (bench.targets.train)
+            self.check_train(cell)
         # what the scenario left open (0): one copy, one request in flight each
         return replace(cell, n_models=cell.n_models or 1, workers_per_model=cell.workers_per_model or 1)
 
@@ -156,6 +160,10 @@ class Target:
             from bench.targets.infer import INFER
 
             return INFER
+        if verb == "train" and verb in self.verbs:  # a training step on the worker's device
+            from bench.targets.train import TRAIN
+
+            return TRAIN
         if verb == "generate" and verb in self.verbs:  # transformers' generate on the worker's model
             from bench.targets.generate import GENERATE
 
@@ -239,6 +247,80 @@ class Target:
 
     def sync(self) -> None:
         """Wait until the device has finished the request (no-op on CPU)."""
+
+    # -- worker side: a training step (bench.targets.train_step) -----------------------------
+
+    def check_train(self, cell: Cell) -> None:
+        """Refuse, in one line, a training cell this target cannot run: an inference-only
+        compiler, a precision it does not have, more ranks than the host holds."""
+        if cell.compiler not in self.train_compilers:
+            raise UsageError(f"{cell.compiler} on {cell.target} is inference-only: "
+                             f"a training step runs under {', '.join(self.train_compilers) or 'no compiler of this target'}")
+        if cell.precision == "auto-cast" and self.kind != "neuron":
+            raise UsageError(f"--precision auto-cast is the Neuron compiler's: use fp32, amp-bf16 or bf16 on {cell.target}")
+        capacity, what = self.dp_capacity() if (cell.dp or 1) > 1 else (1, "")
+        if capacity is not None and (cell.dp or 1) > capacity:
+            raise UsageError(f"--dp {cell.dp} is more ranks than this host has {what} ({capacity})")
+        self.check_train_stack(cell)
+
+    def check_train_stack(self, cell: Cell) -> None:
+        """The software a training step needs here (Neuron: TorchNeuron, or XLA up to 2.29)."""
+
+    def dp_capacity(self) -> tuple[int | None, str]:
+        """How many --dp ranks this host can hold, and what of (orchestrator side); None: unknown here."""
+        return usable_cpus(), "CPU cores"
+
+    def train_backend(self, cell: Cell) -> tuple[str, str]:
+        """torch.distributed's backend and init method for --dp ranks."""
+        return "gloo", "env://"
+
+    def train_device(self, cell: Cell) -> str:
+        """The torch device a training step runs on."""
+        return "cpu"
+
+    def train_compile(self, model, cell: Cell):
+        """The model a training step calls: as it is (eager), or compiled (its backward too)."""
+        if cell.compiler == "eager":
+            return model
+        import torch
+
+        return torch.compile(model, backend="inductor", dynamic=False)
+
+    def train_parallel(self, model, cell: Cell):
+        """A data-parallel rank's model: DistributedDataParallel (gradients all-reduced in backward)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+
+    def train_optimizer_step(self, optimizer, cell: Cell) -> None:
+        optimizer.step()
+
+    def train_step_end(self, cell: Cell) -> None:
+        """After each optimizer step (XLA cuts and runs the step's graph here)."""
+
+    def train_window_sync(self, cell: Cell) -> None:
+        """At a measured window's edges: wait until the device has done every step queued."""
+        self.sync()
+
+    def train_compiles(self, cell: Cell) -> int | None:
+        """Graphs compiled so far in this process (dynamo's counter), None when not counted."""
+        if cell.compiler == "eager":
+            return 0
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
+
+    def train_memory(self, cell: Cell) -> dict[str, float]:
+        """Peak memory of the training process: the device's, or the host's resident set."""
+        import resource
+
+        return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+    def step_timer(self, cell: Cell):
+        """How steps are timed inside the window (bench.targets.train_step.HostTimer by default)."""
+        from bench.targets.train_step import HostTimer
+
+        return HostTimer()
 
     def place(self, module, inputs: tuple, cell: Cell):
         """Move a module (already in the cell's dtype) and inputs to the device."""

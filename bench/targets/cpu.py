@@ -32,9 +32,10 @@ def default_threads(in_flight: int, cpus: int | None = None) -> int:
 
 class CpuTarget(Target):
     name = "cpu"
-    verbs = ("infer", "generate")
+    verbs = ("infer", "generate", "train")
     kind = "cpu"
     compilers = ("eager", "jit", "inductor")
+    train_compilers = ("eager", "inductor")  # a training step: the base's train_* hooks
     lazy_compilers = ("inductor",)
     saved_compilers = ("jit",)
     dtypes = ("fp32", "bf16")
@@ -47,6 +48,8 @@ class CpuTarget(Target):
         if not cell.n_models:  # left open by the scenario (latency fixes one copy)
             cell = replace(cell, n_models=max(2, usable_cpus() // 2) if usable_cpus() >= 2 else 1)
         cell = super().resolve(cell)
+        if cell.threads_per_worker is None and (cell.dp or 1) > 1:  # --dp ranks share the cores
+            cell = replace(cell, threads_per_worker=max(1, usable_cpus() // cell.dp))
         if cell.threads_per_worker is None:
             cell = replace(cell, threads_per_worker=default_threads(cell.n_models * cell.workers_per_model))
         return cell

@@ -38,8 +38,9 @@ def _driver_version() -> str:
 
 class CudaTarget(Target):
     name = "cuda"
-    verbs = ("infer", "generate")
+    verbs = ("infer", "generate", "train")
     kind = "cuda"
+    train_compilers = ("eager", "inductor")
     ray_resource = "GPU"  # one GPU per model copy, up to what a node has
     compilers = ("eager", "inductor", "cudagraphs")
     lazy_compilers = ("inductor", "cudagraphs")
@@ -103,6 +104,39 @@ class CudaTarget(Target):
 
     def place(self, module, inputs: tuple, cell: Cell):
         return to_device(module, inputs, "cuda")
+
+    # -- a training step: on the rank's GPU, steps timed by CUDA events (no sync between) ----
+
+    def dp_capacity(self) -> tuple[int | None, str]:
+        return (_gpu_count() if self.availability().ok else None), "GPUs"
+
+    def train_backend(self, cell: Cell) -> tuple[str, str]:
+        return "nccl", "env://"
+
+    def train_device(self, cell: Cell) -> str:
+        import torch
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))  # a --dp rank holds one GPU
+        torch.cuda.set_device(local)
+        return f"cuda:{local}"
+
+    def train_parallel(self, model, cell: Cell):
+        import torch
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[torch.cuda.current_device()])
+
+    def train_memory(self, cell: Cell) -> dict[str, float]:
+        import torch
+
+        torch.cuda.synchronize()
+        return {"peak_mem_allocated_mib": torch.cuda.max_memory_allocated() / 2**20,
+                "peak_mem_reserved_mib": torch.cuda.max_memory_reserved() / 2**20}
+
+    def step_timer(self, cell: Cell):
+        from bench.targets.train_step import CudaEvents
+
+        return CudaEvents()
 
     def wrap(self, module, inputs: tuple, cell: Cell):
         import torch

@@ -47,8 +47,8 @@ def test_dry_run_plans_without_running(tmp_path, capsys):
     cells = json.loads(capsys.readouterr().out)
     # the smoke grid: 3 models x eager/jit x latency/throughput x b1/b4, one thread each
     grid = {(c["model"], c["compiler"], c["scenario"], c["batch_size"]) for c in cells}
-    assert len(cells) == 24 and len(grid) == 24
-    assert grid == {(m, c, s, b) for m in ("tiny-bert", "tiny-vit", "tiny-gpt2") for c in ("eager", "jit")
+    assert len(cells) == 26 and len(grid) == 26  # and two training cells
+    assert grid - {("tiny-bert", "eager", "train", 4), ("tiny-gpt2", "eager", "train", 4)} == {(m, c, s, b) for m in ("tiny-bert", "tiny-vit", "tiny-gpt2") for c in ("eager", "jit")
                     for s in ("latency", "throughput") for b in (1, 4)}
     assert {c["threads_per_worker"] for c in cells} == {1} and not (tmp_path / "o").exists()
 

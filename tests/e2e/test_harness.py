@@ -15,7 +15,8 @@ from bench.results.store import load_samples
 
 def test_smoke_suite_runs_end_to_end_and_loads_back(tmp_path):
     plan = Plan.from_suite("smoke")
-    assert len(plan.cells) == 24  # 3 models x 2 compilers x 2 scenarios x 2 batch sizes
+    # 3 models x 2 compilers x 2 scenarios x 2 batch sizes, and 2 training cells (tiny-bert, tiny-gpt2)
+    assert len(plan.cells) == 26 and sum(c.scenario == "train" for c in plan.cells) == 2
     families = {c.model_name for c in plan.cells}
     assert families == {"tiny-bert", "tiny-vit", "tiny-gpt2"}
     run_dir = run_plan(plan, out=tmp_path, progress=False)

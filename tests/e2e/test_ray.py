@@ -102,7 +102,7 @@ def test_smoke_suite_through_ray_matches_the_local_plan(tmp_path):
         assert row["status"] in MEASURED, (cell.label, row["status"], row.get("error"))
         assert row["samples"] >= 10 and row["latency_ms_p50"] > 0
         assert row["hostname"] == socket.gethostname() and row["ray_node_id"]
-    print(f"smoke through ray (CLI, 24 cells): {wall:.1f} s")
+    print(f"smoke through ray (CLI, 26 cells): {wall:.1f} s")
 
 
 # -- placement per instance type, streaming rows, resume ------------------------------------------------

@@ -78,7 +78,7 @@ def test_installed_wheel_lists_models_and_suites_and_plans_the_smoke_suite(insta
     assert {"smoke", "inf2", "neuron-published"} <= {s["suite"] for s in json.loads(suites.stdout)}
     dry = _cli(installed, tmp_path, "run", "--suite", "smoke", "--dry-run", "--format", "json")
     assert dry.returncode == 0, dry.stderr
-    assert len(json.loads(dry.stdout)) == 24
+    assert len(json.loads(dry.stdout)) == 26
     ref = _cli(installed, tmp_path, "compare", "--help")
     assert ref.returncode == 0
 

@@ -29,7 +29,9 @@ from tests.support.paths import DATA, ROOT
 TABLE = ROOT / "results" / "reference" / "neuron-published.csv"
 SIDECAR = TABLE.with_suffix(".md")
 PUBLISHED = DATA / "published"
-COPIES = sorted(PUBLISHED.glob("about-neuron/benchmarks/*/*.csv"))
+COPIES = sorted(p for p in PUBLISHED.glob("about-neuron/benchmarks/*/*.csv") if not p.name.startswith("training_"))
+TRAIN_COPIES = sorted(PUBLISHED.glob("about-neuron/benchmarks/trn1/training_*.csv"))
+TRAIN_TABLE = ROOT / "results" / "reference" / "neuron-published-train.csv"
 FIGURES = ("throughput_avg", "latency_ms_p50", "latency_ms_p99")
 
 # The figures as the issue gives them (rounded), each checked against the data file below.
@@ -297,3 +299,21 @@ def test_compare_against_a_data_file_as_it_is(tmp_path):
                     env={"instance_type": "trn1.2xlarge"}, n=400)
     ((row,), _) = compare_reference(trn1, PUBLISHED / "about-neuron/benchmarks/inf2/throughput_data_vision_cnn.csv")
     assert row.mismatches == ["instance trn1.2xlarge vs published inf2.xlarge"]
+
+
+def test_the_published_trn1_training_figures_become_train_cells(tmp_path):
+    """issue 26: training_data_*.csv (verbatim) -> results/reference/neuron-published-train.csv."""
+    results = {p.name: import_published(p) for p in TRAIN_COPIES}
+    rows = [r for name in ("training_data_encoder.csv", "training_data_vision_transformers.csv")
+            for r in results[name]]
+    assert write_reference(rows, tmp_path / "t.csv").read_text() == TRAIN_TABLE.read_text()
+    bert, vit = rows
+    # BERT-Large Ph1 on one trn1.32xlarge: micro-batch 16, global 16384 over 32 NeuronCores
+    assert (bert["model"], bert["scenario"], bert["batch_size"], bert["seq_len"]) == ("bert-large-uncased", "train", 16, 128)
+    assert (bert["dp"], bert["grad_accum"], bert["optimizer"], bert["precision"]) == (32, 32, "adamw", "amp-bf16")
+    assert bert["throughput_avg"] == "3826.6103" and bert["sdk_version"] == "2.28.0" and bert["compiler"] == "xla"
+    assert (vit["model"], vit["batch_size"], vit["dp"], vit["grad_accum"], vit["precision"]) == (
+        "vit-base-patch16-224", 64, 32, 1, "bf16")
+    skipped = {s["reason"].split(":")[0] for r in results.values() for s in r.skipped}
+    assert skipped == {"16 nodes", "no model card for 'Llama-3.1-8B pre-training'",
+                       "no model card for 'Llama-3.1-70B pre-training'"}

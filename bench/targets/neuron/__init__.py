@@ -51,6 +51,7 @@ from bench.results import env as host_env
 from bench.targets.base import Availability, Prepared, Target, to_device
 from bench.targets.neuron import flags as ncc
 from bench.targets.neuron import inventory, monitor, sdk
+from bench.targets.neuron.train import XLA, NeuronTraining
 
 TRACE = ("trace", "trace-dp")
 NATIVE = ("native-eager", "native-compile")
@@ -74,12 +75,12 @@ def _not_loaded(*_args):
     return None
 
 
-class NeuronTarget(Target):
+class NeuronTarget(NeuronTraining, Target):
     name = "neuron"
-    verbs = ("infer", "generate")
+    verbs = ("infer", "generate", "train")  # train: bench.targets.neuron.train
     kind = "neuron"
     ray_resource = NEURON_CORES
-    compilers = ("trace", "trace-dp", "native-eager", "native-compile", NXDI)
+    compilers = ("trace", "trace-dp", "native-eager", "native-compile", NXDI, XLA)
     lazy_compilers = ("native-compile",)
     saved_compilers = TRACE
     dtypes = ("fp32", "bf16", "fp16")
@@ -132,6 +133,10 @@ class NeuronTarget(Target):
         if cell.dtype not in self.dtypes:
             raise UsageError(f"target neuron does not support dtype {cell.dtype} (choose from {', '.join(self.dtypes)})")
         flags = self._flags(cell)
+        if cell.compiler == XLA and cell.dp is None:
+            raise UsageError("-c xla is Trn1's PyTorch/XLA training flow (-s train); inference compiles with trace")
+        if cell.dp is not None:  # a training cell (bench.targets.neuron.train)
+            self.check_train(cell)
         if cell.compiler in NATIVE and cell.compiler_args:
             raise UsageError(f"--compiler-args apply to the trace compilers (neuronx-cc flags), "
                              f"not to {cell.compiler}")
@@ -236,6 +241,8 @@ class NeuronTarget(Target):
             target = flags.get("target")
             if target and not os.environ.get(PLATFORM_ENV):
                 env[PLATFORM_ENV] = ncc.PLATFORM_OVERRIDE[target]
+            return env
+        if (cell.dp or 1) > 1:  # each rank gets its core from its launcher (LOCAL_RANK), not from us
             return env
         inv, why = inventory.inventory_or_reason()
         if inv is None:
