@@ -85,3 +85,16 @@ def test_tf32_is_off_inside_the_worker_even_when_the_model_turns_it_on(tmp_path)
     row = load(run_plan(plan, out=tmp_path, progress=False)).iloc[0]
     assert row["status"] in ("ok", "unstable"), row["error"]
     assert row["accelerator"] == "cuda"
+
+
+@pytest.mark.cuda
+def test_training_steps_on_a_gpu_are_timed_by_events_with_device_memory(tmp_path):
+    """issue 26: -s train on CUDA, eager and inductor, fp32 and bf16 autocast."""
+    plan = Plan.from_grid(models=["tiny-bert"], targets=["cuda"], compilers=["eager", "inductor"],
+                          scenarios=["train"], batch_sizes=[8], precisions=["fp32", "amp-bf16"], measure=QUICK)
+    df = load(run_plan(plan, out=tmp_path, progress=False))
+    assert set(df["status"]) <= {"ok", "unstable"}, df[["compiler", "precision", "status", "error"]]
+    assert (df["step_timing"] == "cuda events").all() and (df["peak_mem_allocated_mib"] > 0).all()
+    assert (df["peak_mem_reserved_mib"] >= df["peak_mem_allocated_mib"]).all()
+    assert (df["recompiles"] == 0).all() and (df["samples_per_s"] > 0).all()
+    assert df["peak_tflops"].notna().all() or df["peak_source"].str.contains("no peak known").all()

@@ -137,3 +137,36 @@ def test_xla_training_is_refused_on_a_neuron_2_30_stack(host, tmp_path, capsys):
     assert main(["run", "-m", "tiny-bert", "-t", "neuron", "-c", "xla", "-s", "train", "--out",
                  str(tmp_path / "out")]) == 2
     assert "2.29 or earlier" in capsys.readouterr().err
+
+
+def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
+    """docs/training.md's multi-node form, with one node: torchrun's own c10d rendezvous on 127.0.0.1."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from bench.plan.cell import Cell, Measure
+    from tests.support.paths import ROOT
+
+    cell = Cell(model="tiny-bert", scenario="train", batch_size=2, seq_len=16, grad_accum=1, optimizer="sgd",
+                precision="fp32", dp=2, threads_per_worker=1,
+                measure=Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.6, min_samples=5))
+    spec = tmp_path / "cell.json"
+    spec.write_text(json.dumps({"key": cell.key(), "measure": asdict(cell.measure)}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    proc = subprocess.run([*torchrun, "--nnodes", "1", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
+                           "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "bench.targets.train_rank",
+                           "--cell", str(spec), "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1)]
+    assert len(ranks[0]["latency_ns"]) == len(ranks[1]["latency_ns"]) >= 5  # the same steps on both ranks
+    assert all(np.isfinite(r["loss_last"]) for r in ranks)

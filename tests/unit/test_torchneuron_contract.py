@@ -1,39 +1,15 @@
 """TorchNeuron's training hooks call what its documentation says, in that order (no device:
-a recording stand-in for `torch.neuron` and `torch.compile`; bench/targets/neuron/train.py
-cites each call). Runs without the SDK; the real thing is `neuron`-marked elsewhere."""
+tests/stand_ins/torchneuron's recording `torch.neuron`, and a recording `torch.compile`;
+bench/targets/neuron/train.py cites each call)."""
 
 from __future__ import annotations
-
-import types
 
 import pytest
 import torch
 
 from bench.plan.cell import Cell
 from bench.targets.neuron import NeuronTarget
-
-
-class RecordingNeuron(types.SimpleNamespace):
-    """What tests need of `torch.neuron` (torch/reference/api/torch-neuron-module; the memory
-    functions as torch.cuda's, torch/guides/memory-profiling-guide)."""
-
-    def __init__(self):
-        super().__init__(calls=[])
-
-    def synchronize(self, device=None):
-        self.calls.append("synchronize")
-
-    def max_memory_allocated(self, device=None):
-        self.calls.append("max_memory_allocated")
-        return 3 * 2**20
-
-    def max_memory_reserved(self, device=None):
-        self.calls.append("max_memory_reserved")
-        return 4 * 2**20
-
-    def get_dynamo_metrics(self):
-        self.calls.append("get_dynamo_metrics")
-        return [object(), object()]  # one entry per compiled graph
+from tests.stand_ins.torchneuron.recording_neuron import RecordingNeuron
 
 
 @pytest.fixture
