@@ -27,7 +27,8 @@ def training(rows: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     panels = 2 if with_mfu else 1
     height = max(2.5, 0.45 * len(train) + 1.5)
     fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, height), squeeze=False)
-    labels = [cell_label(r) for r in train]
+    runs = {r.get("_run") for r in train}
+    labels = [cell_label(r) + (f" [{r.get('_run')}]" if len(runs) > 1 else "") for r in train]  # which run
     y = list(range(len(train)))
     rate = [_num(r["samples_per_s"]) for r in train]
     lo = [max(0.0, v - (_num(r.get("throughput_ci_low")) or v)) for v, r in zip(rate, train)]
