@@ -274,6 +274,13 @@ class Target:
         """torch.distributed's backend and init method for --dp ranks."""
         return "gloo", "env://"
 
+    def train_peak(self, cell: Cell) -> tuple[float | None, str]:
+        """Dense peak TFLOP/s of the device one rank holds, at the cell's precision, and its
+        source (bench.targets.peaks); (None, why) where none is known: a CPU's."""
+        from bench.targets import peaks
+
+        return peaks.per_device(self.kind, None, cell.precision or "fp32")
+
     def train_device(self, cell: Cell) -> str:
         """The torch device a training step runs on."""
         return "cpu"

@@ -113,6 +113,13 @@ class CudaTarget(Target):
     def train_backend(self, cell: Cell) -> tuple[str, str]:
         return "nccl", "env://"
 
+    def train_peak(self, cell: Cell) -> tuple[float | None, str]:
+        import torch
+
+        from bench.targets import peaks
+
+        return peaks.per_device(self.kind, torch.cuda.get_device_name(), cell.precision or "fp32")
+
     def train_device(self, cell: Cell) -> str:
         import torch
 

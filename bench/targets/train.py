@@ -104,8 +104,7 @@ class TrainRequests(Requests):
             report.first_call_ms, report.compile_s = first_steps(seconds)
             report.accuracy_ok, report.accuracy_error = train_step.numerics(cell, losses, ref_losses)
         report.reference_source = "computed"
-        facts = dict(device or {}) or dict(target.describe())
-        peak, source = _peak(target, cell, facts)
+        peak, source = target.train_peak(cell)
         report.extra = {
             "ref_loss_first": ref_losses[0], "ref_loss_moved": ref_losses[-1] - ref_losses[0], "flops_per_step": flops,
             "flops_analytic_per_step": analytic, "flops_formula": formula,
@@ -219,16 +218,6 @@ def finish(row: dict[str, Any], cell: Cell) -> dict[str, Any]:
         peak = out.get("peak_tflops")
         out["mfu_pct"] = 100 * out["tflops_achieved"] / peak if peak else None
     return out
-
-
-def _peak(target, cell: Cell, facts: dict[str, Any]) -> tuple[float | None, str]:
-    from bench.results.env import instance_type
-    from bench.targets import peaks
-
-    family = (instance_type() or "").split(".")[0] or None
-    lnc = facts.get("neuron_lnc")
-    return peaks.per_device(target.kind, facts.get("device_name"), cell.precision or "fp32", family,
-                            int(lnc) if lnc else None)
 
 
 TRAIN = TrainRequests()

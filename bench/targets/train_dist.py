@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import tempfile
 from dataclasses import asdict
@@ -32,12 +31,6 @@ import numpy as np
 from bench.plan.cell import Cell
 
 RDZV_TIMEOUT_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def launch(cell: Cell) -> list[dict[str, np.ndarray]]:
@@ -52,7 +45,9 @@ def launch(cell: Cell) -> list[dict[str, np.ndarray]]:
             min_nodes=1, max_nodes=1, nproc_per_node=int(cell.dp or 1),
             logs_specs=DefaultLogsSpecs(log_dir=str(Path(tmp) / "logs")),  # gone with the directory
             run_id=f"trnbench-{cell.cell_id}-{os.getpid()}",
-            rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}",
+            # one node: the c10d store on loopback, on a port the OS picks (torchrun's
+            # "--rdzv-endpoint=localhost:0" for stacked single-node runs, torch/distributed/run.py)
+            rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0",
             rdzv_configs={"timeout": RDZV_TIMEOUT_S}, max_restarts=0, monitor_interval=0.1,
         )
         # a program (not a function): the ranks are subprocesses, which a daemonic worker may start

@@ -130,8 +130,8 @@ class Trainer:
     def grad_norm(self) -> float:
         import torch
 
-        grads = [p.grad.detach().float() for p in self.model.parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 def _to(value, device: str, bf16: bool):

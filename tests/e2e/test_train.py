@@ -142,7 +142,6 @@ def test_xla_training_is_refused_on_a_neuron_2_30_stack(host, tmp_path, capsys):
 def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
     """docs/training.md's multi-node form, with one node: torchrun's own c10d rendezvous on 127.0.0.1."""
     import os
-    import socket
     import subprocess
     import sys
     from dataclasses import asdict
@@ -150,6 +149,7 @@ def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
     import numpy as np
 
     from bench.plan.cell import Cell, Measure
+    from tests.support.endpoint import free_port
     from tests.support.paths import ROOT
 
     cell = Cell(model="tiny-bert", scenario="train", batch_size=2, seq_len=16, grad_accum=1, optimizer="sgd",
@@ -157,9 +157,7 @@ def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
                 measure=Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.6, min_samples=5))
     spec = tmp_path / "cell.json"
     spec.write_text(json.dumps({"key": cell.key(), "measure": asdict(cell.measure)}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torchrun = [sys.executable, "-m", "torch.distributed.run"]
     proc = subprocess.run([*torchrun, "--nnodes", "1", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
                            "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "bench.targets.train_rank",

@@ -92,6 +92,16 @@ class NeuronTraining:
         inv = inventory.try_neuron_ls() if inventory.device_paths() else None
         return (len(inv.free_cores()) if inv is not None else None), "free NeuronCores"
 
+    def train_peak(self, cell: Cell) -> tuple[float | None, str]:
+        """A rank's NeuronCore's share of its chip, at the runtime's LNC (neuron-ls, cached)."""
+        from bench.results import env as host_env
+        from bench.targets import peaks
+        from bench.targets.neuron import inventory
+
+        inv = inventory.try_neuron_ls()
+        return peaks.per_device("neuron", None, cell.precision or "fp32",
+                                inventory.instance_family(host_env.instance_type()), inv.lnc if inv else None)
+
     def train_backend(self, cell: Cell) -> tuple[str, str]:
         return ("xla", "xla://") if cell.compiler == XLA else ("neuron", "env://")
 
