@@ -120,7 +120,7 @@ MUTATIONS = [
              "LaunchedServer.stop", "os.killpg(self.proc.pid, signal.SIGKILL)", "",
              ("test_a_launched_server_that_ignores_sigterm_is_killed_with_its_whole_group",)),
     Mutation("api-key", "the endpoint clients send no Authorization header (--api-key-env ignored)",
-             "_headers", "{'Authorization': f'Bearer {key}'} if key else {}", "{}",
+             "Endpoint.headers", "{'Authorization': f'Bearer {key}'} if key else {}", "{}",
              ("test_an_api_key_comes_from_its_variable_reaches_the_server_and_is_written_nowhere",)),
 ]
 

@@ -80,6 +80,7 @@ from bench.analysis.estimate import (
     row_rng,
     verdict_of,
 )
+from bench.analysis.profiles import OpShift, op_shifts
 from bench.analysis.samples import BROKEN, PooledCell, Samples, Side, load_side, to_float
 from bench.errors import UsageError
 from bench.plan.cell import cell_label
@@ -181,6 +182,8 @@ class Comparison:
     # cells whose model weights differ between A and B (bench.seeds.fingerprint): (key, A, B)
     different_models: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
     shift_source: str = ""  # the control models the shift was taken from ("": every cell)
+    # profiled cells (--profile) in both: the operators whose share of the pass moved most
+    op_shifts: list[tuple[dict[str, Any], list[OpShift]]] = field(default_factory=list)
 
     @property
     def slower(self) -> list[MetricComparison]:
@@ -252,6 +255,8 @@ class Comparison:
             "different_models": [{"cell": cell_label(k), "a": fa, "b": fb} for k, fa, fb in self.different_models],
             "shift": {m: {"ratio": g[0], "ci_low": g[1], "ci_high": g[2], "cells": g[3]} for m, g in self.shift.items()},
             "summary": self.summary(), "regressions": self.regressions,
+            "op_shifts": [{"cell": cell_label(k), "ops": [{"op": s.op, "share_a": s.share_a, "share_b": s.share_b}
+                                                          for s in shifts]} for k, shifts in self.op_shifts],
         }
 
 
@@ -371,6 +376,8 @@ def compare_runs(a_paths: str | Path | Iterable[str | Path], b_paths: str | Path
     comparison.fail_on_shift = parse_threshold(fail_on_shift) if fail_on_shift is not None else None
     comparison.hints = _near_misses(only_a, only_b)
     comparison.different_models = _different_models(a, b, common)
+    comparison.op_shifts = [(a.cells[k].key, moved) for k in common
+                            if (moved := op_shifts(a.cells[k].first, b.cells[k].first))]
     return comparison
 
 

@@ -109,7 +109,8 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
     e.add_argument("--launch", metavar="CMD", help="start the server with CMD first (log kept in the run "
                    "directory; its process group stopped at the end), e.g. 'vllm serve MODEL --port 8000'")
     e.add_argument("--launch-timeout", type=float, default=None, metavar="S",
-                   help="seconds to wait for the launched server to answer (default 600)")
+                   help="seconds to wait for the launched server to answer (default 600, or "
+                        "$VLLM_NEURON_COMPILATION_TIMEOUT + 300 when that is set)")
     m = p.add_argument_group("measurement")
     m.add_argument("--warmup", type=float, help="warm-up seconds (recorded, not counted)")
     m.add_argument("--duration", type=float, help="minimum measured seconds per cell (over all its rounds)")
@@ -130,6 +131,10 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
                         "planned ones (the widest intervals first; default: no limit but --max-rounds)")
     m.add_argument("--fresh-process-per-round", action="store_true", default=None,
                    help="with --rounds: every round in new worker processes (default: kept)")
+    m.add_argument("--profile", action="store_true", default=None,
+                   help="after each cell's measurement, one untimed pass under the target's profiler "
+                        "(torch.profiler; Neuron's runtime capture; a vLLM server's): files in the run "
+                        "directory's profiles/<cell_id>/, the top operators in the row")
     m.add_argument("--keep-freed-memory", action="store_true", default=None,
                    help="CPU/CUDA workers: glibc malloc keeps freed memory instead of returning it "
                         "to the kernel (steadier eager-CPU latency; recorded in the row)")

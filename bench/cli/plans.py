@@ -24,7 +24,7 @@ def build_plan(args: argparse.Namespace):
                "min_samples": args.min_samples, "target_ci": args.target_ci, "trim_s": args.trim,
                "cell_timeout_s": args.cell_timeout, "keep_freed_memory": args.keep_freed_memory,
                "rounds": args.rounds, "max_rounds": args.max_rounds,
-               "fresh_process_per_round": args.fresh_process_per_round, "round_budget_s": args.round_budget}
+               "fresh_process_per_round": args.fresh_process_per_round, "round_budget_s": args.round_budget, "profile": args.profile}
     if args.duration is not None and args.max_duration is None:
         measure["max_duration_s"] = 3 * args.duration
     axes = {"models": args.model, "targets": args.target, "compilers": args.compiler, "dtypes": args.dtype,

@@ -75,7 +75,7 @@ def run_plan(args: argparse.Namespace, plan) -> int:
     run_dir = execute(plan, args.out, resume=args.resume, cache_dir=args.cache_dir,
                       instance=args.instance_type, progress=not args.no_progress,
                       worker_memory_gb=args.worker_memory_gb, executor=executor_from_args(args),
-                      launch_timeout_s=getattr(args, "launch_timeout", None) or 600.0,
+                      launch_timeout_s=getattr(args, "launch_timeout", None),
                       price_per_hour=_price(args))
     rows = read_rows(run_dir)
     print_rows(rows, args.format, title=f"{plan.name}: {run_dir}", before=machine_line(run_dir, rows, args.format))

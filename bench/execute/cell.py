@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +97,84 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
         # what the host adds to the device's own execution time (a device monitor's figure)
         row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
+        row.update(explain_overhead(row))
     failure = (row.get("device_error")  # the device reported hardware or numerical errors
                or row.pop("fatal", None)  # measured, but it cannot stand (a training loss not finite)
                or (None if summary.get("samples") else summary.get("failure") or "no samples were measured"))
     inaccurate = row.pop("inaccurate", None) or (None if accuracy_ok else accuracy_error)
     row = decide(row, failed=failure, inaccurate=inaccurate)
     return row, samples
+
+
+PROFILES = "profiles"  # the run directory's folder of profiled passes, one folder per cell
+CAPTURE_CLOSE_S = 120.0  # a profiled worker of its own: how long its runtime may take to write as it ends
+
+
+def profile_cell(pool: WorkerPool, cell: Cell, cache_root: Path, run_dir: Path,
+                 first_call_ms: float | None = None) -> dict[str, Any]:
+    """`--profile`: one untimed pass of a measured cell under its target's profiler; its files
+    in `profiles/<cell_id>/`, and the row columns that point at them and sum them up. Never
+    raises for the cell's faults: a pass that fails or has no profiler says so in the row."""
+    import json
+
+    from bench.targets import profiling
+
+    out = Path(run_dir) / PROFILES / cell.cell_id
+    target = pool.target
+    payload = {"cell": cell, "dir": str(out), "cache_root": str(cache_root)}
+    # the pass may prepare the cell again (its workers gone since, a resumed run): a preparation's time
+    timeout_s = cell.measure.cell_timeout_s or PREPARE_TIMEOUT_S
+    began = time.perf_counter()
+    try:
+        profiling.clear(out)
+        env = target.profile_env(cell, out)
+        if env is None:
+            summary = _call(pool.ensure(replace(cell, n_models=1))[0], "profile", payload, timeout_s)
+        else:  # a worker of its own, the capture set before its runtime starts
+            proc = pool.own_process(cell, env)
+            try:
+                summary = _call(proc, "profile", payload, timeout_s)
+            finally:
+                proc.close(timeout_s=CAPTURE_CLOSE_S)  # the runtime writes its capture as the process ends
+        summary = target.profile_summary(cell, out, summary)
+    except WorkerError as exc:
+        refused = str(exc).startswith(profiling.ProfileRefused.__name__)
+        return {"profile_note": str(exc).partition(": ")[2] if refused else f"the profiled pass failed: {exc}"}
+    except (WorkerDied, WorkerTimeout) as exc:
+        pool.kill()
+        return {"profile_note": f"the profiled pass failed: {exc}"}
+    except OSError as exc:  # the profile folder, or a capture tool that cannot run: the row still stands
+        return {"profile_note": f"the profiled pass failed: {exc}"}
+    fields = {"profile_dir": f"{PROFILES}/{cell.cell_id}", "profile_tool": summary.get("tool"),
+              "profile_pass_s": round(time.perf_counter() - began, 3), "profile_step_ms": summary.get("step_ms"),
+              "profile_ops_share": summary.get("ops_share"), "profile_device_ms": summary.get("device_ms"),
+              "profile_note": summary.get("note") or None}
+    if summary.get("top_ops"):
+        fields["profile_top_ops"] = json.dumps(summary["top_ops"])
+        fields["profile_summary"] = _in_words(summary["top_ops"], summary.get("ops_share"))
+    return fields
+
+
+def _in_words(top: list[dict[str, Any]], ops_share: float | None) -> str:
+    """'aten::addmm 9.5%, aten::gelu 4.5%, aten::copy_ 2.6% of the step (operators 39%)'."""
+    text = ", ".join(f"{o['op']} {100 * o['share']:.1f}%" for o in top[:3] if isinstance(o.get("share"), float))
+    return text + " of the step" + (f" (operators {ops_share:.0%})" if isinstance(ops_share, float) else "")
+
+
+def explain_overhead(row: dict[str, Any]) -> dict[str, Any]:
+    """`host_overhead_ms_p50` in parts, where the request's time was split (bench.targets.infer
+    `time_split`): the host's time inside the call beyond the device's execution (the runtime,
+    copies in and out), and the wait in the sync after the call returned."""
+    call, wait = row.get("call_ms_p50"), row.get("sync_ms_p50")
+    device, overhead = row.get("device_latency_ms_p50"), row.get("host_overhead_ms_p50")
+    if not all(isinstance(v, (int, float)) for v in (call, wait, device, overhead)):
+        return {}
+    in_call = call - device
+    return {"host_in_call_ms_p50": in_call,
+            "host_overhead_note": (f"the host adds {overhead:.3g} ms to the device's {device:.3g} ms (p50s): "
+                                   f"{in_call:.3g} ms inside the call beyond the device's execution (runtime, "
+                                   f"copies in and out), {wait:.3g} ms in the sync after it returned, nothing "
+                                   "before it (the inputs are ready before timing)")}
 
 
 def _measure_timeout(cell: Cell, first_call_ms: float | None) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import targets
 from bench.errors import UsageError
-from bench.execute.cell import run_cell
+from bench.execute.cell import profile_cell, run_cell
 from bench.execute.pool import WorkerPool
 from bench.execute.progress import progress_bar
 from bench.execute.rounds import measure_round, pair_rounds, paired, planned_rounds, round_cell
@@ -71,6 +71,7 @@ class LocalExecutor:
 
     name = "local"
     pairs_control = True  # run --control: the control's windows beside each cell's
+    profiles = True  # --profile: a pass in the cell's worker after its measurement
 
     def start(self, environment: dict[str, Any]) -> None:
         pass
@@ -166,6 +167,15 @@ class LocalMeasurer:
         self.last_cell_in[id(pool)] = cell.cell_id
         self.rounds_in[unit.key] = self.rounds_in.get(unit.key, 0) + 1
         return RoundResult(fields, samples, extras, environment, pool.device, elapsed_s=time.perf_counter() - began)
+
+    def profile(self, unit: Unit, fields: dict[str, Any]) -> dict[str, Any]:
+        """`--profile`: the unit's profiled pass in its pool (bench.execute.cell.profile_cell)."""
+        pool = self._pool(unit)
+        if pool is None:
+            return {}
+        self.bar.show(unit.cell, -1, 0, what="profiling")
+        self.last_cell_in.pop(id(pool), None)  # its next round warms up again
+        return profile_cell(pool, unit.cell, self.cache_root, unit.store.path, fields.get("first_call_ms"))
 
     def _warmth(self, unit: Unit, pool: WorkerPool) -> str:
         """The warm-up a round needs (Measure.per_round): none right after this unit's own

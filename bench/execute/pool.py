@@ -154,6 +154,13 @@ class WorkerPool:
             self.procs.append(self._start(cell, i, env))
         return self.procs[: cell.n_models]
 
+    def own_process(self, cell: Cell, env: dict[str, str]) -> WorkerProcess:
+        """A worker of its own for `cell` with `env` on top (a profiled pass whose runtime reads
+        its capture settings at start). The pool's workers go first: the new one takes the
+        devices they held; the next cell starts them again."""
+        self.close()
+        return self._start(cell, 0, {**self.extra_env, **self.target.worker_env(cell, 0), **env})
+
     def _start(self, cell: Cell, index: int, env: dict[str, str]) -> WorkerProcess:
         if not self.python:
             return WorkerProcess(self.ctx, cell.target, self.model_ref, index, self.stop_event, env)

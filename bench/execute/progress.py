@@ -14,7 +14,7 @@ class NoProgress:
     def __exit__(self, *exc):
         return False
 
-    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1) -> None:
+    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1, what: str = "") -> None:
         pass
 
     def advance(self, row: dict[str, Any], quiet: bool = False) -> None:
@@ -51,8 +51,9 @@ class RichProgress(NoProgress):
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1) -> None:
-        prefix = f"round {round_index + 1}/{rounds}: " if rounds > 1 else ""
+    def show(self, cell: Cell, round_index: int = 0, rounds: int = 1, what: str = "") -> None:
+        """The cell at hand: its round, or `what` else is done to it (its profiled pass)."""
+        prefix = f"{what}: " if what else (f"round {round_index + 1}/{rounds}: " if rounds > 1 else "")
         self.progress.update(self.task, description=(prefix + cell.label)[:60].ljust(60))
 
     def advance(self, row: dict[str, Any], quiet: bool = False) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.execute.cell import explain_overhead
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
 from bench.results.metrics import pooled_by
@@ -32,7 +33,7 @@ from bench.results.status import decide
 from bench.stats import intervals
 from bench.stats.intervals import paired_logs
 from bench.stats.stability import UNSTABLE_ROUND_SPREAD
-from bench.stats.summary import latency_summary, round_spread
+from bench.stats.summary import distribution, latency_summary, round_spread
 
 BROKEN = ("failed", "inaccurate", "skipped")
 # how each column pools over rounds is declared once (bench.results.metrics)
@@ -172,6 +173,10 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
             values = [f[col] for f in rows if isinstance(f.get(col), (int, float)) and not isinstance(f.get(col), bool)]
             if values:
                 out[col] = pool(values)
+    for col in SUMMED:  # a JSON list of counts (each replica's requests): summed element by element
+        lists = [_counts(f.get(col)) for f in rows]
+        if lists[0] is not None and all(x is not None and len(x) == len(lists[0]) for x in lists):
+            out[col] = json.dumps([int(sum(v)) for v in zip(*lists)])
     out["rounds"] = len(results)
     if pooled.size:
         out.update(latency_summary(pooled))
@@ -197,9 +202,33 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
     worst = busy_reason(out) or (busy[0] if busy else "")
     out["host_busy"] = f"{worst} (the worst of {len(busy)} busy rounds of {len(rows)})" if busy else ""
     samples = _stack([s for _, s in results])
+    if samples is not None and "ttft_ns" in samples:  # LLM requests: their figures over every round's too
+        samples_e2e = dict(samples, e2e_ns=pooled)
+        for prefix in ("ttft", "tpot", "itl", "e2e", "ttft_content"):
+            if f"{prefix}_ns" in samples_e2e:
+                values = np.asarray(samples_e2e[f"{prefix}_ns"], dtype=np.float64)
+                if prefix == "ttft_content":
+                    values = values[values >= 0] if "ttft_content_ms_p50" in out else values[:0]
+                distribution(prefix, values, out)
+    if samples is not None and "call_ns" in samples and samples["call_ns"].size == pooled.size:
+        call, wait = samples["call_ns"] / 1e6, (pooled - samples["call_ns"]) / 1e6  # every round's requests
+        out["call_ms_p50"], out["call_ms_p99"] = (float(v) for v in np.percentile(call, [50, 99]))
+        out["sync_ms_p50"], out["sync_ms_p99"] = (float(v) for v in np.percentile(wait, [50, 99]))
+    if isinstance(out.get("device_latency_ms_p50"), float) and isinstance(out.get("latency_ms_p50"), float):
+        out["host_overhead_ms_p50"] = out["latency_ms_p50"] - out["device_latency_ms_p50"]
+        out.update(explain_overhead(out))
     from bench import scenarios
 
     return scenarios.of(cell).finish(out, cell), samples
+
+
+def _counts(value: Any) -> list[int] | None:
+    """A JSON list of counts, else None."""
+    try:
+        x = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return x if isinstance(x, list) and all(isinstance(v, int) for v in x) else None
 
 
 def _stack(parts: list[dict | None]) -> dict[str, np.ndarray] | None:

@@ -9,6 +9,9 @@ widest first, while the run's `round_budget_s` lasts. Every round is kept as it 
 from all of them (`combine`, then `judge`, the one place a row's status is decided with
 bench.execute.cell.measure_cell for a single measurement). `resume` takes the kept rounds
 back, so a run killed at any write boundary, resumed, records every cell exactly once.
+With `--profile`, a measured cell's row waits until every cell of the run is measured; then
+each cell's profiled pass is taken (`Measurer.profile`), in the plan's order, and its row
+written, so a pass never runs between another cell's rounds (its rounds are kept until then).
 
 Where a round is measured is the executor's: a `Measurer` (bench.execute.local: worker pools
 here; bench.execute.ray: Ray tasks on a cluster) takes a pass's rounds and hands back each
@@ -35,7 +38,7 @@ from bench.execute.rounds import (
 )
 from bench.plan.cell import Cell
 from bench.results.status import decide
-from bench.results.store import RunStore
+from bench.results.store import RunStore, crash_point
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ class Measurer(Protocol):
     def end_round(self) -> None:
         """A pass is over."""
 
+    def profile(self, unit: Unit, fields: dict[str, Any]) -> dict[str, Any]:
+        """`--profile`: the unit's profiled pass, once its rounds are in; the row columns it adds."""
+        ...
+
 
 class CellRunner:
     """Measures units round by round through a Measurer and writes their rows (see the module
@@ -116,6 +123,9 @@ class CellRunner:
         self.results: dict[tuple[str, str], list[tuple[dict[str, Any], dict | None]]] = {}
         self.last: dict[tuple[str, str], RoundResult] = {}  # each unit's latest round (where it ran)
         self.done: set[tuple[str, str]] = set()
+        # --profile: a measured cell's row waits for its profiled pass, taken once every cell of
+        # the run is measured (a pass never runs between another cell's rounds)
+        self.pending: dict[tuple[str, str], tuple[Unit, dict[str, Any], dict | None, RoundResult | None]] = {}
 
     # -- the passes -----------------------------------------------------------------------------
 
@@ -147,9 +157,23 @@ class CellRunner:
             for pair in self.pairs:
                 self._conclude_pair(*pair)
             for u in self.units:
-                if u.key in self.done:
+                if u.key in self.done or u.key in self.pending:
                     measurer.finished(u)
             measurer.end_round()
+        self._profile_pending(measurer)
+
+    def _profile_pending(self, measurer: Measurer) -> None:
+        """--profile: each measured cell's pass, in the plan's order, then its row. A kill here
+        leaves the cells' rounds kept (rounds.jsonl): resume takes the passes again."""
+        waiting = [u for u in self.units if u.key in self.pending]
+        for i, unit in enumerate(waiting):
+            _, fields, samples, where = self.pending.pop(unit.key)
+            fields = {**fields, **measurer.profile(unit, fields)}
+            crash_point("profile")
+            self._write(unit, fields, samples, where)
+            following = waiting[i + 1] if i + 1 < len(waiting) else None
+            if following is None or following.cell.worker_group() != unit.cell.worker_group():
+                measurer.finished(unit)  # the group's processes go before the next group's start
 
     def _measure(self, measurer: Measurer, items: list[tuple[Unit, int]]) -> float:
         spent = 0.0
@@ -160,12 +184,13 @@ class CellRunner:
 
     def _due(self, unit: Unit, r: int) -> bool:
         have = self.results.get(unit.key) or []
-        return unit.key not in self.done and len(have) <= r and (not have or wants_more(unit.cell, have))
+        return (unit.key not in self.done and unit.key not in self.pending and len(have) <= r
+                and (not have or wants_more(unit.cell, have)))
 
     def wanted(self, unit: Unit) -> bool:
         """Whether `unit` (no row yet) wants another round after those it has."""
         have = self.results.get(unit.key) or []
-        return unit.key not in self.done and (not have or wants_more(unit.cell, have))
+        return unit.key not in self.done and unit.key not in self.pending and (not have or wants_more(unit.cell, have))
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -180,7 +205,7 @@ class CellRunner:
         self.last[unit.key] = result
         for cell, fields, samples in result.extras:
             self._row(unit, cell, fields, samples, result)
-        if planned_rounds(unit.cell) > 1:
+        if planned_rounds(unit.cell) > 1 or unit.cell.measure.profile:  # a profiled row waits: its round is kept
             line = dict(self._row_fields(unit, unit.cell, result.fields, result), round=r)
             if unit.beside is not None:
                 line.update(cell_id=unit.record_id, control_of=unit.beside.row_id)
@@ -192,12 +217,19 @@ class CellRunner:
 
     def conclude(self, unit: Unit) -> None:
         """The unit's row from all its rounds (measured now, or kept by a killed run)."""
-        if unit.key in self.done or not self.results.get(unit.key):
+        if unit.key in self.done or unit.key in self.pending or not self.results.get(unit.key):
             return
         fields, samples = combine(unit.cell, self.results[unit.key])
         if planned_rounds(unit.cell) > 1:
             fields = judge(unit.cell, fields)
-        self._write(unit, fields, samples, self.last.get(unit.key))
+        self._finish(unit, fields, samples, self.last.get(unit.key))
+
+    def _finish(self, unit: Unit, fields: dict[str, Any], samples: dict | None, where: RoundResult | None) -> None:
+        """The row now, or (--profile, a cell that was measured) once the run's passes are taken."""
+        if unit.cell.measure.profile and fields.get("status") not in BROKEN and unit.beside is None:
+            self.pending[unit.key] = (unit, fields, samples, where)
+            return
+        self._write(unit, fields, samples, where)
 
     def _conclude_pair(self, a: Unit, b: Unit) -> None:
         """A cell and its control's windows beside it: the row once both have their rounds."""
@@ -205,7 +237,7 @@ class CellRunner:
         if twin_unit.beside is None:  # ab's sides: each its own row, as it ends
             return
         mine, theirs = self.results.get(cell_unit.key) or [], self.results.get(twin_unit.key) or []
-        if cell_unit.key in self.done or not mine or wants_more(cell_unit.cell, mine):
+        if cell_unit.key in self.done or cell_unit.key in self.pending or not mine or wants_more(cell_unit.cell, mine):
             return
         broken = any(f.get("status") in BROKEN for f, _ in mine)
         if not broken and theirs and wants_more(twin_unit.cell, theirs):
@@ -214,7 +246,7 @@ class CellRunner:
         fields = judge(cell_unit.cell, fields) if planned_rounds(cell_unit.cell) > 1 else fields
         control = combine(twin_unit.cell, theirs) if theirs else (decide({}, failed="not measured"), None)
         fields, samples = beside_control(cell_unit.cell, fields, samples, twin_unit.cell, *control)
-        self._write(cell_unit, fields, samples, self.last.get(cell_unit.key))
+        self._finish(cell_unit, fields, samples, self.last.get(cell_unit.key))
         self.done.add(twin_unit.key)
 
     def _row_fields(self, unit: Unit, cell: Cell, fields: dict[str, Any], where: RoundResult | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from bench.results.store import RunStore, new_run_id, read_meta
 def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | None = None,
              cache_dir: str | Path | None = None, instance: str | None = None,
              progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
-             worker_memory_gb: float | None = None, executor=None, launch_timeout_s: float = 600.0,
+             worker_memory_gb: float | None = None, executor=None, launch_timeout_s: float | None = None,
              price_per_hour: float | None = None) -> Path:
     """Run every cell of `plan` not yet recorded; returns the run directory.
 
@@ -36,7 +36,7 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     `price_per_hour` (dollars) prices every row's cost_per_1m_inf; without it the instance
     type's price comes from results/reference/instance-prices.csv where it is listed.
     Each target's `session` runs around its cells (the endpoint's: a `--launch` server started
-    first, ready within `launch_timeout_s`, every server checked before anything is written,
+    first, ready within `launch_timeout_s` (None: 600 s, or vLLM Neuron's compile timeout and a margin), every server checked before anything is written,
     and stopped at the end).
     """
     extra_env = {"TRNBENCH_WORKER_MEMORY_GB": str(worker_memory_gb)} if worker_memory_gb else {}
@@ -48,6 +48,9 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
     if plan.control is not None and not getattr(runner, "pairs_control", False):
         raise UsageError(f"--control measures the control's windows beside each cell's, which the {runner.name} "
                          "executor does not do: run it with the local executor")
+    if any(c.measure.profile for c in plan.cells) and not getattr(runner, "profiles", False):
+        raise UsageError(f"--profile takes its pass in the measuring worker's own process, which the {runner.name} "
+                         "executor does not reach: run it with the local executor")
     run_id = Path(resume).name if resume is not None else new_run_id()
     with contextlib.ExitStack() as stack:
         out_dir = Path(resume).parent if resume is not None else Path(out)
@@ -71,7 +74,7 @@ def run_plan(plan: Plan, out: str | Path = "results", *, resume: str | Path | No
 
 
 @contextlib.contextmanager
-def sessions(plan: Plan, out: Path, run_id: str, timeout_s: float):
+def sessions(plan: Plan, out: Path, run_id: str, timeout_s: float | None):
     """Every target's session around its cells (bench.targets.base.Target.session): the plan,
     its cells as the sessions left them, while they all run."""
     from dataclasses import replace

@@ -3,6 +3,7 @@
 The orchestrator talks to a worker over a pipe with small messages:
   ("prepare", {"cell", "leader", "cache_root"})  -> a PrepareReport (compile/load, accuracy, first call)
   ("measure", {"cell", "leader", "start_ns"})    -> a MeasureReport (the scenario's raw arrays)
+  ("profile", {"cell", "dir", "cache_root"})      -> the profiled pass's summary (bench.targets.profiling)
   ("close", None)
 The cell's scenario does the work (bench.scenarios.base.Scenario.prepare / .measure), seeing
 this process through `Worker`, its WorkerContext.
@@ -70,7 +71,7 @@ def main(conn: Connection, target_name: str, model_ref: str | UserModel, index: 
 
     state = Worker(targets.get(target_name), model_ref, index, stop_event, malloc_kept=kept)
     state.target.setup_process(index)
-    handlers = {"prepare": _prepare_for_scenario, "measure": _measure}
+    handlers = {"prepare": _prepare_for_scenario, "measure": _measure, "profile": _profile}
     while True:
         try:
             op, payload = conn.recv()
@@ -295,6 +296,22 @@ def _measure(state: Worker, payload: dict[str, Any]) -> MeasureReport:
     # a system under test in processes of its own on this host (a local server) is the cell's, not a neighbour
     sut = float(arrays.get("sut_cpu_s", 0.0))
     return MeasureReport(arrays=arrays, minor_faults=minor_faults() - faults, cpu_s=cpu_seconds() - cpu + sut)
+
+
+def _profile(state: Worker, payload: dict[str, Any]) -> dict[str, Any]:
+    """`--profile`: one untimed pass of the cell's requests under the target's profiler, after
+    its measurement (prepared first where this process has not prepared it: a worker of its
+    own, or a resumed run)."""
+    from bench.scenarios import requests_of
+    from bench.targets import profiling
+
+    cell: Cell = payload["cell"]
+    if cell.cell_id not in state.by_cell:
+        _prepare_for_scenario(state, {"cell": cell, "leader": True, "cache_root": payload["cache_root"]})
+    state.prepared = state.by_cell[cell.cell_id][0]
+    state.requests = requests_of(cell)
+    capture = state.target.profiler(cell, Path(payload["dir"]))
+    return profiling.run_pass(capture, state.requests, state, cell)
 
 
 def minor_faults() -> int:

@@ -65,6 +65,9 @@ class Measure:
     # The measuring time a run spends, over all its cells, on rounds beyond their planned ones
     # (the widest intervals first; None: no limit but each cell's max_rounds).
     round_budget_s: float | None = None
+    # After a cell's measurement, one untimed pass under its target's profiler (files in the
+    # run directory's profiles/<cell_id>/; bench.targets.profiling). Nothing measured comes from it.
+    profile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("warmup_s", "min_duration_s", "trim_s", "target_ci"):
@@ -88,6 +91,8 @@ class Measure:
                 raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
         if not isinstance(self.fresh_process_per_round, bool):
             raise UsageError(f"fresh_process_per_round must be true or false, got {self.fresh_process_per_round!r}")
+        if not isinstance(self.profile, bool):
+            raise UsageError(f"profile must be true or false, got {self.profile!r}")
         if not isinstance(self.keep_freed_memory, bool):
             raise UsageError(f"keep_freed_memory must be true or false, got {self.keep_freed_memory!r}")
         if self.round_budget_s is not None and (not isinstance(self.round_budget_s, (int, float))

@@ -266,6 +266,11 @@ class Plan:
         measure, axes, description = sweeps(data, source, overrides)
         cells: list[Cell] = []
         for kwargs in axes:
+            endpoint = kwargs.pop("endpoint", None)
+            if endpoint is not None:  # the endpoint flags, from the sweep's [endpoint] table
+                from bench.targets.endpoint import plan_axes
+
+                kwargs.update(plan_axes(kwargs.get("targets") or [], **endpoint))
             cells.extend(cls.from_grid(measure=measure, **kwargs).cells)
         return cls(name=name, cells=_dedupe(cells), description=description)
 

@@ -77,7 +77,11 @@ SWEEP_KEYS: dict[str, tuple[str, str]] = {
     "optimizers": ("optimizers", "list[str]"),
     "precisions": ("precisions", "list[str]"),
     "dps": ("dps", "list[int]"),
+    # an OpenAI-compatible server (-t endpoint): its --url, --launch, --slo, ... as one table
+    "endpoint": ("endpoint", "table"),
 }
+ENDPOINT_KEYS = {"url": "str", "api": "str", "concurrency": "list[int]", "tokenizer": "str", "dataset": "str",
+                 "slo": "str", "api_key_env": "str", "launch": "str"}
 
 
 def _typed(value: Any, kind: str, where: str) -> Any:
@@ -92,7 +96,13 @@ def _typed(value: Any, kind: str, where: str) -> Any:
         "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "list[int]": lambda v: isinstance(v, list) and all(is_int(x) for x in v),
         "list[float]": lambda v: isinstance(v, list) and all(is_int(x) or isinstance(x, float) for x in v),
+        "table": lambda v: isinstance(v, dict),
     }[kind](value)
+    if ok and kind == "table":
+        unknown = sorted(set(value) - set(ENDPOINT_KEYS))
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(ENDPOINT_KEYS))})")
+        return {k: _typed(v, ENDPOINT_KEYS[k], f"{where}.{k}") for k, v in value.items()}
     if not ok:
         raise UsageError(f"{where} must be {kind.replace('list[', 'a list of ').rstrip(']')}, got {value!r}")
     if isinstance(value, list) and not value:

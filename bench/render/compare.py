@@ -13,6 +13,7 @@ from bench.analysis.samples import to_float
 from bench.plan.cell import cell_label, shape_label
 from bench.render.format import fmt_ci, fmt_p, fmt_ratio, fmt_value
 from bench.render.formats import emit, is_export
+from bench.render.profiles import shift_text
 from bench.render.tabular import Bullets, Tabular
 from bench.results.schema import KEY_COLUMNS
 
@@ -45,6 +46,8 @@ def comparison_table(c: Comparison) -> Tabular:
         Bullets(f"different model weights in A and B ({len(c.different_models)}; model_fingerprint differs: "
                 "the cards built other weights, e.g. another torch)",
                 [f"{cell_label(k)}: {fa} -> {fb}" for k, fa, fb in c.different_models]),
+        Bullets(f"operators whose share of the profiled pass moved most ({len(c.op_shifts)} cells profiled in both)",
+                [f"{cell_label(k)}: {shift_text(moved)}" for k, moved in c.op_shifts]),
         *[f"hint: {hint}" for hint in c.hints], c.summary()]
     records = [r.as_dict() for r in c.rows]
     return Tabular(headers, body, records=records, columns=list(records[0]) if records else ["verdict"],

@@ -196,7 +196,9 @@ def _environment():
     return env
 
 
-def _context(report: Report) -> dict[str, Any]:
+def _context(report: Report, out_dir: Path | None = None) -> dict[str, Any]:
+    from bench.render.profiles import OPS_NOTE, sections
+
     env_h, env_b = environment_table(report)
     res_h, res_b, statuses = results_table(report)
     return {"title": report.title, "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -204,11 +206,13 @@ def _context(report: Report) -> dict[str, Any]:
             "tags": [r["tag"] for r in report.runs], "summary": summary_lines(report),
             "comparison": report.comparison, "history": report.history,
             "env_headers": env_h, "env_body": env_b, "res_headers": res_h, "res_body": res_b,
-            "statuses": statuses, "plots": report.plots}
+            "statuses": statuses, "plots": report.plots,
+            "profiles": sections(report.rows, out_dir), "ops_note": OPS_NOTE}
 
 
-def to_html(report: Report) -> str:
-    return _environment().get_template("report.html.j2").render(**_context(report))
+def to_html(report: Report, out_dir: Path | None = None) -> str:
+    """The HTML text; `out_dir` (where it is written) makes the profile links relative."""
+    return _environment().get_template("report.html.j2").render(**_context(report, out_dir))
 
 
 def _slug(text: str) -> str:
@@ -230,7 +234,7 @@ def to_markdown(report: Report, out: Path) -> str:
 
     first = report.comparison.plots if report.comparison is not None else (
         report.history.plots if report.history is not None else [])
-    context = dict(_context(report), first_plots=saved(first), plots=saved(report.plots))
+    context = dict(_context(report, out.parent.resolve()), first_plots=saved(first), plots=saved(report.plots))
     return _environment().get_template("report.md.j2").render(**context)
 
 
@@ -241,7 +245,7 @@ def write(report: Report, out: str | Path) -> Path:
         raise UsageError(f"report file must end in .html or .md, got {out.name!r}")
     if not out.parent.is_dir():
         raise UsageError(f"no such directory for the report: {out.parent}")
-    text = to_html(report) if fmt == "html" else to_markdown(report, out)
+    text = to_html(report, out.parent.resolve()) if fmt == "html" else to_markdown(report, out)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

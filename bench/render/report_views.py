@@ -38,6 +38,7 @@ class ComparisonView:
     env_body: list[list[str]]
     plots: list[tuple[str, str, bytes]] = field(default_factory=list)
     apart: list[str] = field(default_factory=list)  # cells not compared, broken, only on one side
+    op_shifts: list[str] = field(default_factory=list)  # profiled in both: the operators that moved most
 
 
 def comparison(dir_a, dir_b, env_a: dict[str, Any], env_b: dict[str, Any], plots: bool = True) -> ComparisonView:
@@ -63,7 +64,10 @@ def comparison(dir_a, dir_b, env_a: dict[str, Any], env_b: dict[str, Any], plots
     apart = [f"broken in B: {cell_label(k)}: {why}" for k, why in c.broken]
     apart += [f"not compared: {cell_label(k)}: {why}" for k, why in c.not_compared]
     apart += [f"only in A: {cell_label(k)}" for k in c.only_a] + [f"only in B: {cell_label(k)}" for k in c.only_b]
-    view = ComparisonView(c.shift_lines(), c.summary(), headers, body, classes, diff_h, diff, apart=apart)
+    from bench.render.profiles import shift_text
+
+    view = ComparisonView(c.shift_lines(), c.summary(), headers, body, classes, diff_h, diff, apart=apart,
+                          op_shifts=[f"{cell_label(k)}: {shift_text(moved)}" for k, moved in c.op_shifts])
     if plots:
         from bench.render.plots_compare import forest
 

@@ -23,6 +23,11 @@ HISTORY = {
     3: "training steps (-s train): the key's grad_accum, optimizer, precision and dp (left out while unset, so no "
        "earlier cell_id changed), and the train group: step_ms_*, samples_per_s, tokens_per_s, losses, memory, "
        "FLOPs, MFU, recompiles (2026-12)",
+    4: "why it is slow: --profile's profile_* columns (a pass after the measurement, its files in profiles/<cell_id>); "
+       "the time split (call_ms_*, sync_ms_*, host_in_call_ms_p50, host_overhead_note); endpoint replicas "
+       "(endpoint_replicas, replicas, replica_requests, replica_completed), reasoning models (ttft_content_ms_*, "
+       "reasoning_*), a launched server's start (server_start_s, server_compile_cache) and Neuron plugin versions; "
+       "ttft/tpot/itl pooled over every round's requests (2026-12)",
 }
 SCHEMA_VERSION = max(HISTORY)
 

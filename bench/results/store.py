@@ -32,7 +32,7 @@ from bench.errors import UsageError
 from bench.results.scaling import add_scaling
 from bench.results.schema import COLUMNS, SCHEMA_VERSION
 
-KILL_POINTS = ("round-samples", "mid-round", "round-line", "row-samples", "mid-row", "row")
+KILL_POINTS = ("round-samples", "mid-round", "round-line", "profile", "row-samples", "mid-row", "row")
 _passed: dict[str, int] = {}
 
 

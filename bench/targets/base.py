@@ -197,7 +197,7 @@ class Target:
         return self
 
     @contextlib.contextmanager
-    def session(self, cells: list[Cell], out: Path, run_id: str, timeout_s: float) -> Iterator[list[Cell]]:
+    def session(self, cells: list[Cell], out: Path, run_id: str, timeout_s: float | None) -> Iterator[list[Cell]]:
         """Around a plan's cells of this target, before anything is written: start what they
         need and check it answers (a server), yielding the cells as they then are."""
         yield cells
@@ -220,6 +220,17 @@ class Target:
     def watch(self, cell: Cell):
         """A device monitor for the measurement (an object with `stop() -> dict of row columns`), or None."""
         return None
+
+    def profile_env(self, cell: Cell, out_dir: Path) -> dict[str, str] | None:
+        """`--profile`: the environment a profiled pass needs in a worker of its own, set before
+        any SDK import (Neuron's runtime capture); None: the cell's own worker runs the pass
+        under `profiler`."""
+        return None
+
+    def profile_summary(self, cell: Cell, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+        """After the profiled pass's worker is done: what the capture's own tools say (Neuron:
+        neuron-explorer's summary); by default the worker's summary as it is."""
+        return summary
 
     # -- worker side -------------------------------------------------------------------------
 
@@ -247,6 +258,12 @@ class Target:
 
     def sync(self) -> None:
         """Wait until the device has finished the request (no-op on CPU)."""
+
+    def profiler(self, cell: Cell, out_dir: Path):
+        """What captures a profiled pass (bench.targets.profiling): torch.profiler on the CPU."""
+        from bench.targets.profiling import TorchCapture
+
+        return TorchCapture(out_dir, "cpu")
 
     # -- worker side: a training step (bench.targets.train_step) -----------------------------
 

@@ -97,6 +97,12 @@ class CudaTarget(Target):
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 (tf32 would be a dtype of its own)
         torch.backends.cudnn.allow_tf32 = False
 
+    def profiler(self, cell: Cell, out_dir):
+        """torch.profiler with CUDA activity: operators ranked by their kernels' device time."""
+        from bench.targets.profiling import TorchCapture
+
+        return TorchCapture(out_dir, "cuda")
+
     def sync(self) -> None:
         import torch
 

@@ -96,5 +96,15 @@ class HfGenerateRequests(Requests):
     def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
         return prepare_hf(ctx, cell, leader, cache_root)
 
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        return generate_once(ctx, capture)
+
+
+def generate_once(ctx: WorkerContext, capture) -> int:
+    """One whole generation (prefill and every decode step) inside `capture`."""
+    with ctx.target.thread_context(), capture.request():
+        ctx.prepared.fn(lambda: None)
+    return 1
+
 
 GENERATE = HfGenerateRequests()

@@ -28,18 +28,39 @@ from bench.targets.loops import (
 from bench.targets.requests import Requests, WorkerContext
 
 
+def time_split(parts: list[dict[str, np.ndarray]], row: dict[str, Any], samples: dict[str, np.ndarray]) -> None:
+    """Where a request's time went, where the target syncs (the loop kept when each call
+    returned): `call_ms_*`, the call itself (the host's dispatch; for a call that returns only
+    when the device is done, the device's execution too), and `sync_ms_*`, the wait for the
+    device after it. Nothing runs before the call: the inputs are on the device's side before
+    timing starts."""
+    if not parts or not all("returned_ns" in p for p in parts):
+        return
+    keep = [~p["warmup"] for p in parts]
+    # in the order of the summary's latency_ns: every copy's requests by start time (stable)
+    order = np.argsort(np.concatenate([p["start_ns"][k] for p, k in zip(parts, keep)]), kind="stable")
+    call = np.concatenate([(p["returned_ns"] - p["start_ns"])[k] for p, k in zip(parts, keep)])[order]
+    wait = np.concatenate([(p["end_ns"] - p["returned_ns"])[k] for p, k in zip(parts, keep)])[order]
+    if call.size:
+        row["call_ms_p50"], row["call_ms_p99"] = (float(v) for v in np.percentile(call / 1e6, [50, 99]))
+        row["sync_ms_p50"], row["sync_ms_p99"] = (float(v) for v in np.percentile(wait / 1e6, [50, 99]))
+        samples["call_ns"] = call
+
+
 def summarise_single(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     part = parts[0]
     keep = ~part["warmup"]
     start, end = part["start_ns"][keep], part["end_ns"][keep]
     latency = end - start
     row: dict[str, Any] = {"samples": int(latency.size), "warmup_samples": int(part["warmup"].sum())}
+    samples = {"latency_ns": latency, "start_ns": start}
     if latency.size:
         duration = (int(end.max()) - int(start.min())) / 1e9
         row["duration_s"] = duration
         row["throughput_avg"] = latency.size * cell.batch_size / duration if duration > 0 else float("nan")
         row.update(latency_summary(latency))
-    return row, {"latency_ns": latency, "start_ns": start}
+        time_split(parts, row, samples)
+    return row, samples
 
 
 def summarise_closed(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -58,7 +79,10 @@ def summarise_closed(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[di
         row["steady_window_s"] = tp["window_s"]
         row["throughput_cv"] = tp.get("throughput_cv", 0.0)
         row.update(latency_summary(latency))
-    return row, {"latency_ns": latency, "start_ns": start}
+    samples = {"latency_ns": latency, "start_ns": start}
+    if latency.size:
+        time_split(parts, row, samples)
+    return row, samples
 
 
 def summarise_open(parts: list[dict[str, np.ndarray]], cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -146,6 +170,26 @@ class InferRequests(Requests):
         fn, inputs = prepared.fn, prepared.inputs
         return run_open_loop(lambda: fn(*inputs), target.sync, target.thread_context, cell,
                              share=ctx.index, n_shares=cell.n_models, start_ns=start_ns, stop_event=ctx.stop_event)
+
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        """Calls one after another, as the latency loop makes them: the first sizes the pass
+        (bench.targets.profiling.calls_for)."""
+        import time
+
+        from bench.targets.profiling import calls_for
+
+        p, target = ctx.prepared, ctx.target
+        n, made = 1, 0
+        with target.thread_context():
+            while made < n:
+                t0 = time.perf_counter()
+                with capture.request():
+                    p.fn(*p.inputs)
+                    target.sync()
+                if made == 0:
+                    n = calls_for(time.perf_counter() - t0)
+                made += 1
+        return made
 
     def summarise(self, parts, cell: Cell, profile: str):
         return {"single": summarise_single, "closed": summarise_closed, "open": summarise_open}[profile](parts, cell)

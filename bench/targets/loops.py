@@ -46,6 +46,9 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
     # Plain lists: list.append is the cheapest store CPython has (array('q').append costs
     # ~10 % of an identity model's loop); the ints they keep are ~70 bytes a request.
     results: list[tuple[list[int], list[int]]] = [([], []) for _ in range(n_threads)]
+    # where the target syncs, when each call returned: the request's time splits into the call
+    # and the wait for the device after it (its own list per thread)
+    returned: list[list[int]] = [[] for _ in range(n_threads)]
     errors: list[BaseException] = []
 
     sync = target.sync
@@ -54,6 +57,7 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
     def issue(index: int) -> None:
         starts, ends = results[index]
         append_start, append_end = starts.append, ends.append
+        append_returned = returned[index].append
         decides = leader and index == 0
         pc = time.perf_counter_ns
         next_check = begin + CHECK_EVERY_NS
@@ -64,6 +68,7 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
                     t0 = pc()
                     fn(*inputs)
                     if needs_sync:
+                        append_returned(pc())
                         sync()
                     t1 = pc()
                     append_start(t0)
@@ -108,7 +113,10 @@ def run_closed_loop(fn: Callable[..., Any], inputs: tuple, target, cell: Cell, n
     end = np.concatenate([np.array(e, dtype=np.int64) for _, e in results])
     order = np.argsort(start, kind="stable")
     start, end = start[order], end[order]
-    return {"start_ns": start, "end_ns": end, "warmup": start < warm_end}
+    out = {"start_ns": start, "end_ns": end, "warmup": start < warm_end}
+    if needs_sync:
+        out["returned_ns"] = np.concatenate([np.array(r, dtype=np.int64) for r in returned])[order]
+    return out
 
 
 SPIN_NS = 80_000  # the last 80 us before a send time are spun rather than slept

@@ -137,6 +137,14 @@ class Requests:
         """Send this process's share of the cell's arrival schedule (every copy starts at `start_ns`)."""
         raise NotImplementedError(f"{self.verb}: no open loop")
 
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        """`--profile`: one untimed pass of this verb's requests inside `capture` (a started
+        profiler, bench.targets.profiling), each inside `capture.request()`; returns how many
+        requests (steps) it made. ProfileRefused says why a cell has none."""
+        from bench.targets.profiling import ProfileRefused
+
+        raise ProfileRefused(f"{VERBS.get(self.verb, self.verb)} has no profiled pass")
+
     # -- orchestrator side -------------------------------------------------------------------
 
     def summarise(self, parts: list[dict[str, np.ndarray]], cell: Cell,

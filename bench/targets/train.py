@@ -137,6 +137,19 @@ class TrainRequests(Requests):
             return out
         return train_step.run_window(ctx.prepared.fn, cell, ctx.stop_event, leader)
 
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        """One optimizer step (zero grads, every micro-batch's forward and backward, the step),
+        waited for at its end as a measured window is."""
+        from bench.targets.profiling import ProfileRefused
+
+        trainer = ctx.prepared.fn
+        if trainer is None:
+            raise ProfileRefused(f"--dp {cell.dp}: the ranks are processes of their own; profile the step at --dp 1")
+        with capture.request():
+            trainer.step()
+            ctx.target.train_window_sync(cell)
+        return 1
+
     # -- orchestrator side -----------------------------------------------------------------------
 
     def summarise(self, parts, cell: Cell, profile: str):

@@ -98,3 +98,19 @@ def test_training_steps_on_a_gpu_are_timed_by_events_with_device_memory(tmp_path
     assert (df["peak_mem_reserved_mib"] >= df["peak_mem_allocated_mib"]).all()
     assert (df["recompiles"] == 0).all() and (df["samples_per_s"] > 0).all()
     assert df["peak_tflops"].notna().all() or df["peak_source"].str.contains("no peak known").all()
+
+
+@pytest.mark.cuda
+def test_a_profiled_gpu_cell_ranks_operators_by_their_kernels_and_splits_call_from_sync(tmp_path):
+    from dataclasses import replace
+
+    plan = Plan.from_grid(models=["tiny-bert"], targets=["cuda"], scenarios=["latency"],
+                          measure=replace(QUICK, profile=True))
+    row = load(run_plan(plan, out=tmp_path, progress=False)).iloc[0]
+    assert row["status"] in ("ok", "unstable"), row["error"]
+    import json
+
+    ops = json.loads(row["profile_top_ops"])
+    assert ops and all(o["on"] == "device" for o in ops)  # CUDA activity: the kernels' device time
+    assert row["call_ms_p50"] > 0 and row["sync_ms_p50"] >= 0
+    assert row["call_ms_p50"] + row["sync_ms_p50"] == pytest.approx(row["latency_ms_p50"], rel=0.1)

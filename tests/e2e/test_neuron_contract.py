@@ -109,6 +109,11 @@ def test_trace_run_calls_the_sdk_as_documented_and_caches(host, tmp_path):
         assert r["device_latency_ms_p50"] == pytest.approx((2.0 * first + 3.0 * second) / n)
         assert r["runtime_latency_ms_p50"] == pytest.approx((3.0 * first + 4.0 * second) / n)
         assert r["host_overhead_ms_p50"] == pytest.approx(r["latency_ms_p50"] - r["device_latency_ms_p50"])
+        # explained, not only subtracted: the call (the traced model returns when the device is
+        # done) and the sync after it (a no-op for a traced model) split the request's time
+        assert r["call_ms_p50"] + r["sync_ms_p50"] == pytest.approx(r["latency_ms_p50"], rel=0.05)
+        assert r["host_in_call_ms_p50"] == pytest.approx(r["call_ms_p50"] - r["device_latency_ms_p50"])
+        assert "inside the call beyond the device's execution" in r["host_overhead_note"]
         assert r["neuron_device_mem_gib"] == pytest.approx(1.0) and not r["neuron_errors"]
         assert r["status"] in ("ok", "unstable")
 

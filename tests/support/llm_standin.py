@@ -22,6 +22,18 @@ Faults, for the harness's failure paths (`mode`):
 - `strict`: rejects `ignore_eos` / `min_tokens` with HTTP 422 (as transformers serve does);
 - `packed`: every 2 tokens in one chunk (so usage and the chunk count disagree), no [DONE].
 
+A reasoning model (`reasoning` R > 0): a chat stream's first R tokens go in the delta's
+reasoning field (`reasoning_field`: "reasoning", vLLM's name since PR #27752, or
+"reasoning_content", the earlier one), the rest in `content`; usage reports them in
+`completion_tokens_details.reasoning_tokens` (the OpenAI API's field).
+
+vLLM's profiler endpoints (`profiler_dir`, or vLLM's own flag `--profiler-config '{"profiler":
+"torch", "torch_profiler_dir": DIR}'`): `POST /start_profile` and `POST /stop_profile`
+answer 200 and the stop writes a Chrome trace named as torch's `tensorboard_trace_handler`
+names it (`<worker>.<ms>.pt.trace.json.gz`, vllm/profiler/wrapper.py) into that directory.
+Without one they are 404: vLLM mounts them only when a profiler is configured
+(vllm/entrypoints/serve/profile/api_router.py, `--profiler-config` from v0.13).
+
 It stops by itself after `lifetime_s` or `max_requests`, whichever comes first; with
 `stop_after` N it stops (the process exits) on the N+1th completion request: a server that
 dies mid-cell at a known request, however slow the machine.
@@ -42,8 +54,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Standin:
     def __init__(self, first_ms: float = 20.0, gap_ms: float = 5.0, model: str = "standin", mode: str = "ok",
                  lifetime_s: float = 300.0, max_requests: int = 20000, port: int = 0, api_key: str = "",
-                 tokenizer: str = "", stop_after: int = 0):
+                 tokenizer: str = "", stop_after: int = 0, reasoning: int = 0, reasoning_field: str = "reasoning",
+                 profiler_dir: str = ""):
         self.first_ms, self.gap_ms, self.model, self.mode = first_ms, gap_ms, model, mode
+        self.reasoning, self.reasoning_field = reasoning, reasoning_field
+        self.profiler_dir = profiler_dir
+        self.profiling: list[str] = []  # start/stop calls, in order
         # as vLLM's --api-key: every /v1 route wants "Authorization: Bearer KEY", else 401 (/health does not)
         self.api_key = api_key
         self.max_requests = max_requests
@@ -106,6 +122,8 @@ class Standin:
                     return
                 if self.path in ("/tokenize", "/detokenize"):  # not a completion: not counted
                     return self._tokenize(body)
+                if self.path in ("/start_profile", "/stop_profile"):
+                    return self._profile(self.path)
                 with standin.lock:
                     standin.requests += 1
                     standin.arrivals.append(arrived)
@@ -166,7 +184,8 @@ class Standin:
                         if mode == "malformed" and k == 1:
                             self._chunk(b"this is not an event\n\n")
                         text = "".join(f" t{k + j}" for j in range(take))
-                        choice = ({"index": 0, "delta": {"content": text}, "finish_reason": None} if chat
+                        field = standin.reasoning_field if chat and k < standin.reasoning else "content"
+                        choice = ({"index": 0, "delta": {field: text}, "finish_reason": None} if chat
                                   else {"index": 0, "text": text, "finish_reason": None})
                         self._event({"id": "x", "object": kind, "created": created, "model": standin.model,
                                      "choices": [choice]})
@@ -178,7 +197,9 @@ class Standin:
                                  "choices": [done]})
                     self._event({"id": "x", "object": kind, "created": created, "model": standin.model, "choices": [],
                                  "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n,
-                                           "total_tokens": prompt_tokens + n}})
+                                           "total_tokens": prompt_tokens + n,
+                                           **({"completion_tokens_details": {"reasoning_tokens": min(
+                                               n, standin.reasoning)}} if chat and standin.reasoning else {})}})
                     if mode != "packed":
                         self._chunk(b"data: [DONE]\n\n")
                     self._chunk(b"")
@@ -191,6 +212,22 @@ class Standin:
                     standin.hist["e2e"][1] += 1
                     standin.hist["itl"][0] += standin.gap_ms / 1e3 * max(n - 1, 0)
                     standin.hist["itl"][1] += max(n - 1, 0)
+
+            def _profile(self, path: str) -> None:
+                if not standin.profiler_dir:
+                    return self._send(404, b'{"detail": "Not Found"}')
+                standin.profiling.append(path)
+                if path == "/stop_profile":
+                    import gzip
+                    import os
+
+                    os.makedirs(standin.profiler_dir, exist_ok=True)
+                    name = os.path.join(standin.profiler_dir, f"standin_worker.{int(time.time() * 1e3)}.pt.trace.json.gz")
+                    trace = {"traceEvents": [{"ph": "X", "name": "standin::forward", "ts": 0, "dur": 10, "pid": 1,
+                                              "tid": 1, "cat": "cpu_op"}]}
+                    with gzip.open(name, "wt") as f:
+                        json.dump(trace, f)
+                return self._send(200, b"")
 
             def _tokenize(self, body) -> None:
                 tok = standin.tokenizer
@@ -290,9 +327,16 @@ def main() -> None:
     p.add_argument("--stop-after", type=int, default=0, help="stop on the completion request after this many")
     p.add_argument("--api-key", default="")
     p.add_argument("--tokenizer", default="", help="serve /tokenize and /detokenize with this tokenizer")
+    p.add_argument("--reasoning", type=int, default=0, help="a chat stream's first N tokens are reasoning")
+    p.add_argument("--reasoning-field", default="reasoning", choices=("reasoning", "reasoning_content"))
+    p.add_argument("--profiler-dir", default="", help="answer /start_profile and /stop_profile, traces here")
+    p.add_argument("--profiler-config", default="", help="vLLM's flag: JSON with torch_profiler_dir (same effect)")
     args = p.parse_args()
+    if args.profiler_config:
+        args.profiler_dir = json.loads(args.profiler_config).get("torch_profiler_dir") or args.profiler_dir
     s = Standin(args.first_ms, args.gap_ms, args.model, args.mode, args.lifetime, args.max_requests,
-                port=args.port, api_key=args.api_key, tokenizer=args.tokenizer, stop_after=args.stop_after).start()
+                port=args.port, api_key=args.api_key, tokenizer=args.tokenizer, stop_after=args.stop_after,
+                reasoning=args.reasoning, reasoning_field=args.reasoning_field, profiler_dir=args.profiler_dir).start()
     print(s.port, flush=True)
     s.thread.join()
     print(f"stand-in: {s.stopped_by}, stopped", flush=True)

@@ -30,7 +30,7 @@ def test_every_column_is_declared_once_and_the_key_is_the_cells():
     assert len(names) == len(set(names)) and names == COLUMNS
     assert [m.name for m in DECLARED if m.key] == KEY_COLUMNS == Cell.key_columns()
     assert all(m.doc and m.kind and m.pool for m in DECLARED)
-    assert SCHEMA_VERSION == max(HISTORY) == 3
+    assert SCHEMA_VERSION == max(HISTORY) == 4
 
 
 def test_the_docs_page_is_generated_from_the_declarations():

@@ -66,10 +66,10 @@ class EndpointTarget(Target):
         """A client's CPUs; a server on this host's loopback is reached from this node only."""
         need = super().ray_need(cell, on, nodes)
         spec = cell.options
-        return Need(need.num_cpus, need.num_gpus, need.resources, on_driver=spec is not None and is_local(spec.url))
+        return Need(need.num_cpus, need.num_gpus, need.resources, on_driver=spec is not None and any(is_local(u) for u in spec.urls))
 
     @contextlib.contextmanager
-    def session(self, cells: list[Cell], out: Path, run_id: str, timeout_s: float) -> Iterator[list[Cell]]:
+    def session(self, cells: list[Cell], out: Path, run_id: str, timeout_s: float | None) -> Iterator[list[Cell]]:
         """The `--launch` server started and every server checked (it answers, serves the model,
         has a tokenizer for the prompts) before anything is written; stopped at the end."""
         from bench.targets.endpoint.session import serving
@@ -82,6 +82,12 @@ class EndpointTarget(Target):
 
         adopt_log(out, run_id)
 
+    def profiler(self, cell: Cell, out_dir: Path):
+        """The server's own profiler (vLLM's /start_profile), around a short window of requests."""
+        from bench.targets.endpoint.profile import ServerCapture
+
+        return ServerCapture(cell, out_dir)
+
     def options_from_dict(self, data: dict[str, Any]) -> Endpoint:
         return Endpoint.from_dict(data)
 
@@ -89,12 +95,27 @@ class EndpointTarget(Target):
         spec = cell.options
         if spec is None:
             return {}
-        return {"endpoint_url": redact(spec.url), "endpoint_launch": spec.launch or None,
+        return {"endpoint_url": ",".join(redact(u) for u in spec.urls), "endpoint_replicas": len(spec.urls),
+                "endpoint_launch": spec.launch or None,
                 "endpoint_slo": ",".join(f"{m}={v:g}ms" for m, v in spec.slo) or None,
-                "endpoint_tokenizer": spec.tokenizer, "endpoint_dataset": spec.dataset}
+                "endpoint_tokenizer": spec.tokenizer, "endpoint_dataset": spec.dataset,
+                "server_start_s": spec.server_start_s, "server_compile_cache": spec.compile_cache}
 
     def versions(self) -> dict[str, str]:
         return {}
+
+
+def replica_urls(text: str) -> tuple[str, ...]:
+    """`--url A,B,...`: each replica's base URL, in order; one line for an empty element or a repeat."""
+    parts = [p.strip() for p in str(text).split(",")]
+    for i, part in enumerate(parts, 1):
+        if not part:
+            raise UsageError(f"--url {text!r}: element {i} is empty (give URLs separated by commas, e.g. "
+                             "http://127.0.0.1:8000/v1,http://127.0.0.1:8001/v1)")
+    urls = tuple(check_url(p) for p in parts)
+    if len(set(urls)) < len(urls):
+        raise UsageError(f"--url {text!r}: a replica is given twice")
+    return urls
 
 
 def plan_axes(targets: list[str], *, url: str | None, api: str | None = None, compiler: list[str] | None = None,
@@ -121,7 +142,8 @@ def plan_axes(targets: list[str], *, url: str | None, api: str | None = None, co
         raise UsageError("give --api or -c, not both (on -t endpoint the compiler is the API)")
     if launch_timeout is not None and not launch_timeout > 0:
         raise UsageError(f"--launch-timeout must be a positive number of seconds, got {launch_timeout!r}")
-    spec = Endpoint(url=check_url(url), tokenizer=tokenizer, dataset=dataset,
+    urls = replica_urls(url)
+    spec = Endpoint(url=urls[0], replicas=urls if len(urls) > 1 else (), tokenizer=tokenizer, dataset=dataset,
                     slo=parse_slo(slo) if slo is not None else (), api_key_env=api_key_env, launch=launch)
     out: dict[str, Any] = {"targets": ["endpoint"], "options": spec}
     if api:

@@ -9,6 +9,18 @@ the first one, ITL every gap after it, e2e the last; the usage chunk's `completi
 is the output length (vLLM's `output.output_tokens`), and the chunks carrying text are
 counted beside it, so a server that packs several tokens in one chunk shows as a mismatch.
 The clock is `perf_counter_ns` (CLOCK_MONOTONIC), the clock the schedules use.
+
+Reasoning models stream their reasoning before the answer, in a field of the chat delta of
+its own: `reasoning_content` (vLLM until it was renamed; kept for a while as "Deprecated: use
+`reasoning` instead", vllm/entrypoints/openai/engine/protocol.py `DeltaMessage` @ d7e52523,
+then removed, vllm PR #33402) and `reasoning` (vLLM's name since PR #27752,
+docs/features/reasoning_outputs.md: "`reasoning` used to be called `reasoning_content`").
+Both are read. A reasoning chunk is an arrival like any other, so TTFT counts to the first
+reasoning or content token, whichever comes first, as AWS's LLMPerf patch measures it
+(llm-inference-benchmarking-guide.rst, `llmperf_reasoning.patch`: "measure TTFT up to the
+first reasoning token instead of the first answer token"); the first content chunk is kept
+apart (`content_ns`). Reasoning tokens come from `usage.completion_tokens_details.
+reasoning_tokens` (the OpenAI API's field) where the server fills it.
 """
 
 from __future__ import annotations
@@ -34,6 +46,9 @@ class Outcome:
     status: int | None = None
     error: str = ""
     text_chars: int = 0
+    content_ns: int | None = None  # the first chunk carrying answer text (not reasoning)
+    reasoning_chunks: int = 0
+    usage_reasoning: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,12 +121,21 @@ def _take(event, now: int, out: Outcome, api: str) -> bool:
     if isinstance(usage, dict):
         out.usage_completion = _int(usage.get("completion_tokens"))
         out.usage_prompt = _int(usage.get("prompt_tokens"))
+        details = usage.get("completion_tokens_details")
+        if isinstance(details, dict):
+            out.usage_reasoning = _int(details.get("reasoning_tokens"))
     for choice in chunk.get("choices") or []:
         if api == "chat":
             delta = choice.get("delta") or {}
-            text = (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+            content = delta.get("content") or ""
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
         else:
-            text = choice.get("text") or ""
+            content, reasoning = choice.get("text") or "", ""
+        if content and out.content_ns is None:
+            out.content_ns = now
+        if reasoning:
+            out.reasoning_chunks += 1
+        text = reasoning + content
         if text:
             out.chunk_ns.append(now)
             out.text_chars += len(text)

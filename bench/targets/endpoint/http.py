@@ -83,4 +83,29 @@ async def server_facts(client, url: str, headers: dict[str, str]) -> dict[str, A
             facts["server_version"] = str(resp.json().get("version"))
     except Exception:  # noqa: BLE001
         pass
+    try:  # vLLM started with VLLM_SERVER_DEV_MODE=1: its collect_env, with the pip packages
+        resp = await client.get(root + "/server_info", timeout=5.0)
+        if resp.status_code == 200:
+            facts.update(plugin_versions(resp.text))
+    except Exception:  # noqa: BLE001
+        pass
     return facts
+
+
+# The Neuron packages under a vLLM Neuron server, by their distribution names: the plugin
+# (vllm-neuron, `pip show vllm-neuron` in its setup guide) and TorchNeuron's runtime library
+# (libtorch-neuronx-lite, src/helperscripts/n2-manifest.json in aws-neuron-sdk).
+PLUGIN_PACKAGES = {"vllm_neuron_version": "vllm[-_]neuron", "libtorch_neuronx_lite_version": "libtorch[-_]neuronx[-_]lite"}
+
+
+def plugin_versions(text: str) -> dict[str, str]:
+    """The Neuron packages' versions where a server's self-description lists them ('name==1.2'
+    or 'name 1.2', as pip freeze and collect_env write them); {} where it does not."""
+    import re
+
+    out = {}
+    for column, name in PLUGIN_PACKAGES.items():
+        found = re.search(rf"(?<![\w-]){name}(?:==|\s+)v?([0-9][\w.+-]*)", text, re.IGNORECASE)
+        if found:
+            out[column] = found.group(1)
+    return out

@@ -6,6 +6,15 @@ in `server.log` in the run directory. Readiness is a 200 from `/health` (vLLM, T
 exits first is an error with the last lines of its log. `stop` sends SIGTERM to the whole
 group (vLLM's engine and Neuron runtime processes are children of the API server), then
 SIGKILL after a grace period, so nothing outlives the run.
+
+vLLM Neuron compiles the model as it starts: launch to the first healthy answer
+(`server_start_s`) is compile plus load. Its compiler waits `VLLM_NEURON_COMPILATION_TIMEOUT`
+seconds (default 600, vllm_neuron/envs.py; its quick start sets 1200 for a 20B model), so
+when that is set (in the command or here) and --launch-timeout is not, the wait is that plus
+LOAD_MARGIN_S. Its compiled graphs are cached in `$VLLM_CACHE_ROOT/neuron/compile_cache/<hash>/`
+(default `~/.cache/vllm/neuron/compile_cache`; vllm-neuron docs/design/compilation/
+compilation_cache.md): listed before the launch and after it, a cache that gained no entry
+was warm (`server_compile_cache`).
 """
 
 from __future__ import annotations
@@ -20,6 +29,52 @@ from bench.errors import UsageError
 
 GRACE_S = 10.0
 POLL_S = 0.25
+DEFAULT_TIMEOUT_S = 600.0
+LOAD_MARGIN_S = 300.0  # beyond vLLM Neuron's compile timeout: loading the model, starting the API
+
+
+def _assigned(command: str, name: str) -> str | None:
+    """NAME's value where the command sets it (`NAME=value cmd`, `export NAME=value; cmd`), else ours."""
+    import re
+
+    found = re.search(rf"(?:^|[\s;]){name}=([^\s;]+)", command)
+    return os.path.expandvars(found.group(1).strip("'\"")) if found else os.environ.get(name)
+
+
+def timeout_for(command: str, given: float | None) -> tuple[float, str]:
+    """How long to wait for the launched server, and why: --launch-timeout, else vLLM Neuron's
+    compile timeout plus LOAD_MARGIN_S when set, else DEFAULT_TIMEOUT_S."""
+    if given is not None:
+        return float(given), "--launch-timeout"
+    compile_s = _assigned(command, "VLLM_NEURON_COMPILATION_TIMEOUT")
+    try:
+        if compile_s is not None and float(compile_s) > 0:
+            return float(compile_s) + LOAD_MARGIN_S, f"VLLM_NEURON_COMPILATION_TIMEOUT={compile_s} + {LOAD_MARGIN_S:g} s"
+    except ValueError:
+        pass
+    return DEFAULT_TIMEOUT_S, "the default"
+
+
+def compile_cache(command: str) -> Path:
+    """vLLM Neuron's compile cache for this command: $VLLM_CACHE_ROOT/neuron/compile_cache."""
+    root = _assigned(command, "VLLM_CACHE_ROOT") or os.path.join(os.path.expanduser("~"), ".cache", "vllm")
+    return Path(os.path.expanduser(root)) / "neuron" / "compile_cache"
+
+
+def cache_entries(path: Path) -> set[str] | None:
+    """The cache's entries (one folder per compiled graph's hash), None when there is no cache."""
+    try:
+        return {p.name for p in path.iterdir()}
+    except OSError:
+        return None
+
+
+def cache_state(before: set[str] | None, after: set[str] | None) -> str | None:
+    """'warm (N entries, none added)' / 'cold (N added)'; None where no vLLM Neuron cache exists."""
+    if not after:
+        return None if before is None else "empty (nothing cached)"
+    added = len(after - (before or set()))
+    return f"cold ({added} entries added)" if added else f"warm ({len(after)} entries, none added)"
 
 
 class LaunchedServer:
@@ -29,11 +84,12 @@ class LaunchedServer:
         self.log_path = Path(log_path)
         self.timeout_s = timeout_s
         self.proc: subprocess.Popen | None = None
+        self.ready_s: float | None = None  # launch to the first healthy answer (compile + load)
 
     def __enter__(self) -> LaunchedServer:
         self.start()
         try:
-            self.wait_ready()
+            self.ready_s = self.wait_ready()
         except BaseException:
             self.stop()
             raise

@@ -56,6 +56,23 @@ class Endpoint(TargetOptions):
     api_key_env: str | None = None
     launch: str | None = None  # the command that started the server (recorded), if trnbench did
     log_path: str | None = None  # that server's log, for the last lines of a server that died
+    # `--url A,B,...`: data-parallel replicas of one model, sent to round-robin (as AWS's LLMPerf
+    # patch does, llm-inference-benchmarking-guide.rst); `url` is the first
+    replicas: tuple[str, ...] = ()
+    # the launched server (bench.targets.endpoint.session): launch to its first healthy answer,
+    # and whether vLLM Neuron's compile cache was warm
+    server_start_s: float | None = None
+    compile_cache: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The request headers: the API key from its environment variable, when one is named."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every server the cell's requests go to, in round-robin order."""
+        return self.replicas or (self.url,)
 
     def key(self) -> dict[str, Any]:
         return {"slo": slo_text(self.slo) if self.slo else None,
@@ -64,10 +81,13 @@ class Endpoint(TargetOptions):
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.url, "tokenizer": self.tokenizer, "dataset": self.dataset,
                 "slo": [list(x) for x in self.slo], "api_key_env": self.api_key_env, "launch": self.launch,
-                "log_path": self.log_path}
+                "log_path": self.log_path, "replicas": list(self.replicas),
+                "server_start_s": self.server_start_s, "compile_cache": self.compile_cache}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Endpoint:
         return cls(url=str(d["url"]), tokenizer=d.get("tokenizer"), dataset=d.get("dataset"),
                    slo=tuple((str(m), float(v)) for m, v in d.get("slo") or ()), api_key_env=d.get("api_key_env"),
-                   launch=d.get("launch"), log_path=d.get("log_path"))
+                   launch=d.get("launch"), log_path=d.get("log_path"),
+                   replicas=tuple(str(u) for u in d.get("replicas") or ()),
+                   server_start_s=d.get("server_start_s"), compile_cache=d.get("compile_cache"))

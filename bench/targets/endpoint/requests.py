@@ -45,6 +45,14 @@ from bench.plan.cell import Cell
 from bench.stats.summary import distribution
 from bench.targets import loops as open_loop
 from bench.targets.base import Prepared
+from bench.targets.endpoint.table import (
+    good,
+    prompt_of,
+    reasoning_fields,
+    replica_fields,
+    replica_of,
+    request_table,
+)
 from bench.targets.requests import Column, PrepareReport, Requests, WorkerContext
 
 CLIENT_LAG_MS = 10.0  # p99 lateness of the client beyond which its figures are the client's
@@ -66,10 +74,7 @@ _FORCING: dict[tuple, tuple[str, ...]] = {}  # per process: what the server acce
 
 
 def _headers(spec) -> dict[str, str]:
-    import os
-
-    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    return spec.headers()
 
 
 def _prompts(cell: Cell):
@@ -181,23 +186,29 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
     headers = _headers(spec)
     m = cell.measure
     pc = time.perf_counter_ns
-    results: list[tuple[int, bool, int, http.Outcome]] = []  # (scheduled ns, warm-up, asked output, outcome)
+    # (scheduled ns, warm-up, asked output, outcome, replica)
+    results: list[tuple[int, bool, int, http.Outcome, int]] = []
     lags: list[int] = []
     done_probe = asyncio.Event()
     counter = {"i": share}
     delay_s = float(os.environ.get(SEND_DELAY_ENV) or 0) / 1e3
 
+    urls = spec.urls
+
     def body(i: int):
-        p = plist[i % len(plist)]
-        return p.output_len, http.payload(cell.compiler, cell.model_name, p.text, p.output_len, forcing)
+        """Request i of the cell (this process sends i = share, share + n_shares, ...): its prompt
+        and its replica (bench.targets.endpoint.table.replica_of)."""
+        p = plist[prompt_of(i, len(urls)) % len(plist)]
+        replica = replica_of(i, share, n_shares, len(urls))
+        return p.output_len, http.payload(cell.compiler, cell.model_name, p.text, p.output_len, forcing), replica
 
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     from bench.targets.endpoint import local_server
 
-    server = local_server.server_pids(spec.url) if share == 0 else set()
+    server = set().union(*(local_server.server_pids(u) for u in urls)) if share == 0 else set()
     server_cpu = local_server.cpu_seconds(server)
     async with httpx.AsyncClient(timeout=_timeout(cell), limits=limits) as c:
-        before = await _scrape(c, spec.url) if share == 0 else None
+        before = await _scrape_all(c, urls) if share == 0 else None
         probe = asyncio.create_task(_lag_probe(done_probe, lags))
         t0 = start_ns if start_ns is not None else pc() + open_loop.LOCAL_LEAD_NS
         await _sleep_until(t0)
@@ -220,17 +231,17 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
                 while more():
                     i = counter["i"]
                     counter["i"] += n_shares
-                    asked, b = body(i)
+                    asked, b, replica = body(i)
                     if delay_s:
                         time.sleep(delay_s)  # SEND_DELAY_ENV: the whole loop stalls, as on a slow CPU
                     sent = pc()
-                    out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=sent)
-                    results.append((sent, sent < warm_end, asked, out))
+                    out = await http.stream_request(c, urls[replica], b, cell.compiler, headers, sent_ns=sent)
+                    results.append((sent, sent < warm_end, asked, out, replica))
 
             await asyncio.gather(*(slot() for _ in range(slots)))
         done_probe.set()
         await probe
-        after = await _scrape(c, spec.url) if share == 0 else None
+        after = await _scrape_all(c, urls) if share == 0 else None
     server_cpu = local_server.cpu_seconds(server) - server_cpu if server else 0.0
     arrays = _arrays(results, lags, server_metrics.summarise(before, after) if before is not None else {})
     arrays["sut_cpu_s"] = np.array(server_cpu)  # counted as the cell's own CPU (bench.execute.hoststate)
@@ -250,11 +261,12 @@ async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, res
     tasks = []
 
     async def one(i: int, due: int) -> None:
-        asked, b = body(i)
+        asked, b, replica = body(i)
         if delay_s:
             time.sleep(delay_s)  # SEND_DELAY_ENV: the whole loop stalls, as on a slow CPU
-        out = await http.stream_request(c, spec.url, b, cell.compiler, headers, sent_ns=time.perf_counter_ns())
-        results.append((due, due < warm_end, asked, out))
+        out = await http.stream_request(c, spec.urls[replica], b, cell.compiler, headers,
+                                        sent_ns=time.perf_counter_ns())
+        results.append((due, due < warm_end, asked, out, replica))
 
     for k, off in enumerate(mine.tolist()):
         due = t0 + int(off)
@@ -273,10 +285,30 @@ async def _open(c, cell, spec, headers, body, share, n_shares, t0, warm_end, res
             except asyncio.CancelledError:
                 pass
     served = {r[0] for r in results}
-    for off in mine.tolist():  # scheduled but not served by the deadline
+    for k, off in enumerate(mine.tolist()):  # scheduled but not served by the deadline
         due = t0 + int(off)
         if due not in served:
-            results.append((due, due < warm_end, 0, http.Outcome(sent_ns=-1, error="unserved")))
+            replica = replica_of(share + k * n_shares, share, n_shares, len(spec.urls))
+            results.append((due, due < warm_end, 0, http.Outcome(sent_ns=-1, error="unserved"), replica))
+
+
+async def _window(cell: Cell, n: int) -> int:
+    """`n` requests one after another (the profiled pass); how many completed."""
+    import httpx
+
+    from bench.targets.endpoint import client as http
+
+    spec = cell.options
+    plist = _prompts(cell)
+    forcing = _FORCING.get((spec.url, cell.model_name, cell.compiler), http.FORCING_FIELDS)
+    done = 0
+    async with httpx.AsyncClient(timeout=_timeout(cell)) as c:
+        for i in range(n):
+            p = plist[i % len(plist)]
+            body = http.payload(cell.compiler, cell.model_name, p.text, p.output_len, forcing)
+            out = await http.stream_request(c, spec.urls[i % len(spec.urls)], body, cell.compiler, _headers(spec))
+            done += int(out.ok)
+    return done
 
 
 async def _sleep_until(due_ns: int) -> None:
@@ -286,6 +318,13 @@ async def _sleep_until(due_ns: int) -> None:
         if left <= 0:
             return
         await asyncio.sleep(left / 1e9)
+
+
+async def _scrape_all(c, urls: tuple[str, ...]) -> dict[str, float] | None:
+    """Every replica's metrics, summed (bench.targets.endpoint.server_metrics.combine)."""
+    from bench.targets.endpoint import server_metrics
+
+    return server_metrics.combine([await _scrape(c, u) for u in urls])
 
 
 async def _scrape(c, base_url: str) -> dict[str, float] | None:
@@ -318,6 +357,12 @@ def _arrays(results, lags: list[int], server: dict[str, Any]) -> dict[str, np.nd
         "chunk_ns": np.array([t for ch in chunks for t in ch], dtype=np.int64),
         "chunk_offsets": np.concatenate([[0], np.cumsum([len(ch) for ch in chunks])]).astype(np.int64),
         "errors": np.array([r[3].error for r in results], dtype=object),
+        "replica": np.array([r[4] for r in results], dtype=np.int64),
+        # reasoning models: the first content chunk (after the reasoning), what usage says of reasoning
+        "content_ns": np.array([-1 if r[3].content_ns is None else r[3].content_ns for r in results], dtype=np.int64),
+        "usage_reasoning": np.array([-1 if r[3].usage_reasoning is None else r[3].usage_reasoning for r in results],
+                                    dtype=np.int64),
+        "reasoning_chunks": np.array([r[3].reasoning_chunks for r in results], dtype=np.int64),
         "loop_lag_ns": np.array(lags, dtype=np.int64),
         "server_metrics": np.array(json.dumps(server)),
     }
@@ -340,55 +385,6 @@ def measure(ctx: WorkerContext, cell: Cell, start_ns: int | None, in_flight: int
 
 
 # -- orchestrator side ----------------------------------------------------------------------
-
-
-def request_table(parts: list[dict[str, np.ndarray]], from_schedule: bool) -> dict[str, np.ndarray]:
-    """Per measured request: start, TTFT, e2e, TPOT (ns), output tokens, ok; ITL gaps pooled."""
-    rows: dict[str, list] = {k: [] for k in ("start", "ttft", "e2e", "tpot", "tokens", "chunks", "usage", "asked",
-                                              "lag", "ok", "error")}
-    itl: list[np.ndarray] = []
-    for p in parts:
-        offsets = np.asarray(p["chunk_offsets"])
-        flat = np.asarray(p["chunk_ns"])
-        for i in range(len(p["scheduled_ns"])):
-            if bool(p["warmup"][i]):
-                continue
-            sched, sent = int(p["scheduled_ns"][i]), int(p["sent_ns"][i])
-            t = flat[offsets[i]:offsets[i + 1]]
-            ok = bool(p["ok"][i])
-            start = sched if from_schedule else sent
-            usage = int(p["usage_out"][i])
-            tokens = usage if usage > 0 else int(t.size)
-            rows["start"].append(start)
-            rows["ok"].append(ok)
-            rows["error"].append(str(p["errors"][i]))
-            rows["asked"].append(int(p["asked"][i]))
-            rows["chunks"].append(int(t.size))
-            rows["usage"].append(usage)
-            rows["tokens"].append(tokens)
-            rows["lag"].append(sent - sched if sent >= 0 else -1)
-            if ok:
-                ttft, e2e = int(t[0]) - start, int(t[-1]) - start
-                rows["ttft"].append(ttft)
-                rows["e2e"].append(e2e)
-                rows["tpot"].append((e2e - ttft) / (tokens - 1) if tokens > 1 else math.nan)
-                itl.append(np.diff(t))
-            else:
-                rows["ttft"].append(-1)
-                rows["e2e"].append(-1)
-                rows["tpot"].append(math.nan)
-    out = {k: np.asarray(v) for k, v in rows.items()}
-    out["itl"] = np.concatenate(itl) if itl else np.zeros(0, dtype=np.int64)
-    return out
-
-
-def good(req: dict[str, np.ndarray], slo: tuple[tuple[str, float], ...]) -> np.ndarray:
-    """Which requests met every SLO bound (vLLM's goodput rule: each metric <= its bound)."""
-    keep = req["ok"].astype(bool).copy()
-    for metric, bound_ms in slo:
-        values = req[{"e2e": "e2e", "ttft": "ttft", "tpot": "tpot"}[metric]].astype(np.float64) / 1e6
-        keep &= np.nan_to_num(values, nan=0.0) <= bound_ms
-    return keep
 
 
 def summarise(parts: list[dict[str, np.ndarray]], cell: Cell,
@@ -460,7 +456,11 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell,
             row["goodput_rps"] = float(met.sum()) / span if span > 0 else math.nan
         samples = {"latency_ns": e2e.astype(np.int64), "start_ns": start.astype(np.int64),
                    "ttft_ns": ttft.astype(np.int64), "tpot_ns": tpot.astype(np.float64),
-                   "itl_ns": req["itl"].astype(np.int64)}
+                   "itl_ns": req["itl"].astype(np.int64), "replica": req["replica"][ok].astype(np.int16),
+                   # the first answer token (-1: none, or the stream had no reasoning before it)
+                   "ttft_content_ns": req["ttft_content"][ok].astype(np.int64)}
+        reasoning_fields(req, ok, row)
+        replica_fields(req, ok, row, cell)
     else:
         row["failure"] = f"no request completed: {failed[0] if failed else 'nothing was sent'}"[:400]
     refused = sum("ConnectError" in e for e in failed)
@@ -570,6 +570,12 @@ class StreamRequests(Requests):
 
     def open(self, ctx: WorkerContext, cell: Cell, start_ns: int | None) -> dict[str, np.ndarray]:
         return measure(ctx, cell, start_ns, None)
+
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        """A short window inside the server's profiler: a few requests, one after another, round-robin."""
+        from bench.targets.endpoint.profile import WINDOW_REQUESTS
+
+        return asyncio.run(_window(cell, WINDOW_REQUESTS))
 
     def summarise(self, parts, cell: Cell, profile: str):
         return summarise(parts, cell, profile)

@@ -7,7 +7,9 @@ v0.11 `vllm:time_per_output_token_seconds`), `vllm:e2e_request_latency_seconds`,
 `vllm:kv_cache_usage_perc` (earlier `vllm:gpu_cache_usage_perc`, a fraction 0-1) and
 `vllm:num_requests_waiting`. A histogram's mean over the cell is the change in its `_sum`
 over the change in its `_count`; samples are summed over their labels (one series per
-model or engine). Parsing is prometheus_client's.
+model or engine). Parsing is prometheus_client's. Data-parallel replicas (`--url A,B`) are
+scraped each and summed (`combine`): counts, sums and queue lengths add up; the KV-cache
+usage, a fraction of each replica's own cache, is their mean.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ def parse(text: str) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out[sample.name] = out.get(sample.name, 0.0) + float(sample.value)
+    return out
+
+
+def combine(scrapes: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """Several replicas' scrapes as one (None when none answered): summed, the cache usage averaged."""
+    got = [x for x in scrapes if x]
+    if not got:
+        return None
+    out: dict[str, float] = {}
+    for one in got:
+        for name, value in one.items():
+            out[name] = out.get(name, 0.0) + value
+    for name in GAUGES["server_kv_cache_usage"]:
+        having = [one[name] for one in got if name in one]
+        if having:
+            out[name] = sum(having) / len(having)
     return out
 
 

@@ -257,6 +257,24 @@ class NeuronTarget(NeuronTraining, Target):
                                    f"{model_index + 1} of {cell.n_models}: {inv.busy_summary() or 'all in use'}")
         return env
 
+    def profile_env(self, cell: Cell, out_dir: Path) -> dict[str, str]:
+        """`--profile`: the runtime's capture, in a worker of its own (bench.targets.neuron.profile)."""
+        from bench.targets.neuron.profile import inspect_env
+
+        # session mode "is required on PJRT runtimes (PyTorch native, JAX)": TorchNeuron, and XLA training
+        return inspect_env(out_dir, session=cell.compiler in NATIVE or cell.compiler == "xla")
+
+    def profile_summary(self, cell: Cell, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+        from bench.targets.neuron.profile import summarise
+
+        return summarise(out_dir, summary, inventory.find_tool)
+
+    def profiler(self, cell: Cell, out_dir: Path):
+        """Nothing of torch's: the runtime captures (its environment was set at the worker's start)."""
+        from bench.targets.neuron.profile import NeuronCapture
+
+        return NeuronCapture(out_dir)
+
     def watch(self, cell: Cell):
         """neuron-monitor during the cell, when it is installed (the runner calls stop())."""
         exe = inventory.find_tool("neuron-monitor")

@@ -50,5 +50,10 @@ class NxdiGenerateRequests(Requests):
     def prepare(self, ctx: WorkerContext, cell: Cell, leader: bool, cache_root: Path) -> PrepareReport:
         return prepare_nxdi(ctx, cell, cache_root)
 
+    def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
+        from bench.targets.generate import generate_once
+
+        return generate_once(ctx, capture)
+
 
 NXDI_GENERATE = NxdiGenerateRequests()

@@ -74,8 +74,44 @@ def _record(event: str, **data) -> None:
 _record("import",
         env={k: os.environ.get(k) for k in ("NEURON_RT_VISIBLE_CORES", "NEURON_LOGICAL_NC_CONFIG",
                                             "NEURON_PROCESS_TAG", "TRNBENCH_COMPILE_ONLY",
-                                            "NEURON_PLATFORM_TARGET_OVERRIDE")},
+                                            "NEURON_PLATFORM_TARGET_OVERRIDE", "NEURON_RT_INSPECT_ENABLE",
+                                            "NEURON_RT_INSPECT_OUTPUT_DIR", "NEURON_RT_INSPECT_DEVICE_PROFILE",
+                                            "NEURON_RT_INSPECT_SYSTEM_PROFILE")},
         argv=list(getattr(sys, "orig_argv", sys.argv)))
+
+
+def _inspect_capture() -> None:
+    """The runtime's capture (NEURON_RT_INSPECT_*, tools/neuron-explorer/environment-variables.rst),
+    written when the process ends, in the documented layout (how-to-profile-workload.rst,
+    "Expected output"): `<OUTPUT_DIR>/<instance-id>_pid_<pid>/<timestamp>/` with the system
+    profile (`ntrace.pb`, `trace_info.pb`), the NEFF, and the device trace: one
+    `profile_nc_0_session_0.ntff` in `session` mode, `<hash>_instid_0_vnc_0.ntff` beside
+    `neff_<hash>.neff` in model mode (`1`). The files' bytes are placeholders, marked as such.
+    The output directory defaults to `./output`; the device trace needs DEVICE_PROFILE set."""
+    out = os.environ.get("NEURON_RT_INSPECT_OUTPUT_DIR") or "./output"
+    folder = os.path.join(out, f"i-0standin_pid_{os.getpid()}", time.strftime("%Y%m%d%H%M%S"))
+    os.makedirs(folder, exist_ok=True)
+    for name in ("ntrace.pb", "trace_info.pb"):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b"STAND-IN system profile (not a Neuron runtime capture)\n")
+    mode = os.environ.get("NEURON_RT_INSPECT_DEVICE_PROFILE", "0")
+    if mode in ("1", "model"):
+        names = ["neff_1438288577.neff", "1438288577_instid_0_vnc_0.ntff"]
+    elif mode == "session":
+        names = ["neff_1438288577_vnc_0.neff", "profile_nc_0_session_0.ntff"]
+    else:
+        names = []
+    for name in names:
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b"STAND-IN device trace (not a Neuron runtime capture)\n")
+    _record("inspect_capture", folder=folder, mode=mode)
+
+
+if os.environ.get("NEURON_RT_INSPECT_ENABLE") == "1":
+    import multiprocessing.util
+
+    # a worker process ends through multiprocessing's exit function (not always atexit)
+    multiprocessing.util.Finalize(None, _inspect_capture, exitpriority=100)
 
 
 def _describe(value):
