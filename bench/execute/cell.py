@@ -119,6 +119,9 @@ def profile_cell(pool: WorkerPool, cell: Cell, cache_root: Path, run_dir: Path,
 
     from bench.targets import profiling
 
+    why = scenarios.requests_of(cell).no_profile(cell)
+    if why:  # said before any worker starts (a --dp cell's ranks)
+        return {"profile_note": why}
     out = Path(run_dir) / PROFILES / cell.cell_id
     target = pool.target
     payload = {"cell": cell, "dir": str(out), "cache_root": str(cache_root)}

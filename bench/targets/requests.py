@@ -137,6 +137,10 @@ class Requests:
         """Send this process's share of the cell's arrival schedule (every copy starts at `start_ns`)."""
         raise NotImplementedError(f"{self.verb}: no open loop")
 
+    def no_profile(self, cell: Cell) -> str:
+        """Why `cell` has no profiled pass ('' when it has one), said before any worker starts."""
+        return ""
+
     def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
         """`--profile`: one untimed pass of this verb's requests inside `capture` (a started
         profiler, bench.targets.profiling), each inside `capture.request()`; returns how many

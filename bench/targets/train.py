@@ -137,6 +137,11 @@ class TrainRequests(Requests):
             return out
         return train_step.run_window(ctx.prepared.fn, cell, ctx.stop_event, leader)
 
+    def no_profile(self, cell: Cell) -> str:
+        if (cell.dp or 1) > 1:
+            return f"--dp {cell.dp}: the ranks are processes of their own; profile the step at --dp 1"
+        return ""
+
     def profile_pass(self, ctx: WorkerContext, cell: Cell, capture) -> int:
         """One optimizer step (zero grads, every micro-batch's forward and backward, the step),
         waited for at its end as a measured window is."""
@@ -144,7 +149,7 @@ class TrainRequests(Requests):
 
         trainer = ctx.prepared.fn
         if trainer is None:
-            raise ProfileRefused(f"--dp {cell.dp}: the ranks are processes of their own; profile the step at --dp 1")
+            raise ProfileRefused(self.no_profile(cell))
         with capture.request():
             trainer.step()
             ctx.target.train_window_sync(cell)

@@ -126,6 +126,12 @@ def test_a_dp_training_cell_says_why_it_has_no_profile():
     ctx = SimpleNamespace(prepared=SimpleNamespace(fn=None), target=None)
     with pytest.raises(profiling.ProfileRefused, match="--dp 2"):
         TRAIN.profile_pass(ctx, SimpleNamespace(dp=2), None)
+    # said by the orchestrator, before any worker starts for the pass
+    from bench.execute.cell import profile_cell
+
+    cell = Plan.from_grid(models=["tiny-bert"], scenarios=["train"], dps=[2]).cells[0]
+    pool = SimpleNamespace(target=None, ensure=None, own_process=None)  # never touched
+    assert "--dp 2" in profile_cell(pool, cell, Path("/nonexistent"), Path("/nonexistent"))["profile_note"]
 
 
 def test_shares_and_their_shifts_rank_by_size():

@@ -149,7 +149,6 @@ def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
     import numpy as np
 
     from bench.plan.cell import Cell, Measure
-    from tests.support.endpoint import free_port
     from tests.support.paths import ROOT
 
     cell = Cell(model="tiny-bert", scenario="train", batch_size=2, seq_len=16, grad_accum=1, optimizer="sgd",
@@ -157,10 +156,11 @@ def test_the_documented_torchrun_command_runs_two_ranks_on_loopback(tmp_path):
                 measure=Measure(warmup_s=0.05, min_duration_s=0.2, max_duration_s=0.6, min_samples=5))
     spec = tmp_path / "cell.json"
     spec.write_text(json.dumps({"key": cell.key(), "measure": asdict(cell.measure)}))
-    port = free_port()
     torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    # port 0: the OS's, as torchrun's --standalone sets it (torch/distributed/run.py, "localhost:0"); a
+    # port picked here and bound later by torchrun could be taken in between
     proc = subprocess.run([*torchrun, "--nnodes", "1", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
-                           "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "bench.targets.train_rank",
+                           "--rdzv-endpoint", "127.0.0.1:0", "-m", "bench.targets.train_rank",
                            "--cell", str(spec), "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
