@@ -104,8 +104,8 @@ def import_published(path: str | Path, *, data_file: str | None = None,
     header, records = read_table(path, what)
     columns = set(canonical_columns(header).values())
     if is_training_file(columns):  # trn1's training figures (bench.analysis.published_train)
-        return _import_rows(records, lambda rec: training_row(rec, card_names(), data_file or _data_file(path),
-                                                              source_url or ""))
+        names, data_file = card_names(), data_file or _data_file(path)  # once, not per record
+        return _import_rows(records, lambda rec: training_row(rec, names, data_file, source_url or ""))
     for need, spelled in (("batch_size", "Batch Size"), ("throughput", "Throughput (inference/second)")):
         if need not in columns:
             raise UsageError(f"{path}: a {what} needs a {spelled!r} column (has: {', '.join(header)})")

@@ -94,10 +94,7 @@ def measure_cell(pool: WorkerPool, cell: Cell, cache_root: Path) -> tuple[dict[s
     spread = summary["stability"] if "stability" in summary else scenario.stability(summary, cell)
     row["host_busy"] = busy_reason(row)
     row["stability"] = "; ".join(r for r in (row["host_busy"], spread) if r)
-    if row.get("device_latency_ms_p50") is not None and row.get("latency_ms_p50") is not None:
-        # what the host adds to the device's own execution time (a device monitor's figure)
-        row["host_overhead_ms_p50"] = row["latency_ms_p50"] - row["device_latency_ms_p50"]
-        row.update(explain_overhead(row))
+    row.update(host_overhead(row))
     failure = (row.get("device_error")  # the device reported hardware or numerical errors
                or row.pop("fatal", None)  # measured, but it cannot stand (a training loss not finite)
                or (None if summary.get("samples") else summary.get("failure") or "no samples were measured"))
@@ -110,8 +107,7 @@ PROFILES = "profiles"  # the run directory's folder of profiled passes, one fold
 CAPTURE_CLOSE_S = 120.0  # a profiled worker of its own: how long its runtime may take to write as it ends
 
 
-def profile_cell(pool: WorkerPool, cell: Cell, cache_root: Path, run_dir: Path,
-                 first_call_ms: float | None = None) -> dict[str, Any]:
+def profile_cell(pool: WorkerPool, cell: Cell, cache_root: Path, run_dir: Path) -> dict[str, Any]:
     """`--profile`: one untimed pass of a measured cell under its target's profiler; its files
     in `profiles/<cell_id>/`, and the row columns that point at them and sum them up. Never
     raises for the cell's faults: a pass that fails or has no profiler says so in the row."""
@@ -164,16 +160,20 @@ def _in_words(top: list[dict[str, Any]], ops_share: float | None) -> str:
     return text + " of the step" + (f" (operators {ops_share:.0%})" if isinstance(ops_share, float) else "")
 
 
-def explain_overhead(row: dict[str, Any]) -> dict[str, Any]:
-    """`host_overhead_ms_p50` in parts, where the request's time was split (bench.targets.infer
-    `time_split`): the host's time inside the call beyond the device's execution (the runtime,
-    copies in and out), and the wait in the sync after the call returned."""
-    call, wait = row.get("call_ms_p50"), row.get("sync_ms_p50")
-    device, overhead = row.get("device_latency_ms_p50"), row.get("host_overhead_ms_p50")
-    if not all(isinstance(v, (int, float)) for v in (call, wait, device, overhead)):
+def host_overhead(row: dict[str, Any]) -> dict[str, Any]:
+    """What the host adds to the device's own execution time (a device monitor's figure):
+    `host_overhead_ms_p50`, and where the request's time was split (bench.targets.infer
+    `time_split`) its parts: the host's time inside the call beyond the device's execution
+    (the runtime, copies in and out), and the wait in the sync after the call returned."""
+    latency, device = row.get("latency_ms_p50"), row.get("device_latency_ms_p50")
+    if not all(isinstance(v, (int, float)) for v in (latency, device)):
         return {}
+    overhead = latency - device
+    call, wait = row.get("call_ms_p50"), row.get("sync_ms_p50")
+    if not all(isinstance(v, (int, float)) for v in (call, wait)):
+        return {"host_overhead_ms_p50": overhead}
     in_call = call - device
-    return {"host_in_call_ms_p50": in_call,
+    return {"host_overhead_ms_p50": overhead, "host_in_call_ms_p50": in_call,
             "host_overhead_note": (f"the host adds {overhead:.3g} ms to the device's {device:.3g} ms (p50s): "
                                    f"{in_call:.3g} ms inside the call beyond the device's execution (runtime, "
                                    f"copies in and out), {wait:.3g} ms in the sync after it returned, nothing "

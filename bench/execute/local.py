@@ -168,14 +168,13 @@ class LocalMeasurer:
         self.rounds_in[unit.key] = self.rounds_in.get(unit.key, 0) + 1
         return RoundResult(fields, samples, extras, environment, pool.device, elapsed_s=time.perf_counter() - began)
 
-    def profile(self, unit: Unit, fields: dict[str, Any]) -> dict[str, Any]:
+    def profile(self, unit: Unit) -> dict[str, Any]:
         """`--profile`: the unit's profiled pass in its pool (bench.execute.cell.profile_cell)."""
         pool = self._pool(unit)
         if pool is None:
             return {}
-        self.bar.show(unit.cell, -1, 0, what="profiling")
-        self.last_cell_in.pop(id(pool), None)  # its next round warms up again
-        return profile_cell(pool, unit.cell, self.cache_root, unit.store.path, fields.get("first_call_ms"))
+        self.bar.show(unit.cell, what="profiling")
+        return profile_cell(pool, unit.cell, self.cache_root, unit.store.path)
 
     def _warmth(self, unit: Unit, pool: WorkerPool) -> str:
         """The warm-up a round needs (Measure.per_round): none right after this unit's own

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.execute.cell import explain_overhead
+from bench.execute.cell import host_overhead
 from bench.execute.hoststate import busy_reason
 from bench.plan.cell import Cell
 from bench.results.metrics import pooled_by
@@ -33,7 +33,7 @@ from bench.results.status import decide
 from bench.stats import intervals
 from bench.stats.intervals import paired_logs
 from bench.stats.stability import UNSTABLE_ROUND_SPREAD
-from bench.stats.summary import distribution, latency_summary, round_spread
+from bench.stats.summary import call_sync_summary, distribution, latency_summary, round_spread
 
 BROKEN = ("failed", "inaccurate", "skipped")
 # how each column pools over rounds is declared once (bench.results.metrics)
@@ -207,16 +207,10 @@ def combine(cell: Cell, results: list[tuple[dict[str, Any], dict | None]]) -> tu
         for prefix in ("ttft", "tpot", "itl", "e2e", "ttft_content"):
             if f"{prefix}_ns" in samples_e2e:
                 values = np.asarray(samples_e2e[f"{prefix}_ns"], dtype=np.float64)
-                if prefix == "ttft_content":
-                    values = values[values >= 0] if "ttft_content_ms_p50" in out else values[:0]
-                distribution(prefix, values, out)
+                distribution(prefix, values[values >= 0], out)  # ttft_content: -1 where no reasoning came first
     if samples is not None and "call_ns" in samples and samples["call_ns"].size == pooled.size:
-        call, wait = samples["call_ns"] / 1e6, (pooled - samples["call_ns"]) / 1e6  # every round's requests
-        out["call_ms_p50"], out["call_ms_p99"] = (float(v) for v in np.percentile(call, [50, 99]))
-        out["sync_ms_p50"], out["sync_ms_p99"] = (float(v) for v in np.percentile(wait, [50, 99]))
-    if isinstance(out.get("device_latency_ms_p50"), float) and isinstance(out.get("latency_ms_p50"), float):
-        out["host_overhead_ms_p50"] = out["latency_ms_p50"] - out["device_latency_ms_p50"]
-        out.update(explain_overhead(out))
+        out.update(call_sync_summary(samples["call_ns"], pooled))  # every round's requests
+    out.update(host_overhead(out))
     from bench import scenarios
 
     return scenarios.of(cell).finish(out, cell), samples

@@ -100,7 +100,7 @@ class Measurer(Protocol):
     def end_round(self) -> None:
         """A pass is over."""
 
-    def profile(self, unit: Unit, fields: dict[str, Any]) -> dict[str, Any]:
+    def profile(self, unit: Unit) -> dict[str, Any]:
         """`--profile`: the unit's profiled pass, once its rounds are in; the row columns it adds."""
         ...
 
@@ -168,7 +168,7 @@ class CellRunner:
         waiting = [u for u in self.units if u.key in self.pending]
         for i, unit in enumerate(waiting):
             _, fields, samples, where = self.pending.pop(unit.key)
-            fields = {**fields, **measurer.profile(unit, fields)}
+            fields = {**fields, **measurer.profile(unit)}
             crash_point("profile")
             self._write(unit, fields, samples, where)
             following = waiting[i + 1] if i + 1 < len(waiting) else None

@@ -12,9 +12,12 @@ from typing import Any
 
 from bench.plan.cell import Cell
 
+# the key of a dp-N cell's dp-1 twin: every key column but dp and the threads (a rank's own)
+_TWIN_KEY = tuple(c for c in Cell.key_columns() if c not in ("dp", "threads_per_worker"))
+
 
 def _base_key(row: dict[str, Any]) -> str:
-    key = {c: row.get(c) for c in Cell.key_columns() if c not in ("dp", "threads_per_worker")}
+    key = {c: row.get(c) for c in _TWIN_KEY}
     return repr(sorted(key.items()))
 
 

@@ -100,8 +100,8 @@ class Scenario:
 
     def finish(self, row: dict[str, Any], cell: Cell) -> dict[str, Any]:
         """The columns that follow from a row's pooled figures (after one round, and again after
-        the rounds are combined); by default none."""
-        return row
+        the rounds are combined); by default the verb's (Requests.finish)."""
+        return requests_of(cell, self).finish(row, cell)
 
     def stability(self, summary: dict[str, Any], cell: Cell | None = None) -> str:
         """A sentence saying why the figure is shaky, or ''. Default: the verb's rules for this profile."""

@@ -5,8 +5,6 @@ rate is samples/s over each round's synced window."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from bench.plan.cell import Cell
@@ -22,11 +20,6 @@ class TrainScenario(Scenario):
 
     def measure(self, ctx: WorkerContext, cell: Cell, leader: bool, start_ns: int | None) -> dict[str, np.ndarray]:
         return ctx.requests.closed(ctx, cell, 1, leader)
-
-    def finish(self, row: dict[str, Any], cell: Cell) -> dict[str, Any]:
-        from bench.targets.train import finish
-
-        return finish(row, cell)
 
 
 SCENARIO = TrainScenario()

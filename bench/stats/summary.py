@@ -15,6 +15,16 @@ PERCENTILES: dict[str, float] = {
 CI_QUANTILES: dict[str, float] = {"p50": 0.50, "p99": 0.99}
 
 
+def call_sync_summary(call_ns: np.ndarray, latency_ns: np.ndarray) -> dict[str, float]:
+    """`call_ms_*` and `sync_ms_*`: a request's time in its call, and in the sync after it (the rest)."""
+    call = np.asarray(call_ns, dtype=np.float64) / 1e6
+    wait = np.asarray(latency_ns, dtype=np.float64) / 1e6 - call
+    if call.size == 0:
+        return {}
+    (c50, c99), (s50, s99) = np.percentile(call, [50, 99]), np.percentile(wait, [50, 99])
+    return {"call_ms_p50": float(c50), "call_ms_p99": float(c99), "sync_ms_p50": float(s50), "sync_ms_p99": float(s99)}
+
+
 def latency_summary(latency_ns: np.ndarray) -> dict[str, float]:
     """`latency_ms_*` columns: percentiles, mean, std, CIs on p50/p99, spread measures."""
     x = np.sort(np.asarray(latency_ns, dtype=np.float64)) / 1e6

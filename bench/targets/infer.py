@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.plan.cell import Cell
-from bench.stats.summary import latency_summary, throughput_summary
+from bench.stats.summary import call_sync_summary, latency_summary, throughput_summary
 from bench.targets.loops import (
     KEEP_UP,
     OVER_FRACTION,
@@ -40,10 +40,8 @@ def time_split(parts: list[dict[str, np.ndarray]], row: dict[str, Any], samples:
     # in the order of the summary's latency_ns: every copy's requests by start time (stable)
     order = np.argsort(np.concatenate([p["start_ns"][k] for p, k in zip(parts, keep)]), kind="stable")
     call = np.concatenate([(p["returned_ns"] - p["start_ns"])[k] for p, k in zip(parts, keep)])[order]
-    wait = np.concatenate([(p["end_ns"] - p["returned_ns"])[k] for p, k in zip(parts, keep)])[order]
     if call.size:
-        row["call_ms_p50"], row["call_ms_p99"] = (float(v) for v in np.percentile(call / 1e6, [50, 99]))
-        row["sync_ms_p50"], row["sync_ms_p99"] = (float(v) for v in np.percentile(wait / 1e6, [50, 99]))
+        row.update(call_sync_summary(call, samples["latency_ns"]))
         samples["call_ns"] = call
 
 

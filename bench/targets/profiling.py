@@ -18,6 +18,7 @@ one generation, one optimizer step, a short window of streamed requests.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
@@ -38,17 +39,43 @@ class ProfileRefused(RuntimeError):
     """This cell has no profiled pass (said in the row, not a failure)."""
 
 
-class TorchCapture:
+class Capture:
+    """What captures a profiled pass (a context manager around it): the pass's files go in
+    `out_dir`; `run_pass` sets `steps` (the requests made) and `wall_s`; `summary` says what it
+    captured. A capture that starts nothing of its own leaves `__enter__`/`__exit__` as they are."""
+
+    tool = ""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.steps = 0
+        self.wall_s = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def request(self):
+        """Around one request (a range in a trace, where the capture has one)."""
+        return contextlib.nullcontext()
+
+    def summary(self) -> dict[str, Any]:
+        """The tool, the requests made and what the pass took (`step_ms`: a request under it)."""
+        return {"tool": self.tool, "steps": self.steps, "pass_s": self.wall_s,
+                "step_ms": 1e3 * self.wall_s / max(self.steps, 1)}
+
+
+class TorchCapture(Capture):
     """torch.profiler around the pass (see the module docstring). `device`: 'cpu' or 'cuda'."""
 
     tool = "torch.profiler"
 
     def __init__(self, out_dir: Path, device: str = "cpu") -> None:
-        self.out_dir = Path(out_dir)
+        super().__init__(out_dir)
         self.device = device
         self.prof = None
-        self.steps = 0
-        self.wall_s = 0.0
 
     def __enter__(self) -> TorchCapture:
         from torch.profiler import ProfilerActivity, profile

@@ -155,6 +155,11 @@ class Requests:
                   profile: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise NotImplementedError(f"{self.verb}: nothing to summarise")
 
+    def finish(self, row: dict[str, Any], cell: Cell) -> dict[str, Any]:
+        """The columns that follow from a row's pooled figures (a training step's rates, MFU);
+        by default none."""
+        return row
+
     def stability(self, summary: dict[str, Any], profile: str) -> str:
         """Why the figure is shaky, in words ('' when steady)."""
         from bench.stats.stability import instability

@@ -191,6 +191,9 @@ class TrainRequests(Requests):
             row["fatal"] = f"the loss or the gradients are not finite after the window (loss {loss})"
         return row, {"latency_ns": latency, "start_ns": np.asarray(p["start_ns"], dtype=np.int64)}
 
+    def finish(self, row: dict[str, Any], cell: Cell) -> dict[str, Any]:
+        return finish(row, cell)
+
     def stability(self, summary: dict[str, Any], profile: str) -> str:
         from bench.stats.stability import instability
 

@@ -61,19 +61,18 @@ class CudaEvents:
     kind = "cuda events"
 
     def __init__(self) -> None:
-        self.pairs: list[tuple[Any, Any]] = []
-
-    def before(self) -> None:
         import torch
 
-        start = torch.cuda.Event(enable_timing=True)
+        self.pairs: list[tuple[Any, Any]] = []
+        self.event = torch.cuda.Event  # looked up once, not inside the timed window
+
+    def before(self) -> None:
+        start = self.event(enable_timing=True)
         start.record()
         self.pairs.append((start, None))
 
     def after(self) -> None:
-        import torch
-
-        end = torch.cuda.Event(enable_timing=True)
+        end = self.event(enable_timing=True)
         end.record()
         self.pairs[-1] = (self.pairs[-1][0], end)
 

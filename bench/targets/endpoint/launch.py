@@ -78,11 +78,12 @@ def cache_state(before: set[str] | None, after: set[str] | None) -> str | None:
 
 
 class LaunchedServer:
-    def __init__(self, command: str, base_url: str, log_path: Path, timeout_s: float = 600.0):
+    def __init__(self, command: str, base_url: str, log_path: Path, timeout_s: float = 600.0, timeout_why: str = ""):
         self.command = command
         self.base_url = base_url.rstrip("/")
         self.log_path = Path(log_path)
         self.timeout_s = timeout_s
+        self.timeout_why = timeout_why  # where the wait came from (timeout_for), said when it runs out
         self.proc: subprocess.Popen | None = None
         self.ready_s: float | None = None  # launch to the first healthy answer (compile + load)
 
@@ -132,7 +133,8 @@ class LaunchedServer:
                     except httpx.HTTPError:
                         pass
                 if time.monotonic() - t0 > self.timeout_s:
-                    raise UsageError(f"--launch: no answer from {urls[0]} or {urls[1]} within {self.timeout_s:g} s; "
+                    raise UsageError(f"--launch: no answer from {urls[0]} or {urls[1]} within {self.timeout_s:g} s"
+                                     f"{f' ({self.timeout_why})' if self.timeout_why else ''}; "
                                      f"log {self.log_path}: {self.tail(3) or '(empty)'}")
                 time.sleep(POLL_S)
 

@@ -18,14 +18,13 @@ profile folder (`server/`); otherwise the row says where the server keeps them.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.targets.profiling import ProfileRefused
+from bench.targets.profiling import Capture, ProfileRefused
 
 WINDOW_REQUESTS = 3  # requests in the profiled window, one after another
 WAIT_FOR_TRACES_S = 60.0  # the server writes its traces after /stop_profile returns, maybe later
@@ -51,7 +50,7 @@ def trace_dir(launch: str | None) -> Path | None:
     return None
 
 
-class ServerCapture:
+class ServerCapture(Capture):
     """/start_profile on every replica, the window, /stop_profile; the new trace files collected."""
 
     tool = "the server's profiler (/start_profile, /stop_profile)"
@@ -59,12 +58,10 @@ class ServerCapture:
     def __init__(self, cell, out_dir: Path) -> None:
         from bench.targets.endpoint.http import root_url
 
+        super().__init__(out_dir)
         self.spec = cell.options
         self.roots = [root_url(u) for u in self.spec.urls]
-        self.out_dir = Path(out_dir)
         self.traces = trace_dir(self.spec.launch)
-        self.steps = 0
-        self.wall_s = 0.0
         self.began = 0.0
 
     def _post(self, root: str, path: str, timeout_s: float):
@@ -105,12 +102,8 @@ class ServerCapture:
         if failed and strict:
             raise RuntimeError(f"POST /stop_profile failed: {'; '.join(failed)}")
 
-    def request(self):
-        return contextlib.nullcontext()
-
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tool": self.tool, "steps": self.steps, "pass_s": self.wall_s,
-                               "step_ms": 1e3 * self.wall_s / max(self.steps, 1)}
+        out = super().summary()
         if self.traces is None:
             out["note"] = (f"profiled {self.steps} requests on {len(self.roots)} server(s); the traces are where the "
                            "server's --profiler-config torch_profiler_dir says (not named in a --launch command here)")

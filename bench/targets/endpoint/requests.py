@@ -73,10 +73,6 @@ _PROMPT_TOKENIZER: dict[tuple, str] = {}  # per process: which tokenizer built t
 _FORCING: dict[tuple, tuple[str, ...]] = {}  # per process: what the server accepted
 
 
-def _headers(spec) -> dict[str, str]:
-    return spec.headers()
-
-
 def _prompts(cell: Cell):
     from bench.targets.endpoint import prompts
 
@@ -122,19 +118,19 @@ def prepare(cell: Cell) -> PrepareReport:
         from bench.targets.endpoint.http import server_facts
 
         async with httpx.AsyncClient(timeout=_timeout(cell)) as c:
-            facts.update({k: v for k, v in (await server_facts(c, spec.url, _headers(spec))).items() if v})
+            facts.update({k: v for k, v in (await server_facts(c, spec.url, spec.headers())).items() if v})
             p = plist[0]
             forcing = http.FORCING_FIELDS
             out = await http.stream_request(c, spec.url, http.payload(cell.compiler, cell.model_name, p.text,
                                                                         p.output_len, forcing), cell.compiler,
-                                            _headers(spec))
+                                            spec.headers())
             note = ""
             if out.status in (400, 422):  # e.g. transformers serve: 422 on vLLM's sampling extensions
                 rejected = out.error
                 forcing = ()
                 out = await http.stream_request(c, spec.url, http.payload(cell.compiler, cell.model_name, p.text,
                                                                             p.output_len, forcing),
-                                                cell.compiler, _headers(spec))
+                                                cell.compiler, spec.headers())
                 if out.ok:
                     note = f"server rejected {'+'.join(http.FORCING_FIELDS)} ({rejected[:120]}): sent max_tokens only"
             return out, forcing, note
@@ -183,7 +179,7 @@ async def _load(cell: Cell, share: int, n_shares: int, start_ns: int | None, sto
     spec = cell.options
     plist = _prompts(cell)
     forcing = _FORCING.get((spec.url, cell.model_name, cell.compiler), http.FORCING_FIELDS)
-    headers = _headers(spec)
+    headers = spec.headers()
     m = cell.measure
     pc = time.perf_counter_ns
     # (scheduled ns, warm-up, asked output, outcome, replica)
@@ -302,11 +298,13 @@ async def _window(cell: Cell, n: int) -> int:
     plist = _prompts(cell)
     forcing = _FORCING.get((spec.url, cell.model_name, cell.compiler), http.FORCING_FIELDS)
     done = 0
+    urls = spec.urls
     async with httpx.AsyncClient(timeout=_timeout(cell)) as c:
-        for i in range(n):
-            p = plist[i % len(plist)]
+        for i in range(n):  # as one client process sends them (replica_of, prompt_of)
+            p = plist[prompt_of(i, len(urls)) % len(plist)]
             body = http.payload(cell.compiler, cell.model_name, p.text, p.output_len, forcing)
-            out = await http.stream_request(c, spec.urls[i % len(spec.urls)], body, cell.compiler, _headers(spec))
+            out = await http.stream_request(c, urls[replica_of(i, 0, 1, len(urls))], body, cell.compiler,
+                                            spec.headers())
             done += int(out.ok)
     return done
 
@@ -457,7 +455,7 @@ def summarise(parts: list[dict[str, np.ndarray]], cell: Cell,
         samples = {"latency_ns": e2e.astype(np.int64), "start_ns": start.astype(np.int64),
                    "ttft_ns": ttft.astype(np.int64), "tpot_ns": tpot.astype(np.float64),
                    "itl_ns": req["itl"].astype(np.int64), "replica": req["replica"][ok].astype(np.int16),
-                   # the first answer token (-1: none, or the stream had no reasoning before it)
+                   # the first answer token after the reasoning (-1: no reasoning, or no answer)
                    "ttft_content_ns": req["ttft_content"][ok].astype(np.int64)}
         reasoning_fields(req, ok, row)
         replica_fields(req, ok, row, cell)

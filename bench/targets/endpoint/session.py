@@ -38,8 +38,8 @@ def serving(cells: list[Cell], out: Path, run_id: str, launch_timeout_s: float |
         for command in sorted({s.launch for s in specs if s.launch}):
             url = next(s.url for s in specs if s.launch == command)
             early = Path(out) / f".{run_id}.server.log"
-            timeout_s, _why = launch.timeout_for(command, launch_timeout_s)
-            server = launch.LaunchedServer(command, url, early, timeout_s=timeout_s)
+            timeout_s, why = launch.timeout_for(command, launch_timeout_s)
+            server = launch.LaunchedServer(command, url, early, timeout_s=timeout_s, timeout_why=why)
             cache = launch.compile_cache(command)
             before = launch.cache_entries(cache)
             try:

@@ -49,7 +49,9 @@ def request_table(parts: list[dict[str, np.ndarray]], from_schedule: bool) -> di
             rows["replica"].append(int(replica[i]))
             rows["reasoning_usage"].append(int(r_usage[i]))
             rows["reasoning_chunks"].append(int(r_chunks[i]))
-            rows["ttft_content"].append(int(content[i]) - start if ok and int(content[i]) >= 0 else -1)
+            # the first answer token, for a stream that reasoned first (-1 otherwise)
+            answered = ok and int(content[i]) >= 0 and int(r_chunks[i]) > 0
+            rows["ttft_content"].append(int(content[i]) - start if answered else -1)
             if ok:
                 ttft, e2e = int(t[0]) - start, int(t[-1]) - start
                 rows["ttft"].append(ttft)

@@ -51,16 +51,14 @@ from bench.results import env as host_env
 from bench.targets.base import Availability, Prepared, Target, to_device
 from bench.targets.neuron import flags as ncc
 from bench.targets.neuron import inventory, monitor, sdk
-from bench.targets.neuron.train import XLA, NeuronTraining
+from bench.targets.neuron.train import NATIVE, TORCHNEURON_FAMILIES, XLA, NeuronTraining
 
 TRACE = ("trace", "trace-dp")
-NATIVE = ("native-eager", "native-compile")
 NXDI = "nxdi"  # NxD Inference, generate scenario (bench.targets.neuron.nxdi)
 NEURON_CORES = "neuron_cores"  # Ray's built-in resource name for AWS NeuronCores
 COMPILE_ONLY_ENV = "TRNBENCH_COMPILE_ONLY"  # set by `trnbench compile`: build, do not load
 CORE_ERROR_ENV = "TRNBENCH_CORE_ERROR"  # placement failed after planning: the cell fails with this
 PLATFORM_ENV = "NEURON_PLATFORM_TARGET_OVERRIDE"
-TRN2_OR_LATER = ("trn2", "trn2n", "trn2u", "trn3", "trn3u")
 # NeuronCores of one device, per --target: what a trace-dp copy splits over when planned on a
 # host without devices (inf2.xlarge / trn1.2xlarge: 1 device, 2 NeuronCores; trn1n: 2 per
 # device; trn2: 4 logical cores per device at LNC=2, 8 at LNC=1 -- DESIGN.md's instance facts).
@@ -113,7 +111,7 @@ class NeuronTarget(NeuronTraining, Target):
     def default_compiler(self) -> tuple[list[str], str]:
         """trace, except on Trn2/Trn3 with TorchNeuron: PyTorch/XLA inference ends there in 2.34."""
         family = inventory.instance_family(host_env.instance_type())
-        if family not in TRN2_OR_LATER:
+        if family not in TORCHNEURON_FAMILIES:
             return ["trace"], ""
         if sdk.probe_sdk().native:
             return ["native-compile"], (f"{family}: default compiler native-compile (TorchNeuron): PyTorch/XLA "

@@ -33,12 +33,13 @@ announced for 2.29): found alone, the row says so.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.targets.profiling import Capture
 
 CAPTURE = "neuron"  # the runtime's output folder inside the cell's profile folder
 EXPLORER_TIMEOUT_S = 300.0
@@ -50,16 +51,11 @@ def inspect_env(out_dir: Path, session: bool) -> dict[str, str]:
             "NEURON_RT_INSPECT_SYSTEM_PROFILE": "1", "NEURON_RT_INSPECT_DEVICE_PROFILE": "session" if session else "1"}
 
 
-class NeuronCapture:
+class NeuronCapture(Capture):
     """The profiled pass in a worker whose runtime captures by itself: nothing is started here
     (torch.profiler would conflict); the pass is timed, the files come when the worker ends."""
 
     tool = "neuron runtime (NEURON_RT_INSPECT_*)"
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = Path(out_dir)
-        self.steps = 0
-        self.wall_s = 0.0
 
     def __enter__(self) -> NeuronCapture:
         import os
@@ -67,16 +63,6 @@ class NeuronCapture:
         if os.environ.get("NEURON_RT_INSPECT_ENABLE") != "1":
             raise RuntimeError("a Neuron profiled pass needs NEURON_RT_INSPECT_ENABLE=1 in its worker's environment")
         return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    def request(self):
-        return contextlib.nullcontext()
-
-    def summary(self) -> dict[str, Any]:
-        return {"tool": self.tool, "steps": self.steps, "pass_s": self.wall_s,
-                "step_ms": 1e3 * self.wall_s / max(self.steps, 1)}
 
 
 def summarise(out_dir: Path, summary: dict[str, Any], find_tool) -> dict[str, Any]:
@@ -125,12 +111,13 @@ def summarise(out_dir: Path, summary: dict[str, Any], find_tool) -> dict[str, An
 
 def _total_time(parsed: Any) -> float | None:
     """`total_time` (seconds) of the summary: one object, or one per NeuronCore (summed)."""
-    entries = parsed if isinstance(parsed, list) else [parsed]
     found = []
-    for e in entries:
-        if isinstance(e, dict):
-            v = e.get("total_time", (e.get("summary") or {}).get("total_time") if isinstance(e.get("summary"), dict)
-                      else None)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                found.append(float(v))
+    for e in parsed if isinstance(parsed, list) else [parsed]:
+        if not isinstance(e, dict):
+            continue
+        v = e.get("total_time")
+        if v is None and isinstance(e.get("summary"), dict):
+            v = e["summary"].get("total_time")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            found.append(float(v))
     return sum(found) if found else None

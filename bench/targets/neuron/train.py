@@ -39,9 +39,9 @@ import re
 from bench.errors import UsageError
 from bench.plan.cell import Cell
 
-NATIVE = ("native-eager", "native-compile")
+NATIVE = ("native-eager", "native-compile")  # TorchNeuron's compilers, inference and training alike
 XLA = "xla"
-TORCHNEURON_FAMILIES = ("trn2", "trn2n", "trn2u", "trn3", "trn3u")
+TORCHNEURON_FAMILIES = ("trn2", "trn2n", "trn2u", "trn3", "trn3u")  # where TorchNeuron runs
 XLA_TRAIN_FAMILIES = ("trn1", "trn1n")
 LAST_XLA_TRAINING_RELEASE = 13  # torch-neuronx 2.9.0.2.13.*: Neuron 2.29
 
